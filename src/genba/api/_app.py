@@ -1,0 +1,72 @@
+"""The FastAPI app of a node: health, tags, history and the live WebSocket."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, WebSocket
+
+from genba import web
+from genba._version import __version__
+from genba.api import _errors
+from genba.api._live import live_stream
+from genba.node import Node
+
+
+def create_app(node: Node) -> FastAPI:
+    """The API of ``node``; history endpoints are plain functions, so FastAPI runs them in
+    worker threads and a long query never blocks the live stream."""
+    app = FastAPI(
+        title="genba",
+        version=__version__,
+        description="Historian and live data of one genba node. Times are UTC; `*_ms` fields "
+        "are integer milliseconds since the Unix epoch.",
+    )
+    _errors.install(app)
+    history = node.history
+
+    @app.get("/api/health", tags=["node"])
+    def health() -> dict[str, Any]:
+        """Node status, historian and bus counters, connector health."""
+        return node.health()
+
+    @app.get("/api/tags", tags=["tags"])
+    def tags(
+        pattern: Annotated[
+            str, Query(description="MQTT-style filter: '+' one level, '#' the rest.")
+        ] = "#",
+    ) -> list[dict[str, Any]]:
+        """Every tag matching ``pattern`` with unit, limits and last sample."""
+        return history.tags(pattern)
+
+    @app.get("/api/tags/{path:path}/samples", tags=["tags"])
+    def samples(
+        path: str,
+        start: Annotated[
+            str | None,
+            Query(description="ISO 8601, epoch ms, 'now' or relative like -15m (default -1h)."),
+        ] = None,
+        end: Annotated[str | None, Query(description="Like start; default now.")] = None,
+        every: Annotated[
+            str | None, Query(description="Bucket size (1m, 10s…): aggregates instead of raw.")
+        ] = None,
+        agg: Annotated[
+            str, Query(description="Aggregates, comma-separated: avg,min,max,count,first,last.")
+        ] = "avg",
+        limit: Annotated[int | None, Query(description="Most raw samples to return.")] = None,
+    ) -> dict[str, Any]:
+        """Raw samples of one tag in a range, or time-bucket aggregates with ``every``."""
+        return history.samples(path, start=start, end=end, every=every, agg=agg, limit=limit)
+
+    @app.get("/api/tags/{path:path}/last", tags=["tags"])
+    def last(path: str) -> dict[str, Any]:
+        """The newest sample of one tag."""
+        return history.last(path)
+
+    @app.websocket("/ws/live")
+    async def live(ws: WebSocket, pattern: str = "#") -> None:
+        """Streams new samples of the tags matching ``pattern`` (see docs/api.md)."""
+        await live_stream(ws, node, pattern)
+
+    web.mount(app)
+    return app

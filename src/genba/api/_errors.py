@@ -1,0 +1,93 @@
+"""One JSON error shape for the whole API, made here and nowhere else.
+
+>>> error_body(404, "unknown_tag", "Unknown tag 'x'.")
+{'error': {'status': 404, 'type': 'unknown_tag', 'message': "Unknown tag 'x'."}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from genba.errors import (
+    GenbaError,
+    PatternError,
+    QueryError,
+    StoreError,
+    UnknownTagError,
+)
+
+log = logging.getLogger("genba.api")
+
+_STATUS: list[tuple[type[GenbaError], int, str]] = [
+    (UnknownTagError, 404, "unknown_tag"),
+    (PatternError, 400, "bad_pattern"),
+    (QueryError, 400, "bad_query"),
+    (StoreError, 503, "store_unavailable"),
+]
+
+
+def error_body(status: int, kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The body of every error response: ``{"error": {status, type, message, ...}}``."""
+    return {"error": {"status": status, "type": kind, "message": message, **extra}}
+
+
+def classify(exc: GenbaError) -> tuple[int, str]:
+    """HTTP status and error type for a genba error."""
+    for cls, status, kind in _STATUS:
+        if isinstance(exc, cls):
+            return status, kind
+    return 500, "error"
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where, *rest = err["loc"] or ("request",)
+        name = ".".join(str(p) for p in rest) or where
+        got = f" (got {err['input']!r})" if err.get("input") is not None else ""
+        parts.append(f"{where} parameter '{name}': {err['msg']}{got}")
+    return "; ".join(parts) + "."
+
+
+def install(app: FastAPI) -> None:
+    """Route every error the app can raise through :func:`error_body`."""
+
+    @app.exception_handler(GenbaError)
+    async def _genba(_: Request, exc: GenbaError) -> JSONResponse:
+        status, kind = classify(exc)
+        extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownTagError) else {}
+        return JSONResponse(error_body(status, kind, str(exc), **extra), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            error_body(422, "bad_request", _validation_message(exc)), status_code=422
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        kind = "not_found" if exc.status_code == 404 else "http_error"
+        msg = (
+            f"No such endpoint: {request.method} {request.url.path}. See /docs for the API."
+            if exc.status_code == 404
+            else str(exc.detail)
+        )
+        return JSONResponse(error_body(exc.status_code, kind, msg), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                500,
+                "internal_error",
+                f"Internal error ({type(exc).__name__}); the node log has the details.",
+            ),
+            status_code=500,
+        )

@@ -1,0 +1,87 @@
+"""The ``/ws/live`` WebSocket: new samples of matching tags, as columnar JSON messages.
+
+Messages, all JSON objects with a ``type``:
+
+* ``hello``: ``{"type": "hello", "pattern": ..., "tags": {id: path}}`` once on connect;
+* ``samples``: ``{"type": "samples", "tags": {id: path, ...new ones}, "tag": [ids],
+  "ts_ms": [...], "value": [...], "quality": [...]}``, at most about ten a second;
+* ``error``: the API error body plus ``"type": "error"``, then the socket closes (1008).
+
+A client slower than the data loses the oldest samples, never the node's memory: the
+subscription is bounded and counts its drops in ``/api/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from genba.api._errors import error_body
+from genba.bus import Overflow, Subscription
+from genba.errors import PatternError
+from genba.node import Node
+from genba.paths import check_pattern
+from genba.types import NS_PER_MS, SampleBatch
+
+LIVE_QUEUE_SAMPLES = 100_000
+SEND_INTERVAL_S = 0.1
+
+
+async def live_stream(ws: WebSocket, node: Node, pattern: str) -> None:
+    await ws.accept()
+    try:
+        check_pattern(pattern)
+    except PatternError as e:
+        await ws.send_json({"type": "error"} | error_body(400, "bad_pattern", str(e)))
+        await ws.close(code=1008, reason="bad pattern")
+        return
+    client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+    sub = node.bus.subscribe(
+        pattern,
+        name=f"ws-live {client}",
+        max_samples=LIVE_QUEUE_SAMPLES,
+        overflow=Overflow.DROP_OLDEST,
+    )
+    sent: set[int] = set()
+    try:
+        hello = {t.id: t.path for t in node.registry.match(pattern)}
+        sent.update(hello)
+        await ws.send_json({"type": "hello", "pattern": pattern, "tags": hello})
+        async with asyncio.TaskGroup() as tg:
+            reader = tg.create_task(_until_closed(ws), name=f"ws-reader {client}")
+            tg.create_task(_send_loop(ws, node, sub, sent, reader), name=f"ws-sender {client}")
+    except* (WebSocketDisconnect, RuntimeError):
+        pass  # the client went away; nothing to tell anyone
+    finally:
+        sub.close()
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await ws.receive_text()  # clients have nothing to say yet; we only watch for close
+
+
+async def _send_loop(
+    ws: WebSocket, node: Node, sub: Subscription, sent: set[int], reader: asyncio.Task[None]
+) -> None:
+    while not reader.done() and not sub.finished:
+        batches = [i for i in await sub.drain(timeout=1.0) if isinstance(i, SampleBatch)]
+        if batches:
+            b = SampleBatch.concat(batches)
+            ids = [int(i) for i in set(b.tag_ids.tolist()) - sent]
+            sent.update(ids)
+            await ws.send_json(
+                {
+                    "type": "samples",
+                    "tags": dict(zip(ids, node.registry.paths_of(ids), strict=True)),
+                    "tag": b.tag_ids.tolist(),
+                    "ts_ms": (b.ts_ns // NS_PER_MS).tolist(),
+                    "value": b.values.tolist(),
+                    "quality": b.quality.tolist(),
+                }
+            )
+            await asyncio.sleep(SEND_INTERVAL_S)  # coalesce bursts into ~10 messages a second
+    reader.cancel()

@@ -1,0 +1,93 @@
+"""Where ``genba tags`` and ``genba query`` read from: the store file when no node holds
+it, else the running node's API. Both answer with the same dicts (:class:`genba.node.History`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from genba.clock import RealClock
+from genba.config import GenbaConfig
+from genba.errors import GenbaError, StoreLockedError
+from genba.node import History
+from genba.store import open_store
+from genba.tags import TagRegistry
+
+
+class Source(Protocol):
+    def tags(self, pattern: str = "#") -> list[dict[str, Any]]: ...
+
+    def samples(
+        self,
+        path: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        every: str | None = None,
+        agg: str = "avg",
+        limit: int | None = None,
+    ) -> dict[str, Any]: ...
+
+
+class ApiSource:
+    """Reads through a running node's HTTP API."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._http = httpx.Client(base_url=base_url, timeout=60)
+
+    def _get(self, url: str, params: dict[str, Any]) -> Any:
+        try:
+            r = self._http.get(url, params={k: v for k, v in params.items() if v is not None})
+        except httpx.TransportError as e:
+            raise GenbaError(
+                f"The historian is held by a running node, but its API at {self.base_url} "
+                f"does not answer ({e}). Check [node] http in the config."
+            ) from None
+        body = r.json()
+        if r.status_code >= 400:
+            raise GenbaError(body["error"]["message"])
+        return body
+
+    def tags(self, pattern: str = "#") -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._get("/api/tags", {"pattern": pattern})
+        return result
+
+    def samples(
+        self,
+        path: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        every: str | None = None,
+        agg: str = "avg",
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        query = {"start": start, "end": end, "every": every, "agg": agg, "limit": limit}
+        result: dict[str, Any] = self._get(f"/api/tags/{quote(path)}/samples", query)
+        return result
+
+    def close(self) -> None:
+        self._http.close()
+
+
+@contextlib.contextmanager
+def open_source(config: GenbaConfig) -> Iterator[Source]:
+    """The store, opened read-only; or the node's API when a running node holds the store."""
+    try:
+        store = open_store(config.store, data_dir=config.data_dir, read_only=True)
+    except StoreLockedError:
+        api = ApiSource(f"http://{config.node.http}")
+        try:
+            yield api
+        finally:
+            api.close()
+        return
+    try:
+        yield History(TagRegistry(store.load_tags()), store, RealClock())
+    finally:
+        store.close()

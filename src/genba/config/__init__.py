@@ -1,0 +1,24 @@
+"""``genba.toml``: one file describes a node. See :func:`load_config` and ``docs/config.md``."""
+
+from genba.config._load import load_config, parse_config
+from genba.config._model import (
+    ClockSettings,
+    ConnectorSettings,
+    GenbaConfig,
+    MachineSettings,
+    NodeSettings,
+    TagSettings,
+)
+from genba.config._template import example_config
+
+__all__ = [
+    "ClockSettings",
+    "ConnectorSettings",
+    "GenbaConfig",
+    "MachineSettings",
+    "NodeSettings",
+    "TagSettings",
+    "example_config",
+    "load_config",
+    "parse_config",
+]

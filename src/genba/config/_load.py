@@ -1,0 +1,200 @@
+"""Read and validate ``genba.toml``, with errors that name the file, line, key and fix."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from genba import plugins
+from genba.config._model import GenbaConfig
+from genba.errors import ConfigError
+
+Loc = tuple[str | int, ...]
+
+_AOT = re.compile(r"^\s*\[\[\s*([^\]]+?)\s*\]\]")
+_TABLE = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+
+def load_config(path: str | Path) -> GenbaConfig:
+    """Read and validate the config file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"No config file at {p}. Write an example with `genba init {p.parent}`.", file=str(p)
+        ) from None
+    return parse_config(text, file=str(p)).with_source(p.resolve())
+
+
+def parse_config(text: str, *, file: str = "genba.toml") -> GenbaConfig:
+    """Validate config ``text``; ``file`` is only used in error messages.
+
+    >>> parse_config('[node]\\nnmae = "x"\\n')
+    Traceback (most recent call last):
+    ...
+    genba.errors.ConfigError: genba.toml:2: node.nmae: unknown key in [node]; did you mean 'name'? Valid keys: name, data_dir, http.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        raise ConfigError(
+            f"not valid TOML: {e}. See docs/config.md for the format.",
+            file=file,
+            line=int(m.group(1)) if m else None,
+        ) from None
+    try:
+        config = GenbaConfig.model_validate(data)
+    except ValidationError as e:
+        raise _config_error(e, GenbaConfig, (), text, file) from None
+    _check_plugins(config, text, file)
+    return config
+
+
+def _check_plugins(config: GenbaConfig, text: str, file: str) -> None:
+    """Validate the options of each connector and of the store against their kind's model."""
+    targets: list[tuple[Loc, str, str, dict[str, Any]]] = [
+        (("store",), plugins.STORES, config.store.kind, config.store.backend_options())
+    ]
+    targets += [
+        (("connector", i), plugins.CONNECTORS, c.kind, c.options())
+        for i, c in enumerate(config.connector)
+    ]
+    for loc, group, kind, options in targets:
+        try:
+            cls = plugins.load(group, kind)
+        except KeyError as e:
+            raise ConfigError(
+                f"{_dotted((*loc, 'kind'))}: {e.args[0]}.",
+                file=file,
+                line=_locate(text, (*loc, "kind")),
+                key=_dotted((*loc, "kind")),
+            ) from None
+        settings: type[BaseModel] = cls.Settings
+        try:
+            settings.model_validate(options)
+        except ValidationError as e:
+            raise _config_error(e, settings, loc, text, file) from None
+
+
+def _config_error(
+    e: ValidationError, model: type[BaseModel], prefix: Loc, text: str, file: str
+) -> ConfigError:
+    err = e.errors()[0]
+    loc: Loc = (*prefix, *err["loc"])
+    inner: Loc = tuple(err["loc"])
+    key = _dotted(loc)
+    section = _section(loc[:-1]) if loc else "the file"
+    if err["type"] == "extra_forbidden":
+        valid = list(_model_at(model, inner[:-1]).model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        msg = f"{key}: unknown key in {section}; {hint}Valid keys: {', '.join(valid)}."
+    elif err["type"] == "missing":
+        msg = f"{key}: required key missing in {section}."
+    elif err["type"] == "value_error":  # our own validators already name the value and fix
+        msg = f"{key}: {err['ctx']['error']}."
+    else:
+        field = _field_at(model, inner)
+        expected = f" Expected: {field}" if field else ""
+        msg = f"{key}: {err['msg']} (got {err.get('input')!r}).{expected}"
+    return ConfigError(msg, file=file, line=_locate(text, loc), key=key)
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _section(loc: Loc) -> str:
+    names = [p for p in loc if isinstance(p, str)]
+    idx = [p for p in loc if isinstance(p, int)]
+    if not names:
+        return "the top level"
+    if idx:
+        return f"[[{'.'.join(names)}]] #{idx[-1] + 1}"
+    return f"[{'.'.join(names)}]"
+
+
+def _unwrap(tp: Any) -> Any:
+    """The model class inside ``list[X]``, ``X | None`` and the like."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin in (list, typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0]
+        else:
+            return tp
+
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel]:
+    for part in loc:
+        if isinstance(part, str) and part in model.model_fields:
+            inner = _unwrap(model.model_fields[part].annotation)
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                model = inner
+    return model
+
+
+def _field_at(model: type[BaseModel], loc: Loc) -> str:
+    if not loc or not isinstance(loc[-1], str):
+        return ""
+    parent = _model_at(model, loc[:-1])
+    f = parent.model_fields.get(loc[-1])
+    return f.description or "" if f else ""
+
+
+def _locate(text: str, loc: Loc) -> int | None:
+    """1-based line of the key at ``loc`` (or of its table), found by reading the TOML."""
+    header: Loc = ()
+    counts: dict[Loc, int] = {}
+    best: tuple[int, int] | None = None  # (matched length, line)
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if m := _AOT.match(line):
+            names = m.group(1).split(".")
+            parent: Loc = _resolve(names[:-1], counts)
+            key = (*parent, names[-1])
+            counts[key] = counts.get(key, -1) + 1
+            header = (*key, counts[key])
+            here: Loc = header
+        elif m := _TABLE.match(line):
+            header = _resolve(m.group(1).split("."), counts)
+            here = header
+        elif m := _KEY.match(line):
+            here = (*header, m.group(1))
+        else:
+            continue
+        n = _common(here, loc)
+        if n == len(here) and (best is None or n > best[0]):
+            best = (n, lineno)
+    return best[1] if best else None
+
+
+def _resolve(names: list[str], counts: dict[Loc, int]) -> Loc:
+    """Table names to a loc, picking the latest element of each array of tables on the way."""
+    out: Loc = ()
+    for name in names:
+        out = (*out, name)
+        if out in counts:
+            out = (*out, counts[out])
+    return out
+
+
+def _common(a: Loc, b: Loc) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,0 +1,166 @@
+"""The shape of ``genba.toml``. Every setting has a default that works on a laptop."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from genba.paths import check_path
+from genba.store import StoreSettings
+from genba.types import TagSpec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSettings(_Strict):
+    """``[node]``: who this node is and where it keeps its data."""
+
+    name: str = Field("genba", description="Name of this node, shown in the API and dashboard.")
+    data_dir: Path = Field(
+        Path("genba-data"), description="Where the node keeps its data; relative to the config."
+    )
+    http: str = Field("127.0.0.1:8000", description="host:port the API and dashboard listen on.")
+
+    @field_validator("http")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected 'host:port' such as '127.0.0.1:8000', got {v!r}")
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.http.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.http.rpartition(":")[2])
+
+
+class ClockSettings(_Strict):
+    """``[clock]``: real time, or simulated time running ``speed`` times faster."""
+
+    kind: Literal["real", "simulated"] = Field("real", description="real or simulated.")
+    start: datetime | None = Field(
+        None, description="Simulated clock only: UTC start time (default: now)."
+    )
+    speed: float = Field(1.0, gt=0, le=10_000, description="Simulated seconds per real second.")
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            return v.replace(tzinfo=UTC)
+        return v
+
+
+class TagSettings(_Strict):
+    """``[[machine.tag]]``: one tag of a machine, with its unit and engineering limits."""
+
+    name: str = Field(description="Last level of the tag path, e.g. 'temperature'.")
+    unit: str = Field("", description="Unit, UCUM style: degC, A, mm/s, 1/min, kWh, 1.")
+    description: str = Field("", description="What the tag measures.")
+    low: float | None = Field(None, description="Low engineering limit.")
+    high: float | None = Field(None, description="High engineering limit.")
+
+    @field_validator("name")
+    @classmethod
+    def _one_level(cls, v: str) -> str:
+        if "/" in v:
+            raise ValueError(f"a tag name is one level, without '/'; got {v!r}")
+        return check_path(v, what="Tag name")
+
+    @model_validator(mode="after")
+    def _limits(self) -> TagSettings:
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class MachineSettings(_Strict):
+    """``[[machine]]``: a machine of the asset model (ISA-95 site/area/line/machine)."""
+
+    path: str = Field(description="site/area/line/machine, e.g. 'berlin/packaging/line1/filler'.")
+    description: str = Field("", description="What the machine is.")
+    ideal_cycle_time_s: float | None = Field(
+        None, gt=0, description="Fastest possible time for one part, in seconds."
+    )
+    tag: list[TagSettings] = Field(default_factory=list, description="The machine's tags.")
+
+    @field_validator("path")
+    @classmethod
+    def _isa95(cls, v: str) -> str:
+        check_path(v, what="Machine path")
+        if len(v.split("/")) != 4:
+            raise ValueError(f"expected 4 levels site/area/line/machine, got {v!r}")
+        return v
+
+    @property
+    def line(self) -> str:
+        return self.path.rpartition("/")[0]
+
+    def tag_specs(self) -> list[TagSpec]:
+        return [
+            TagSpec(f"{self.path}/{t.name}", t.unit, t.description, t.low, t.high) for t in self.tag
+        ]
+
+
+class ConnectorSettings(BaseModel):
+    """``[[connector]]``: ``kind`` picks the connector; the rest are that kind's options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str = Field(description="simulator, mqtt, sparkplug, opcua or modbus.")
+    name: str = Field("", description="Name in health reports (default: kind and position).")
+
+    def options(self) -> dict[str, object]:
+        return dict(self.model_extra or {})
+
+
+class GenbaConfig(_Strict):
+    """A whole node: ``[node]``, ``[clock]``, ``[store]``, ``[[connector]]``, ``[[machine]]``."""
+
+    node: NodeSettings = Field(default_factory=NodeSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    connector: list[ConnectorSettings] = Field(default_factory=list)
+    machine: list[MachineSettings] = Field(default_factory=list)
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config was read from, if any."""
+        return self._source
+
+    def with_source(self, source: Path) -> GenbaConfig:
+        self._source = source
+        return self
+
+    @model_validator(mode="after")
+    def _unique(self) -> GenbaConfig:
+        seen: set[str] = set()
+        for m in self.machine:
+            if m.path in seen:
+                raise ValueError(f"machine {m.path!r} is declared twice")
+            seen.add(m.path)
+        return self
+
+    @property
+    def data_dir(self) -> Path:
+        """``node.data_dir``, resolved against the config file's folder."""
+        d = self.node.data_dir
+        if not d.is_absolute() and self.source is not None:
+            d = self.source.parent / d
+        return d
+
+    def machines_of(self, line: str) -> list[MachineSettings]:
+        return [m for m in self.machine if m.line == line]
+
+    def tag_specs(self) -> list[TagSpec]:
+        return [s for m in self.machine for s in m.tag_specs()]

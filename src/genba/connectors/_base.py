@@ -1,0 +1,105 @@
+"""The connector contract and the context a node hands each connector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, Self
+
+from pydantic import BaseModel
+
+from genba import plugins
+from genba.bus import Bus
+from genba.clock import Clock
+from genba.config import ConnectorSettings, GenbaConfig
+from genba.errors import ConfigError
+from genba.types import SampleBatch, Tag, TagSpec
+
+
+@dataclass(slots=True)
+class ConnectorHealth:
+    """What the API shows of a connector: is it connected, how much and how recently."""
+
+    name: str
+    kind: str
+    connected: bool = False
+    samples: int = 0
+    batches: int = 0
+    errors: int = 0
+    last_message_ns: int | None = None
+    last_error: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "connected": self.connected,
+            "samples": self.samples,
+            "batches": self.batches,
+            "errors": self.errors,
+            "last_message_ms": None
+            if self.last_message_ns is None
+            else self.last_message_ns // 1_000_000,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(slots=True)
+class ConnectorContext:
+    """What a connector may use: the node's config, tags, bus and clock."""
+
+    name: str
+    config: GenbaConfig
+    bus: Bus
+    clock: Clock
+    health: ConnectorHealth
+    _config_specs: dict[str, TagSpec] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._config_specs = {s.path: s for s in self.config.tag_specs()}
+
+    def declare(self, specs: list[TagSpec]) -> list[Tag]:
+        """Register the tags this connector will publish; the config's metadata wins."""
+        merged = [
+            s.merged(self._config_specs[s.path]) if s.path in self._config_specs else s
+            for s in specs
+        ]
+        return self.bus.registry.ensure(merged)
+
+    async def publish(self, batch: SampleBatch) -> None:
+        """Put ``batch`` on the bus; returns once the historian holds it in its queue."""
+        await self.bus.publish(batch)
+        self.health.samples += len(batch)
+        self.health.batches += 1
+        self.health.last_message_ns = self.clock.now_ns()
+
+
+class Connector(Protocol):
+    """A southbound connector: built from its settings, then ``run`` until cancelled."""
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def from_settings(cls, settings: BaseModel, ctx: ConnectorContext) -> Self:
+        """Build the connector; raise ConfigError if its settings do not fit the node."""
+        ...
+
+    async def run(self) -> None:
+        """Move data onto the bus until cancelled; reconnect on its own after failures."""
+        ...
+
+
+def create_connector(
+    index: int, settings: ConnectorSettings, *, config: GenbaConfig, bus: Bus, clock: Clock
+) -> tuple[Connector, ConnectorContext]:
+    """Build the ``index``-th ``[[connector]]`` through the ``genba.connectors`` plugins."""
+    try:
+        cls = plugins.load(plugins.CONNECTORS, settings.kind)
+    except KeyError as e:
+        raise ConfigError(f"connector[{index}].kind: {e.args[0]}") from None
+    name = settings.name or f"{settings.kind}-{index}"
+    health = ConnectorHealth(name=name, kind=settings.kind)
+    ctx = ConnectorContext(name=name, config=config, bus=bus, clock=clock, health=health)
+    options = cls.Settings.model_validate(settings.options())
+    connector: Connector = cls.from_settings(options, ctx)
+    return connector, ctx

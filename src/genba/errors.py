@@ -1,0 +1,84 @@
+"""Every error genba raises, rooted in :class:`GenbaError`.
+
+Each message names the thing, the bad value and the fix, so a person can act on it
+without reading the source.
+
+::
+
+    GenbaError
+    ├── ConfigError          a genba.toml key is unknown, mistyped or out of range
+    ├── UnknownTagError      a tag path that the node does not know
+    ├── QueryError           a history query that cannot be answered as asked
+    ├── PatternError         a tag pattern (MQTT-style wildcards) that is malformed
+    ├── StoreError           the historian store failed or is unavailable
+    │   └── StoreLockedError the store file is held by another process (a running node)
+    ├── ConnectorError       a connector failed to start or lost its peer
+    └── BusClosedError       a publish after the bus was closed
+
+Overload is not an error: a bounded queue that drops logs a warning on the ``genba.bus``
+logger and counts the drop in :meth:`genba.bus.Bus.stats`.
+"""
+
+from __future__ import annotations
+
+
+class GenbaError(Exception):
+    """Root of every error genba raises on purpose."""
+
+
+class ConfigError(GenbaError):
+    """A configuration file or value is invalid.
+
+    ``file`` and ``line`` locate the problem where they are known; ``key`` is the dotted
+    path of the setting (``connector[0].rate_hz``).
+    """
+
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, key: str = ""
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        self.reason = message
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        super().__init__(f"{where}{message}")
+
+
+class UnknownTagError(GenbaError):
+    """A tag path that the node does not know."""
+
+    def __init__(self, path: str, suggestions: list[str] | None = None) -> None:
+        self.path = path
+        self.suggestions = suggestions or []
+        hint = (
+            f" Did you mean: {', '.join(self.suggestions)}?"
+            if self.suggestions
+            else " List the known tags with `genba tags` or GET /api/tags."
+        )
+        super().__init__(f"Unknown tag '{path}'.{hint}")
+
+
+class QueryError(GenbaError):
+    """A history query that cannot be answered as asked (bad range, interval or aggregate)."""
+
+
+class PatternError(GenbaError):
+    """A tag pattern that is not a valid MQTT-style topic filter."""
+
+
+class StoreError(GenbaError):
+    """The historian store failed or is unavailable."""
+
+
+class StoreLockedError(StoreError):
+    """The store is held by another process, usually a running node."""
+
+
+class ConnectorError(GenbaError):
+    """A connector failed to start or lost its peer."""
+
+
+class BusClosedError(GenbaError):
+    """A publish or subscribe on a bus that was closed."""

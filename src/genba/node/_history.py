@@ -1,0 +1,134 @@
+"""History queries as people ask them: by tag path, with times and intervals as text.
+
+Returns plain, JSON-ready, columnar dicts. The API and the CLI both answer through this
+one class, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genba.clock import Clock
+from genba.errors import QueryError
+from genba.paths import check_pattern
+from genba.store import Store, TimeRange
+from genba.store._base import check_aggs
+from genba.tags import TagRegistry
+from genba.timeparse import parse_duration, parse_time
+from genba.types import NS_PER_MS, SampleBatch, Tag
+
+DEFAULT_SPAN = "-1h"
+RAW_LIMIT_DEFAULT = 10_000
+RAW_LIMIT_MAX = 1_000_000
+MAX_BUCKETS = 100_000
+
+
+def _last_dict(batch: SampleBatch, i: int) -> dict[str, Any]:
+    return {
+        "ts_ms": int(batch.ts_ns[i]) // NS_PER_MS,
+        "value": float(batch.values[i]),
+        "quality": int(batch.quality[i]),
+    }
+
+
+def _tag_dict(tag: Tag) -> dict[str, Any]:
+    s = tag.spec
+    return {
+        "path": s.path,
+        "id": tag.id,
+        "unit": s.unit,
+        "description": s.description,
+        "low": s.low,
+        "high": s.high,
+    }
+
+
+class History:
+    """Read side of the historian for one registry and store."""
+
+    def __init__(self, registry: TagRegistry, store: Store, clock: Clock) -> None:
+        self.registry = registry
+        self.store = store
+        self.clock = clock
+
+    def tags(self, pattern: str = "#") -> list[dict[str, Any]]:
+        """Every tag matching ``pattern``, with its last sample (``None`` if it has none)."""
+        tags = self.registry.match(check_pattern(pattern))
+        last = self.store.last([t.id for t in tags])
+        row_of = {int(t): i for i, t in enumerate(last.tag_ids)}
+        out = []
+        for tag in tags:
+            d = _tag_dict(tag)
+            i = row_of.get(tag.id)
+            d["last"] = None if i is None else _last_dict(last, i)
+            out.append(d)
+        return out
+
+    def last(self, path: str) -> dict[str, Any]:
+        """The newest sample of one tag."""
+        tag = self.registry.get(path)
+        last = self.store.last([tag.id])
+        d = {"path": path, "unit": tag.spec.unit}
+        if len(last):
+            return d | _last_dict(last, 0)
+        return d | {"ts_ms": None, "value": None, "quality": None}
+
+    def span(self, start: str | None, end: str | None) -> TimeRange:
+        now = self.clock.now_ns()
+        end_ns = parse_time(end, now_ns=now) if end else now
+        start_ns = parse_time(start or DEFAULT_SPAN, now_ns=end_ns if not start else now)
+        return TimeRange(start_ns, end_ns)
+
+    def samples(
+        self,
+        path: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        every: str | None = None,
+        agg: str = "avg",
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Raw samples of a tag, or time-bucket aggregates when ``every`` is given.
+
+        ``agg`` is one aggregate or several joined by commas (``min,avg,max``).
+        """
+        tag = self.registry.get(path)
+        span = self.span(start, end)
+        head: dict[str, Any] = {
+            "path": path,
+            "unit": tag.spec.unit,
+            "start_ms": span.start_ns // NS_PER_MS,
+            "end_ms": span.end_ns // NS_PER_MS,
+        }
+        if every is None:
+            n = RAW_LIMIT_DEFAULT if limit is None else limit
+            if not 0 < n <= RAW_LIMIT_MAX:
+                raise QueryError(f"limit must be between 1 and {RAW_LIMIT_MAX}, got {n}.")
+            batch = self.store.raw([tag.id], span, limit=n + 1)
+            truncated = len(batch) > n
+            batch = batch.select(slice(0, n)) if truncated else batch
+            return head | {
+                "truncated": truncated,
+                "ts_ms": (batch.ts_ns // NS_PER_MS).tolist(),
+                "value": batch.values.tolist(),
+                "quality": batch.quality.tolist(),
+            }
+        every_ns = parse_duration(every)
+        buckets = (span.end_ns - span.start_ns) // every_ns
+        if buckets > MAX_BUCKETS:
+            raise QueryError(
+                f"{buckets:,} buckets of {every} in this range is more than {MAX_BUCKETS:,}; "
+                "choose a larger interval or a shorter range."
+            )
+        aggs = check_aggs([a.strip() for a in agg.split(",") if a.strip()])
+        b = self.store.aggregate([tag.id], span, every_ns=every_ns, aggs=aggs)
+        return (
+            head
+            | {
+                "every_ms": every_ns // NS_PER_MS,
+                "aggs": aggs,
+                "ts_ms": (b.bucket_ns // NS_PER_MS).tolist(),
+            }
+            | {a: b.columns[a].tolist() for a in aggs}
+        )

@@ -1,0 +1,153 @@
+"""Wire a running node together from its config.
+
+::
+
+    connectors ──publish──► bus ──► historian writer ──► store
+                              └───► live views (API WebSocket), later analytics
+
+Shutdown is ordered so that nothing acknowledged is lost: connectors stop first, then the
+bus closes, the writer stores everything the bus still holds, and the store checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+from genba._version import __version__
+from genba.bus import Bus
+from genba.clock import Clock, RealClock, SimulatedClock
+from genba.config import ClockSettings, GenbaConfig
+from genba.connectors import Connector, ConnectorContext, create_connector
+from genba.node._history import History
+from genba.node._writer import HistorianWriter
+from genba.store import Store, open_store
+from genba.tags import TagRegistry
+from genba.types import NS_PER_MS, NS_PER_S
+
+log = logging.getLogger("genba.node")
+
+
+def clock_from_settings(settings: ClockSettings) -> Clock:
+    """The clock ``[clock]`` describes."""
+    if settings.kind == "real":
+        return RealClock()
+    start = settings.start.timestamp() * NS_PER_S if settings.start else time.time_ns()
+    return SimulatedClock(start_ns=int(start), speed=settings.speed)
+
+
+class Node:
+    """One genba node. ``await node.run()`` until :meth:`stop` is called.
+
+    Everything is opened in the constructor, so a bad config or a locked store fails here,
+    before anything runs.
+    """
+
+    def __init__(self, config: GenbaConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or clock_from_settings(config.clock)
+        self.store: Store = open_store(config.store, data_dir=config.data_dir)
+        try:
+            self.registry = TagRegistry(self.store.load_tags())
+            self.registry.on_new_tags(self.store.save_tags)
+            self.registry.ensure(config.tag_specs())
+            self.bus = Bus(self.registry)
+            self.writer = HistorianWriter(self.bus, self.store, config.store)
+            self.connectors: list[tuple[Connector, ConnectorContext]] = [
+                create_connector(i, c, config=config, bus=self.bus, clock=self.clock)
+                for i, c in enumerate(config.connector)
+            ]
+        except BaseException:
+            self.store.close()
+            raise
+        self.history = History(self.registry, self.store, self.clock)
+        self.started_ns = self.clock.now_ns()
+        self._stop = asyncio.Event()
+        self.running = False
+
+    @property
+    def name(self) -> str:
+        return self.config.node.name
+
+    def stop(self) -> None:
+        """Ask the node to shut down; :meth:`run` returns once all data is stored."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run connectors and the historian until :meth:`stop`; then shut down in order."""
+        self.running = True
+        try:
+            async with asyncio.TaskGroup() as tg:
+                writer = tg.create_task(self.writer.run(), name="historian-writer")
+                tasks = [
+                    tg.create_task(self._supervise(c, ctx), name=f"connector:{ctx.name}")
+                    for c, ctx in self.connectors
+                ]
+                await self._stop.wait()
+                log.info("stopping: connectors first, then flushing the historian")
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self.bus.close()
+                await writer
+        finally:
+            self.running = False
+            self.store.close()
+            log.info(
+                "stopped: %d samples received, %d stored",
+                self.bus.stats().published_samples,
+                self.writer.stats.stored_samples,
+            )
+
+    async def _supervise(self, connector: Connector, ctx: ConnectorContext) -> None:
+        """Run a connector; on a crash record it and restart with jittered backoff."""
+        backoff = 1.0
+        while True:
+            try:
+                await connector.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                ctx.health.errors += 1
+                ctx.health.last_error = f"{type(e).__name__}: {e}"
+                delay = backoff * random.uniform(0.5, 1.5)
+                log.exception("connector %r failed; restarting in %.1f s", ctx.name, delay)
+                await asyncio.sleep(delay)
+                backoff = min(backoff * 2, 60.0)
+
+    def health(self) -> dict[str, Any]:
+        """What ``GET /api/health`` shows."""
+        now = self.clock.now_ns()
+        bus = self.bus.stats()
+        return {
+            "status": "ok" if self.running else "stopped",
+            "node": self.name,
+            "version": __version__,
+            "now_ms": now // NS_PER_MS,
+            "uptime_s": round((now - self.started_ns) / NS_PER_S / self.clock.speed, 3),
+            "clock": {"kind": self.config.clock.kind, "speed": self.clock.speed},
+            "tags": len(self.registry),
+            "store": {"kind": self.config.store.kind} | self.writer.stats.as_dict(),
+            "bus": {
+                "published_samples": bus.published_samples,
+                "published_batches": bus.published_batches,
+                "published_events": bus.published_events,
+                "subscriptions": [
+                    {
+                        "name": s.name,
+                        "pattern": s.pattern,
+                        "overflow": s.overflow,
+                        "queued_samples": s.queued_samples,
+                        "max_samples": s.max_samples,
+                        "delivered_samples": s.delivered_samples,
+                        "dropped_samples": s.dropped_samples,
+                    }
+                    for s in bus.subscriptions
+                ],
+            },
+            "connectors": [ctx.health.as_dict() for _, ctx in self.connectors],
+        }

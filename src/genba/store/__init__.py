@@ -1,0 +1,8 @@
+"""The historian: where samples are kept and how they are read back.
+
+Every backend implements :class:`Store`; DuckDB (one file) is the default.
+"""
+
+from genba.store._base import AGGREGATES, Buckets, Store, StoreSettings, TimeRange, open_store
+
+__all__ = ["AGGREGATES", "Buckets", "Store", "StoreSettings", "TimeRange", "open_store"]

@@ -1,0 +1,157 @@
+"""The :class:`Store` contract every historian backend fulfils.
+
+A store is synchronous and thread-safe: the node calls it from worker threads
+(``asyncio.to_thread``) so a long query never stalls the event loop. Times are UTC integer
+nanoseconds; ranges are half-open ``[start_ns, end_ns)``; time buckets are aligned to the
+Unix epoch, so ``every=1m`` buckets start on whole UTC minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from genba import plugins
+from genba.errors import ConfigError, QueryError
+from genba.timeparse import format_time
+from genba.types import SampleBatch, Tag, TagId
+
+AGGREGATES = ("avg", "min", "max", "count", "first", "last")
+"""Aggregate functions over a time bucket. They use samples whose quality is not BAD."""
+
+
+class StoreSettings(BaseModel):
+    """``[store]``: the backend ``kind`` and how the node batches writes to it.
+
+    Backend options (``path`` for DuckDB, ``dsn`` for PostgreSQL) sit in the same table and
+    are validated by the backend's own ``Settings`` model.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str = Field("duckdb", description="Historian backend: duckdb (default) or postgres.")
+    flush_interval_ms: int = Field(
+        250, gt=0, le=60_000, description="Longest a sample waits in memory before it is written."
+    )
+    flush_max_samples: int = Field(
+        200_000, gt=0, description="Write as soon as this many samples are waiting."
+    )
+    queue_max_samples: int = Field(
+        2_000_000,
+        gt=0,
+        description="Bound of the historian's bus queue; connectors wait when it is full.",
+    )
+
+    def backend_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """A half-open UTC range ``[start_ns, end_ns)``.
+
+    >>> TimeRange(10, 5)
+    Traceback (most recent call last):
+    ...
+    genba.errors.QueryError: The end (1970-01-01T00:00:00.000Z) is before the start (1970-01-01T00:00:00.000Z); give an end after the start.
+    """
+
+    start_ns: int
+    end_ns: int
+
+    def __post_init__(self) -> None:
+        if self.end_ns < self.start_ns:
+            raise QueryError(
+                f"The end ({format_time(self.end_ns)}) is before the start "
+                f"({format_time(self.start_ns)}); "
+                "give an end after the start."
+            )
+        if self.end_ns == self.start_ns:
+            raise QueryError(
+                f"The range is empty: start and end are both {format_time(self.start_ns)}; "
+                "give an end after the start."
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """Time-bucket aggregates: one row per (tag, bucket) that holds samples."""
+
+    tag_ids: npt.NDArray[np.int32]
+    bucket_ns: npt.NDArray[np.int64]
+    columns: dict[str, npt.NDArray[np.float64]]
+
+    def __len__(self) -> int:
+        return len(self.tag_ids)
+
+
+class Store(Protocol):
+    """What every historian backend does. Keep this small; it is implemented more than once."""
+
+    kind: ClassVar[str]
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings, *, data_dir: Path, read_only: bool) -> Self:
+        """Open the backend described by ``settings`` (creating its schema if writable)."""
+        ...
+
+    def close(self) -> None:
+        """Make everything appended durable and release the backend."""
+        ...
+
+    def append(self, batch: SampleBatch) -> None:
+        """Write ``batch``; when this returns the samples are durable."""
+        ...
+
+    def raw(
+        self, tag_ids: list[TagId], span: TimeRange, *, limit: int | None = None
+    ) -> SampleBatch:
+        """Samples of ``tag_ids`` in ``span``, ordered by time then tag."""
+        ...
+
+    def aggregate(
+        self, tag_ids: list[TagId], span: TimeRange, *, every_ns: int, aggs: list[str]
+    ) -> Buckets:
+        """Aggregates ``aggs`` (from :data:`AGGREGATES`) per tag and epoch-aligned bucket."""
+        ...
+
+    def last(self, tag_ids: list[TagId] | None = None) -> SampleBatch:
+        """The newest sample of each tag (all tags when ``None``) that has one."""
+        ...
+
+    def load_tags(self) -> list[Tag]:
+        """The tag catalogue saved with the data."""
+        ...
+
+    def save_tags(self, tags: list[Tag]) -> None:
+        """Insert or update these tags in the catalogue."""
+        ...
+
+    def count(self) -> int:
+        """Number of samples held."""
+        ...
+
+
+def check_aggs(aggs: list[str]) -> list[str]:
+    bad = [a for a in aggs if a not in AGGREGATES]
+    if bad or not aggs:
+        raise QueryError(
+            f"Unknown aggregate {', '.join(repr(b) for b in bad) or '(none given)'}; "
+            f"valid values are: {', '.join(AGGREGATES)}."
+        )
+    return aggs
+
+
+def open_store(settings: StoreSettings, *, data_dir: Path, read_only: bool = False) -> Store:
+    """Open the store kind named in ``settings`` through the ``genba.stores`` plugins."""
+    try:
+        cls = plugins.load(plugins.STORES, settings.kind)
+    except KeyError as e:
+        raise ConfigError(f"store.kind: {e.args[0]}", key="store.kind") from None
+    store: Store = cls.from_settings(settings, data_dir=data_dir, read_only=read_only)
+    return store

@@ -1,0 +1,280 @@
+"""The embedded historian: one DuckDB file under the node's data dir.
+
+Appends go in as Arrow tables (zero-copy from the bus's numpy columns), one transaction a
+batch, so a returned :meth:`DuckDBStore.append` is in DuckDB's write-ahead log. The newest
+sample of every tag is also kept in memory, so ``last`` does not scan history.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import ClassVar, Self
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from genba.errors import ConfigError, StoreError, StoreLockedError
+from genba.store._base import Buckets, StoreSettings, TimeRange, check_aggs
+from genba.types import QUALITY_DTYPE, SampleBatch, Tag, TagId, TagSpec
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS tags (
+    id INTEGER PRIMARY KEY, path VARCHAR NOT NULL UNIQUE,
+    unit VARCHAR NOT NULL, description VARCHAR NOT NULL, low DOUBLE, high DOUBLE
+);
+CREATE TABLE IF NOT EXISTS samples (
+    tag_id INTEGER NOT NULL, ts_ns BIGINT NOT NULL, value DOUBLE NOT NULL,
+    quality UTINYINT NOT NULL
+);
+"""
+
+_AGG_SQL = {
+    "avg": "avg(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "count": "count(*)::DOUBLE",
+    "first": "arg_min(value, ts_ns)",
+    "last": "arg_max(value, ts_ns)",
+}
+
+_BAD = 2  # Quality.BAD: left out of aggregates
+
+
+class DuckDBSettings(BaseModel):
+    """Options of ``[store]`` when ``kind = "duckdb"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(
+        Path("historian.duckdb"), description="Database file; relative paths are under data_dir."
+    )
+    memory_limit: str = Field("1GB", description="DuckDB memory_limit, e.g. '512MB', '4GB'.")
+    threads: int = Field(2, ge=1, le=256, description="Threads DuckDB may use for a query.")
+
+
+class _LastValues:
+    """Newest sample per tag id, as arrays indexed by tag id; updated a batch at a time."""
+
+    def __init__(self) -> None:
+        self.ts = np.full(1, np.iinfo(np.int64).min, dtype=np.int64)
+        self.value = np.zeros(1, dtype=np.float64)
+        self.quality = np.zeros(1, dtype=QUALITY_DTYPE)
+        self._lock = threading.Lock()
+
+    def _grow(self, max_id: int) -> None:
+        n = len(self.ts)
+        if max_id < n:
+            return
+        size = max(max_id + 1, 2 * n)
+        self.ts = np.concatenate([self.ts, np.full(size - n, np.iinfo(np.int64).min)])
+        self.value = np.concatenate([self.value, np.zeros(size - n)])
+        self.quality = np.concatenate([self.quality, np.zeros(size - n, dtype=QUALITY_DTYPE)])
+
+    def update(self, batch: SampleBatch) -> None:
+        if not len(batch):
+            return
+        # Sort by (tag, time); the last row of each tag run is that tag's newest sample.
+        order = np.lexsort((batch.ts_ns, batch.tag_ids))
+        ids = batch.tag_ids[order]
+        ends = np.flatnonzero(np.diff(ids, append=np.int32(-1)) != 0)
+        rows = order[ends]
+        tag = batch.tag_ids[rows]
+        with self._lock:
+            self._grow(int(tag.max()))
+            newer = batch.ts_ns[rows] >= self.ts[tag]
+            tag, rows = tag[newer], rows[newer]
+            self.ts[tag] = batch.ts_ns[rows]
+            self.value[tag] = batch.values[rows]
+            self.quality[tag] = batch.quality[rows]
+
+    def get(self, tag_ids: list[TagId] | None) -> SampleBatch:
+        with self._lock:
+            if tag_ids is None:
+                ids = np.flatnonzero(self.ts != np.iinfo(np.int64).min).astype(np.int32)
+            else:
+                ids = np.asarray(tag_ids, dtype=np.int32)
+                ids = ids[ids < len(self.ts)]
+                ids = ids[self.ts[ids] != np.iinfo(np.int64).min]
+            return SampleBatch(ids, self.ts[ids], self.value[ids], self.quality[ids])
+
+
+class DuckDBStore:
+    """Historian in one DuckDB file. See :class:`genba.store.Store` for the contract.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> s = DuckDBStore(d / "h.duckdb")
+    >>> s.append(SampleBatch.from_columns(tag_ids=[1, 1], ts_ns=[0, 60_000_000_000], values=[2.0, 4.0]))
+    >>> s.aggregate([1], TimeRange(0, 120_000_000_000), every_ns=60_000_000_000, aggs=["avg"]).columns["avg"].tolist()
+    [2.0, 4.0]
+    >>> s.close()
+    """
+
+    kind: ClassVar[str] = "duckdb"
+    Settings: ClassVar[type[BaseModel]] = DuckDBSettings
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        memory_limit: str = "1GB",
+        threads: int = 2,
+    ) -> None:
+        self.path = path
+        self.read_only = read_only
+        if read_only and not path.exists():
+            raise StoreError(f"No historian at {path}; start a node first (`genba up`).")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(
+                str(path),
+                read_only=read_only,
+                config={"memory_limit": memory_limit, "threads": threads},
+            )
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                raise StoreLockedError(
+                    f"The historian {path} is in use by another process (a running node?). "
+                    "Query the running node instead, or stop it first."
+                ) from None
+            raise StoreError(f"Cannot open the historian {path}: {e}") from e
+        self._write_lock = threading.Lock()
+        if not read_only:
+            self._con.execute(_SCHEMA)
+            self._con.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+        self._last = _LastValues()
+        self._load_last()
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings, *, data_dir: Path, read_only: bool) -> Self:
+        try:
+            opts = DuckDBSettings.model_validate(settings.backend_options())
+        except Exception as e:
+            raise ConfigError(f"[store] options for kind 'duckdb': {e}", key="store") from e
+        path = opts.path if opts.path.is_absolute() else data_dir / opts.path
+        return cls(path, read_only=read_only, memory_limit=opts.memory_limit, threads=opts.threads)
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._con.cursor()
+
+    def _load_last(self) -> None:
+        cols = (
+            self._cursor()
+            .execute(
+                "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, "
+                "arg_max(quality, ts_ns) AS q FROM samples GROUP BY tag_id"
+            )
+            .fetchnumpy()
+        )
+        self._last.update(
+            SampleBatch.from_columns(
+                tag_ids=cols["tag_id"], ts_ns=cols["ts"], values=cols["v"], quality=cols["q"]
+            )
+        )
+
+    def close(self) -> None:
+        with self._write_lock:
+            if not self.read_only:
+                self._con.execute("CHECKPOINT")
+            self._con.close()
+
+    # -- writes -------------------------------------------------------------------------
+    def append(self, batch: SampleBatch) -> None:
+        if not len(batch):
+            return
+        table = pa.table(
+            {
+                "tag_id": batch.tag_ids,
+                "ts_ns": batch.ts_ns,
+                "value": batch.values,
+                "quality": batch.quality,
+            }
+        )
+        with self._write_lock:
+            cur = self._cursor()
+            cur.register("_genba_batch", table)
+            try:
+                cur.execute("INSERT INTO samples SELECT * FROM _genba_batch")
+            finally:
+                cur.unregister("_genba_batch")
+        self._last.update(batch)
+
+    def save_tags(self, tags: list[Tag]) -> None:
+        if not tags:
+            return
+        rows = [
+            (t.id, t.path, t.spec.unit, t.spec.description, t.spec.low, t.spec.high) for t in tags
+        ]
+        with self._write_lock:
+            self._cursor().executemany(
+                "INSERT INTO tags VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "path = excluded.path, unit = excluded.unit, description = excluded.description, "
+                "low = excluded.low, high = excluded.high",
+                rows,
+            )
+
+    # -- reads --------------------------------------------------------------------------
+    def load_tags(self) -> list[Tag]:
+        rows = self._cursor().execute("SELECT * FROM tags ORDER BY id").fetchall()
+        return [Tag(r[0], TagSpec(r[1], r[2], r[3], r[4], r[5])) for r in rows]
+
+    def raw(
+        self, tag_ids: list[TagId], span: TimeRange, *, limit: int | None = None
+    ) -> SampleBatch:
+        sql = (
+            "SELECT tag_id, ts_ns, value, quality FROM samples "
+            "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
+            "ORDER BY ts_ns, tag_id"
+        )
+        params: dict[str, object] = {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns}
+        if limit is not None:
+            sql += " LIMIT $limit"
+            params["limit"] = limit
+        c = self._cursor().execute(sql, params).fetchnumpy()
+        return SampleBatch.from_columns(
+            tag_ids=c["tag_id"], ts_ns=c["ts_ns"], values=c["value"], quality=c["quality"]
+        )
+
+    def aggregate(
+        self, tag_ids: list[TagId], span: TimeRange, *, every_ns: int, aggs: list[str]
+    ) -> Buckets:
+        check_aggs(aggs)
+        exprs = ", ".join(f"{_AGG_SQL[a]} AS {a}" for a in aggs)
+        sql = (
+            f"SELECT tag_id, (ts_ns // $every) * $every AS bucket_ns, {exprs} FROM samples "
+            "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
+            f"AND quality < {_BAD} GROUP BY ALL ORDER BY tag_id, bucket_ns"
+        )
+        c = (
+            self._cursor()
+            .execute(
+                sql,
+                {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns, "every": every_ns},
+            )
+            .fetchnumpy()
+        )
+        columns: dict[str, npt.NDArray[np.float64]] = {
+            a: np.asarray(c[a], dtype=np.float64) for a in aggs
+        }
+        return Buckets(
+            np.asarray(c["tag_id"], dtype=np.int32),
+            np.asarray(c["bucket_ns"], dtype=np.int64),
+            columns,
+        )
+
+    def last(self, tag_ids: list[TagId] | None = None) -> SampleBatch:
+        return self._last.get(tag_ids)
+
+    def count(self) -> int:
+        row = self._cursor().execute("SELECT count(*) FROM samples").fetchone()
+        return int(row[0]) if row else 0

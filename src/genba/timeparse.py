@@ -1,0 +1,79 @@
+"""Reading times and intervals as people write them, into UTC integer nanoseconds.
+
+>>> parse_duration("1m")
+60000000000
+>>> parse_time("2026-11-22T10:00:00Z", now_ns=0)
+1795341600000000000
+>>> parse_time("-15m", now_ns=parse_time("2026-11-22T10:00:00Z", now_ns=0)) == parse_time("2026-11-22T09:45:00Z", now_ns=0)
+True
+>>> parse_duration("5 parsecs")
+Traceback (most recent call last):
+...
+genba.errors.QueryError: Cannot read the interval '5 parsecs': write a number and a unit, such as 500ms, 10s, 1m, 1h or 1d.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from genba.errors import QueryError
+from genba.types import NS_PER_MS, NS_PER_S
+
+_UNITS_NS = {
+    "ms": NS_PER_MS,
+    "s": NS_PER_S,
+    "m": 60 * NS_PER_S,
+    "h": 3600 * NS_PER_S,
+    "d": 86400 * NS_PER_S,
+    "w": 7 * 86400 * NS_PER_S,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_RELATIVE = re.compile(r"^\s*(?:now)?\s*([+-])\s*(.+)$")
+
+
+def parse_duration(text: str) -> int:
+    """``500ms``, ``10s``, ``1m``, ``1h``, ``1d``, ``1w`` → nanoseconds (> 0)."""
+    m = _DURATION.match(text)
+    if not m:
+        raise QueryError(
+            f"Cannot read the interval {text!r}: write a number and a unit, "
+            "such as 500ms, 10s, 1m, 1h or 1d."
+        )
+    ns = round(float(m.group(1)) * _UNITS_NS[m.group(2)])
+    if ns <= 0:
+        raise QueryError(f"The interval {text!r} is zero; give a positive interval such as 1m.")
+    return ns
+
+
+def parse_time(text: str, *, now_ns: int) -> int:
+    """A point in time → UTC nanoseconds.
+
+    Accepts ISO 8601 (a time without zone is UTC), epoch milliseconds, ``now``, and times
+    relative to now: ``-15m``, ``now-2h``, ``now+1d``.
+    """
+    t = text.strip()
+    if t == "now":
+        return now_ns
+    if t.lstrip("-").isdigit():
+        return int(t) * NS_PER_MS
+    if m := _RELATIVE.match(t):
+        sign = -1 if m.group(1) == "-" else 1
+        return now_ns + sign * parse_duration(m.group(2))
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise QueryError(
+            f"Cannot read the time {text!r}: use ISO 8601 such as 2026-11-22T10:00:00Z, "
+            "epoch milliseconds, 'now', or a time relative to now such as -15m."
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+
+
+def format_time(ns: int) -> str:
+    """UTC ISO 8601 with milliseconds: ``2026-11-22T10:00:00.000Z``."""
+    dt = datetime.fromtimestamp(ns // NS_PER_MS / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{(ns // NS_PER_MS) % 1000:03d}Z"

@@ -1,0 +1,31 @@
+"""The dashboard: static pages served by the node; uPlot comes from the ``uplot-python``
+package, so nothing is fetched from the internet and nothing third-party is committed."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def uplot_dir() -> Path:
+    """Folder of the uPlot files shipped by ``uplot-python`` (found without importing it)."""
+    spec = importlib.util.find_spec("uplot")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("uplot-python is not installed; `pip install genba` brings it.")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the dashboard at ``/`` and its assets under ``/static`` and ``/vendor``."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/vendor/uplot", StaticFiles(directory=uplot_dir()), name="uplot")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")

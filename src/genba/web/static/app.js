@@ -1,0 +1,173 @@
+// genba dashboard v1: machines and tags with live values and one trend per tag.
+// Data: GET /api/tags, GET /api/tags/{path}/samples, WebSocket /ws/live.
+
+const WINDOW_S = 600;          // each trend shows the last 10 minutes
+const STATES = { 1: "running", 2: "idle", 3: "starved", 4: "blocked", 5: "down" };
+const tags = new Map();        // path -> {meta, row, valueEl, chart, xs, ys}
+const idToPath = new Map();
+
+async function getJSON(url) {
+  const r = await fetch(url);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+  return body;
+}
+
+function showError(msg) {
+  const el = document.getElementById("error");
+  el.textContent = msg;
+  el.hidden = !msg;
+}
+
+function fmt(v) {
+  if (v === null || v === undefined) return "–";
+  const a = Math.abs(v);
+  return a >= 1000 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+// Build DOM with textContent only: tag paths and descriptions can come from devices.
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v; else if (k.startsWith("data-")) el.dataset[k.slice(5)] = v; else el.setAttribute(k, v);
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+
+function machineOf(path) { return path.split("/").slice(0, 4).join("/"); }
+
+function card(machinePath) {
+  let el = document.querySelector(`[data-machine="${CSS.escape(machinePath)}"]`);
+  if (el) return el;
+  const badge = h("span", { class: "state" });
+  badge.hidden = true;
+  el = h("article", { class: "machine", "data-machine": machinePath },
+    h("h2", {}, h("span", {}, machinePath.split("/").pop()), badge),
+    h("div", { class: "path" }, machinePath));
+  document.getElementById("machines").append(el);
+  return el;
+}
+
+function addTag(meta) {
+  if (tags.has(meta.path)) return tags.get(meta.path);
+  const name = meta.path.split("/").slice(4).join("/") || meta.path;
+  const row = h("div", { class: "tag", "data-tag": meta.path },
+    h("span", { class: "name", title: meta.description || meta.path }, name),
+    h("span", {}, h("span", { class: "value" }, "–"), h("span", { class: "unit" }, meta.unit || "")),
+    h("div", { class: "chart", role: "img", "aria-label": `trend of ${name}` }));
+  card(machineOf(meta.path)).append(row);
+  const t = { meta, row, valueEl: row.querySelector(".value"), xs: [], ys: [], chart: null };
+  tags.set(meta.path, t);
+  idToPath.set(meta.id, meta.path);
+  return t;
+}
+
+function makeChart(t) {
+  const el = t.row.querySelector(".chart");
+  const opts = {
+    width: Math.max(el.clientWidth, 120), height: 56,
+    legend: { show: false }, cursor: { show: true, points: { show: false } },
+    scales: { x: { time: true } },
+    axes: [{ show: false }, { size: 42, stroke: "#9aa7b4", grid: { stroke: "#2c3640" }, ticks: { show: false } }],
+    series: [{}, { stroke: "#58a6ff", width: 1.5 }],
+  };
+  t.chart = new uPlot(opts, [t.xs, t.ys], el);
+}
+
+function setValue(t, ts_ms, value) {
+  t.valueEl.textContent = fmt(value);
+  t.valueEl.dataset.ts = ts_ms;
+  const { low, high } = t.meta;
+  t.row.classList.toggle("out-of-limits", (low !== null && value < low) || (high !== null && value > high));
+  if (t.meta.path.endsWith("/state")) {
+    const s = STATES[value] || "unknown";
+    const c = card(machineOf(t.meta.path));
+    c.dataset.state = s;
+    const badge = c.querySelector(".state");
+    badge.hidden = false; badge.className = `state ${s}`; badge.textContent = s;
+  }
+}
+
+async function loadTrend(t) {
+  try {
+    const d = await getJSON(`/api/tags/${t.meta.path.split("/").map(encodeURIComponent).join("/")}/samples?start=-${WINDOW_S}s&every=5s&agg=avg`);
+    t.xs.splice(0, t.xs.length, ...d.ts_ms.map((x) => x / 1000));
+    t.ys.splice(0, t.ys.length, ...d.avg);
+  } catch (e) { showError(`Trend of ${t.meta.path}: ${e.message}`); }
+  makeChart(t);
+}
+
+let dirty = new Set();
+function redraw() {
+  for (const t of dirty) {
+    if (!t.chart) continue;
+    const cutoff = t.xs[t.xs.length - 1] - WINDOW_S;
+    let n = 0;
+    while (n < t.xs.length && t.xs[n] < cutoff) n++;
+    if (n) { t.xs.splice(0, n); t.ys.splice(0, n); }
+    t.chart.setData([t.xs, t.ys]);
+  }
+  dirty = new Set();
+}
+
+function onSamples(msg) {
+  for (const [id, path] of Object.entries(msg.tags || {})) idToPath.set(Number(id), path);
+  const newest = new Map();
+  for (let i = 0; i < msg.tag.length; i++) {
+    const path = idToPath.get(msg.tag[i]);
+    const t = tags.get(path);
+    if (!t) continue;
+    t.xs.push(msg.ts_ms[i] / 1000); t.ys.push(msg.value[i]);
+    dirty.add(t);
+    const prev = newest.get(t);
+    if (!prev || msg.ts_ms[i] >= msg.ts_ms[prev]) newest.set(t, i);
+  }
+  for (const [t, i] of newest) setValue(t, msg.ts_ms[i], msg.value[i]);
+  requestAnimationFrame(redraw);
+}
+
+function connect(delay = 500) {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/ws/live?pattern=%23`);
+  const dot = document.getElementById("conn"), text = document.getElementById("conn-text");
+  ws.onopen = () => { dot.classList.add("on"); text.textContent = "live"; delay = 500; };
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "samples") onSamples(msg);
+    else if (msg.type === "error") showError(msg.error.message);
+  };
+  ws.onclose = () => {
+    dot.classList.remove("on"); text.textContent = "reconnecting…";
+    setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
+  };
+}
+
+async function pollHealth() {
+  try {
+    const health = await getJSON("/api/health");
+    document.getElementById("node-name").textContent = health.node;
+    document.getElementById("clock").textContent = new Date(health.now_ms).toISOString().slice(0, 19) + "Z";
+    document.getElementById("connectors").replaceChildren(...health.connectors.map((c) =>
+      h("span", { "data-connector": c.name }, h("span", { class: c.connected ? "dot on" : "dot" }),
+        ` ${c.name} (${c.kind}) · ${c.samples.toLocaleString()} samples`)));
+    showError("");
+  } catch (e) { showError(`Node not reachable: ${e.message}`); }
+}
+
+async function main() {
+  await pollHealth();
+  setInterval(pollHealth, 5000);
+  const list = await getJSON("/api/tags");
+  for (const meta of list) {
+    const t = addTag(meta);
+    if (meta.last) setValue(t, meta.last.ts_ms, meta.last.value);
+  }
+  await Promise.all([...tags.values()].map(loadTrend));
+  connect();
+  window.addEventListener("resize", () => {
+    for (const t of tags.values()) t.chart && t.chart.setSize({ width: t.row.querySelector(".chart").clientWidth, height: 56 });
+  });
+}
+
+main().catch((e) => showError(e.message));
