@@ -24,13 +24,16 @@ class NodeSettings(_Strict):
     data_dir: Path = Field(
         Path("genba-data"), description="Where the node keeps its data; relative to the config."
     )
-    http: str = Field("127.0.0.1:8000", description="host:port the API and dashboard listen on.")
+    http: str = Field(
+        "127.0.0.1:8000",
+        description="host:port the API and dashboard listen on (port 0: any free).",
+    )
 
     @field_validator("http")
     @classmethod
     def _host_port(cls, v: str) -> str:
         host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected 'host:port' such as '127.0.0.1:8000', got {v!r}")
         return v
 

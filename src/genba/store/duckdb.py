@@ -147,6 +147,7 @@ class DuckDBStore:
                 ) from None
             raise StoreError(f"Cannot open the historian {path}: {e}") from e
         self._write_lock = threading.Lock()
+        self._closed = False
         if not read_only:
             self._con.execute(_SCHEMA)
             self._con.execute(
@@ -184,6 +185,9 @@ class DuckDBStore:
 
     def close(self) -> None:
         with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
             if not self.read_only:
                 self._con.execute("CHECKPOINT")
             self._con.close()

@@ -1,0 +1,92 @@
+"""Shared fixtures: configs in temp dirs, nodes running in-process on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from genba.api import bind_socket, serve
+from genba.config import GenbaConfig, example_config, parse_config
+from genba.node import Node
+
+SIM_LINE = "berlin/packaging/line1"
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "genba.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def demo_config_text(*, rate_hz: float = 1.0, extra: str = "", flush_ms: int = 50) -> str:
+    """The example config, on a free port, with faster sampling and flushing for tests."""
+    return (
+        example_config()
+        .replace('http = "127.0.0.1:8000"', 'http = "127.0.0.1:0"')
+        .replace("sample_rate_hz = 1.0", f"sample_rate_hz = {rate_hz}")
+        .replace("flush_interval_ms = 250", f"flush_interval_ms = {flush_ms}")
+        + extra
+    )
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[[str], GenbaConfig]:
+    """Parse config text with ``data_dir`` in this test's temp dir."""
+
+    def make(text: str) -> GenbaConfig:
+        return parse_config(text).with_source(write_config(tmp_path, text))
+
+    return make
+
+
+@dataclass
+class RunningNode:
+    node: Node
+    url: str
+    http: httpx.AsyncClient
+    stop: asyncio.Event
+
+
+@pytest.fixture
+async def run_node() -> AsyncIterator[Callable[[GenbaConfig], asyncio.Future[RunningNode]]]:
+    """Start nodes with their HTTP server on a free port; stop them all at teardown."""
+    started: list[tuple[RunningNode, asyncio.Task[None]]] = []
+
+    async def start(config: GenbaConfig) -> RunningNode:
+        node = Node(config)
+        stop = asyncio.Event()
+        ready = asyncio.Event()
+        urls: list[str] = []
+
+        def on_ready(url: str) -> None:
+            urls.append(url)
+            ready.set()
+
+        task = asyncio.create_task(
+            serve(node, stop=stop, on_ready=on_ready, sock=bind_socket("127.0.0.1", 0))
+        )
+        await asyncio.wait_for(ready.wait(), 10)
+        rn = RunningNode(node, urls[0], httpx.AsyncClient(base_url=urls[0], timeout=10), stop)
+        started.append((rn, task))
+        return rn
+
+    yield start  # type: ignore[misc]
+    for rn, task in started:
+        rn.stop.set()
+        await rn.http.aclose()
+        await asyncio.wait_for(task, 20)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Poll ``predicate`` until true; fail the test with a clear message on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,86 @@
+"""A node in-process: everything acknowledged is stored, history survives a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import ClassVar
+
+from pydantic import BaseModel
+from tests.conftest import demo_config_text, wait_until
+
+from genba.config import GenbaConfig
+from genba.connectors import ConnectorContext, ConnectorHealth
+from genba.node import Node
+from genba.store import open_store
+from genba.types import SampleBatch
+
+
+def _fast_demo(make_config: Callable[[str], GenbaConfig]) -> GenbaConfig:
+    text = demo_config_text(rate_hz=10).replace(
+        '[clock]\nkind = "real"', '[clock]\nkind = "simulated"\nspeed = 200.0'
+    )
+    return make_config(text)
+
+
+async def _run_for(node: Node, seconds: float) -> None:
+    task = asyncio.create_task(node.run())
+    await asyncio.sleep(seconds)
+    node.stop()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_everything_published_is_stored_and_survives_restart(make_config) -> None:  # type: ignore[no-untyped-def]
+    config = _fast_demo(make_config)
+    node = Node(config)
+    await _run_for(node, 1.0)
+    published = node.bus.stats().published_samples
+    assert published > 10_000  # 200x speed, 10 Hz, 21 tags: ~40k samples a real second
+    assert node.writer.stats.stored_samples == published
+    ids = {t.path: t.id for t in node.registry}
+
+    again = Node(config)  # same data dir
+    assert {t.path: t.id for t in again.registry} == ids
+    assert again.store.count() == published
+    await _run_for(again, 0.5)
+    store = open_store(config.store, data_dir=config.data_dir, read_only=True)
+    try:
+        assert store.count() == published + again.bus.stats().published_samples
+    finally:
+        store.close()
+
+
+class _Crashy:
+    """A connector that fails on its first two runs, then publishes one sample."""
+
+    kind: ClassVar[str] = "crashy"
+    Settings: ClassVar[type[BaseModel]] = BaseModel
+    runs = 0
+
+    def __init__(self, ctx: ConnectorContext) -> None:
+        self.ctx = ctx
+
+    async def run(self) -> None:
+        type(self).runs += 1
+        if self.runs <= 2:
+            raise ConnectionError(f"peer refused (try {self.runs})")
+        await self.ctx.publish(SampleBatch.from_columns(tag_ids=[1], ts_ns=[1], values=[1.0]))
+        await asyncio.Event().wait()
+
+
+async def test_a_crashing_connector_is_restarted_and_its_errors_shown(
+    make_config, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("genba.node._node.random.uniform", lambda a, b: 0.01)  # short backoff
+    node = Node(make_config('[[machine]]\npath = "s/a/l/m"\n[[machine.tag]]\nname = "x"\n'))
+    health = ConnectorHealth("crashy", "crashy")
+    ctx = ConnectorContext("crashy", node.config, node.bus, node.clock, health)
+    node.connectors.append((_Crashy(ctx), ctx))
+    task = asyncio.create_task(node.run())
+    await wait_until(lambda: node.writer.stats.stored_samples == 1)
+    shown = node.health()["connectors"][0]
+    assert shown["errors"] == 2
+    assert "peer refused (try 2)" in shown["last_error"]
+    assert node.running
+    node.stop()
+    await task

@@ -1,0 +1,115 @@
+"""The contract every historian backend fulfils, run against each registered kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genba.errors import QueryError
+from genba.store import Store, StoreSettings, TimeRange, open_store
+from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
+
+KINDS = ["duckdb"]
+MIN = 60 * NS_PER_S
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(kind: str, tmp_path: Path) -> Iterator[Store]:
+    s = open_store(StoreSettings(kind=kind), data_dir=tmp_path)
+    yield s
+    s.close()
+
+
+def _reopen(store: Store, kind: str, tmp_path: Path, read_only: bool = False) -> Store:
+    store.close()
+    return open_store(StoreSettings(kind=kind), data_dir=tmp_path, read_only=read_only)
+
+
+# Tag 1: one sample every 20 s for 3 minutes: values 0..8. Tag 2: a BAD sample in minute 0.
+TS = np.arange(9, dtype=np.int64) * 20 * NS_PER_S
+FIXTURE = SampleBatch.concat(
+    [
+        SampleBatch.from_columns(tag_ids=[1] * 9, ts_ns=TS, values=np.arange(9.0)),
+        SampleBatch.from_columns(
+            tag_ids=[2, 2], ts_ns=[0, 30 * NS_PER_S], values=[100.0, 5.0], quality=[2, 0]
+        ),
+    ]
+)
+
+
+def test_raw_returns_the_range_in_time_order(store: Store) -> None:
+    store.append(FIXTURE)
+    got = store.raw([1, 2], TimeRange(20 * NS_PER_S, 60 * NS_PER_S))
+    assert got.ts_ns.tolist() == [20 * NS_PER_S, 30 * NS_PER_S, 40 * NS_PER_S]
+    assert got.tag_ids.tolist() == [1, 2, 1]
+    assert got.values.tolist() == [1.0, 5.0, 2.0]
+
+
+def test_raw_limit(store: Store) -> None:
+    store.append(FIXTURE)
+    assert len(store.raw([1], TimeRange(0, 10 * MIN), limit=4)) == 4
+
+
+def test_bucket_aggregates_match_hand_computation(store: Store) -> None:
+    store.append(FIXTURE)
+    b = store.aggregate(
+        [1],
+        TimeRange(0, 3 * MIN),
+        every_ns=MIN,
+        aggs=["avg", "min", "max", "count", "first", "last"],
+    )
+    # minute 0 holds values 0,1,2; minute 1 holds 3,4,5; minute 2 holds 6,7,8
+    assert b.bucket_ns.tolist() == [0, MIN, 2 * MIN]
+    assert b.columns["avg"].tolist() == [1.0, 4.0, 7.0]
+    assert b.columns["min"].tolist() == [0.0, 3.0, 6.0]
+    assert b.columns["max"].tolist() == [2.0, 5.0, 8.0]
+    assert b.columns["count"].tolist() == [3.0, 3.0, 3.0]
+    assert b.columns["first"].tolist() == [0.0, 3.0, 6.0]
+    assert b.columns["last"].tolist() == [2.0, 5.0, 8.0]
+
+
+def test_aggregates_leave_out_bad_quality(store: Store) -> None:
+    store.append(FIXTURE)
+    b = store.aggregate([2], TimeRange(0, MIN), every_ns=MIN, aggs=["avg", "count"])
+    assert b.columns["avg"].tolist() == [5.0]
+    assert b.columns["count"].tolist() == [1.0]
+
+
+def test_unknown_aggregate_names_the_valid_ones(store: Store) -> None:
+    with pytest.raises(QueryError, match="valid values are: avg, min, max"):
+        store.aggregate([1], TimeRange(0, MIN), every_ns=MIN, aggs=["median"])
+
+
+def test_last_is_the_newest_by_time_not_by_arrival(store: Store) -> None:
+    store.append(FIXTURE)
+    store.append(SampleBatch.from_columns(tag_ids=[1], ts_ns=[0], values=[-1.0]))  # late, old
+    last = store.last([1, 2, 99])
+    assert last.tag_ids.tolist() == [1, 2]
+    assert last.values.tolist() == [8.0, 5.0]
+    assert store.last().tag_ids.tolist() == [1, 2]
+
+
+def test_everything_survives_a_reopen(store: Store, kind: str, tmp_path: Path) -> None:
+    store.append(FIXTURE)
+    store.save_tags(
+        [Tag(1, TagSpec("s/a/l/m/x", "degC", "x", 0.0, 10.0)), Tag(2, TagSpec("s/a/l/m/y"))]
+    )
+    store.save_tags([Tag(2, TagSpec("s/a/l/m/y", unit="A"))])  # update in place
+    again = _reopen(store, kind, tmp_path)
+    try:
+        assert again.count() == len(FIXTURE)
+        assert [t.spec for t in again.load_tags()] == [
+            TagSpec("s/a/l/m/x", "degC", "x", 0.0, 10.0),
+            TagSpec("s/a/l/m/y", "A"),
+        ]
+        assert again.last([1]).values.tolist() == [8.0]
+    finally:
+        again.close()
