@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.conftest import RunningNode, wait_until
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from genba.config import GenbaConfig
 from genba.types import NS_PER_MS, NS_PER_S, SampleBatch
+from tests.conftest import RunningNode, wait_until
 
 CONFIG = """
 [store]
@@ -69,6 +69,14 @@ async def test_health_reports_node_store_and_bus(api: RunningNode) -> None:
     assert h["store"]["kind"] == "duckdb"
     assert h["store"]["stored_samples"] == 120
     assert h["bus"]["subscriptions"][0]["name"] == "historian"
+
+
+async def test_assets_list_machines_in_config_order(api: RunningNode) -> None:
+    assets = (await api.http.get("/api/assets")).json()
+    assert [(a["path"], a["line"], a["ideal_cycle_time_s"]) for a in assets] == [
+        ("plant/area/line1/press", "plant/area/line1", 2.0),
+        ("plant/area/line2/oven", "plant/area/line2", None),
+    ]
 
 
 async def test_tags_list_units_limits_and_last_value(api: RunningNode) -> None:
@@ -185,9 +193,13 @@ async def test_every_error_has_one_shape_and_a_fix(
 
 async def test_openapi_describes_the_endpoints(api: RunningNode) -> None:
     spec = (await api.http.get("/openapi.json")).json()
-    assert {"/api/health", "/api/tags", "/api/tags/{path}/samples", "/api/tags/{path}/last"} <= set(
-        spec["paths"]
-    )
+    assert {
+        "/api/health",
+        "/api/assets",
+        "/api/tags",
+        "/api/tags/{path}/samples",
+        "/api/tags/{path}/last",
+    } <= set(spec["paths"])
 
 
 async def _recv(ws: Any) -> dict[str, Any]:

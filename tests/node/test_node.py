@@ -7,13 +7,13 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from pydantic import BaseModel
-from tests.conftest import demo_config_text, wait_until
 
 from genba.config import GenbaConfig
 from genba.connectors import ConnectorContext, ConnectorHealth
 from genba.node import Node
 from genba.store import open_store
 from genba.types import SampleBatch
+from tests.conftest import demo_config_text, wait_until
 
 
 def _fast_demo(make_config: Callable[[str], GenbaConfig]) -> GenbaConfig:

@@ -30,6 +30,21 @@ def create_app(node: Node) -> FastAPI:
         """Node status, historian and bus counters, connector health."""
         return node.health()
 
+    @app.get("/api/assets", tags=["node"])
+    def assets() -> list[dict[str, Any]]:
+        """The asset model: machines in config order with their ISA-95 levels."""
+        return [
+            {
+                "path": m.path,
+                "site": m.path.split("/")[0],
+                "area": m.path.split("/")[1],
+                "line": m.line,
+                "description": m.description,
+                "ideal_cycle_time_s": m.ideal_cycle_time_s,
+            }
+            for m in node.config.machine
+        ]
+
     @app.get("/api/tags", tags=["tags"])
     def tags(
         pattern: Annotated[

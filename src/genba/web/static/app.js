@@ -21,6 +21,7 @@ function showError(msg) {
 
 function fmt(v) {
   if (v === null || v === undefined) return "–";
+  if (Number.isInteger(v)) return String(v);
   const a = Math.abs(v);
   return a >= 1000 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
@@ -37,14 +38,14 @@ function h(tag, attrs = {}, ...children) {
 
 function machineOf(path) { return path.split("/").slice(0, 4).join("/"); }
 
-function card(machinePath) {
+function card(machinePath, description = "") {
   let el = document.querySelector(`[data-machine="${CSS.escape(machinePath)}"]`);
   if (el) return el;
   const badge = h("span", { class: "state" });
   badge.hidden = true;
   el = h("article", { class: "machine", "data-machine": machinePath },
     h("h2", {}, h("span", {}, machinePath.split("/").pop()), badge),
-    h("div", { class: "path" }, machinePath));
+    h("div", { class: "path", title: description }, machinePath));
   document.getElementById("machines").append(el);
   return el;
 }
@@ -54,7 +55,7 @@ function addTag(meta) {
   const name = meta.path.split("/").slice(4).join("/") || meta.path;
   const row = h("div", { class: "tag", "data-tag": meta.path },
     h("span", { class: "name", title: meta.description || meta.path }, name),
-    h("span", {}, h("span", { class: "value" }, "–"), h("span", { class: "unit" }, meta.unit || "")),
+    h("span", {}, h("span", { class: "value" }, "–"), h("span", { class: "unit" }, meta.unit === "1" ? "" : meta.unit || "")),  // "1": a count
     h("div", { class: "chart", role: "img", "aria-label": `trend of ${name}` }));
   card(machineOf(meta.path)).append(row);
   const t = { meta, row, valueEl: row.querySelector(".value"), xs: [], ys: [], chart: null };
@@ -158,6 +159,7 @@ async function pollHealth() {
 async function main() {
   await pollHealth();
   setInterval(pollHealth, 5000);
+  for (const m of await getJSON("/api/assets")) card(m.path, m.description);  // line order
   const list = await getJSON("/api/tags");
   for (const meta of list) {
     const t = addTag(meta);
