@@ -119,7 +119,7 @@ class ConnectorSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    kind: str = Field(description="simulator, mqtt, sparkplug, opcua or modbus.")
+    kind: str = Field(description="Connector kind: one of the installed connector kinds.")
     name: str = Field("", description="Name in health reports (default: kind and position).")
 
     def options(self) -> dict[str, object]:

@@ -34,7 +34,7 @@ class StoreSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    kind: str = Field("duckdb", description="Historian backend: duckdb (default) or postgres.")
+    kind: str = Field("duckdb", description="Historian backend: one of the installed store kinds.")
     flush_interval_ms: int = Field(
         250, gt=0, le=60_000, description="Longest a sample waits in memory before it is written."
     )
