@@ -38,6 +38,26 @@ def check_path(path: str, *, what: str = "Tag path") -> str:
     return path
 
 
+ISA95_LEVELS = ("site", "area", "line", "machine")
+
+
+def check_asset_path(path: str, level: str) -> str:
+    """Return ``path`` if it is a valid ISA-95 path down to ``level``, else raise ValueError.
+
+    >>> check_asset_path("berlin/packaging/line1", "line")
+    'berlin/packaging/line1'
+    >>> check_asset_path("berlin/line1", "line")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected 3 levels site/area/line, got 'berlin/line1'
+    """
+    check_path(path, what=f"{level.capitalize()} path")
+    n = ISA95_LEVELS.index(level) + 1
+    if len(path.split("/")) != n:
+        raise ValueError(f"expected {n} levels {'/'.join(ISA95_LEVELS[:n])}, got {path!r}")
+    return path
+
+
 def check_pattern(pattern: str) -> str:
     """Return ``pattern`` if it is a valid MQTT-style topic filter, else raise PatternError."""
     if not pattern:

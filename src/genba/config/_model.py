@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from genba.paths import check_path
+from genba.paths import check_asset_path, check_path
 from genba.store import StoreSettings
 from genba.types import TagSpec
 
@@ -99,10 +99,7 @@ class MachineSettings(_Strict):
     @field_validator("path")
     @classmethod
     def _isa95(cls, v: str) -> str:
-        check_path(v, what="Machine path")
-        if len(v.split("/")) != 4:
-            raise ValueError(f"expected 4 levels site/area/line/machine, got {v!r}")
-        return v
+        return check_asset_path(v, "machine")
 
     @property
     def line(self) -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from genba.config import MachineSettings
 from genba.connectors._base import ConnectorContext
 from genba.errors import ConfigError
-from genba.paths import check_path
+from genba.paths import check_asset_path
 from genba.types import NS_PER_S, SampleBatch, TagSpec
 
 RUNNING, IDLE, STARVED, BLOCKED, DOWN = 1, 2, 3, 4, 5
@@ -51,10 +51,7 @@ class SimulatorSettings(BaseModel):
     @field_validator("line")
     @classmethod
     def _line(cls, v: str) -> str:
-        check_path(v, what="Line path")
-        if len(v.split("/")) != 3:
-            raise ValueError(f"expected 3 levels site/area/line, got {v!r}")
-        return v
+        return check_asset_path(v, "line")
 
 
 class _Line:
