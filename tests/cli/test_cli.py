@@ -136,3 +136,18 @@ def test_bad_config_names_file_line_and_key(tmp_path: Path) -> None:
     code, _, err = run("up", "-c", str(bad))
     assert code == 1
     assert f"{bad}:3: node.port: unknown key in [node]" in err
+
+
+def test_up_on_a_busy_port_says_what_to_change(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "genba.toml"
+        cfg.write_text(f'[node]\nhttp = "127.0.0.1:{port}"\n')
+        code, _, err = run("up", "-c", str(cfg))
+    assert code == 1
+    assert f"127.0.0.1:{port} is already in use" in err
+    assert "[node]" in err

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from genba.api._errors import error_body
@@ -49,11 +50,20 @@ async def live_stream(ws: WebSocket, node: Node, pattern: str) -> None:
         hello = {t.id: t.path for t in node.registry.match(pattern)}
         sent.update(hello)
         await ws.send_json({"type": "hello", "pattern": pattern, "tags": hello})
-        async with asyncio.TaskGroup() as tg:
-            reader = tg.create_task(_until_closed(ws), name=f"ws-reader {client}")
-            tg.create_task(_send_loop(ws, node, sub, sent, reader), name=f"ws-sender {client}")
-    except* (WebSocketDisconnect, RuntimeError):
-        pass  # the client went away; nothing to tell anyone
+        # Whichever ends first (client gone, or the bus closed) ends the other at once.
+        tasks = {
+            asyncio.create_task(_until_closed(ws), name=f"ws-reader {client}"),
+            asyncio.create_task(_send_loop(ws, node, sub, sent), name=f"ws-sender {client}"),
+        }
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for t in done:
+            # A client gone mid-send shows up as a disconnect, OSError or RuntimeError: not ours.
+            exc = t.exception()
+            if exc and not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
+                raise exc
     finally:
         sub.close()
 
@@ -64,14 +74,12 @@ async def _until_closed(ws: WebSocket) -> None:
             await ws.receive_text()  # clients have nothing to say yet; we only watch for close
 
 
-async def _send_loop(
-    ws: WebSocket, node: Node, sub: Subscription, sent: set[int], reader: asyncio.Task[None]
-) -> None:
-    while not reader.done() and not sub.finished:
+async def _send_loop(ws: WebSocket, node: Node, sub: Subscription, sent: set[int]) -> None:
+    while not sub.finished:
         batches = [i for i in await sub.drain(timeout=1.0) if isinstance(i, SampleBatch)]
         if batches:
             b = SampleBatch.concat(batches)
-            ids = [int(i) for i in set(b.tag_ids.tolist()) - sent]
+            ids = [i for i in np.unique(b.tag_ids).tolist() if i not in sent]  # per tag, not sample
             sent.update(ids)
             await ws.send_json(
                 {
@@ -84,4 +92,3 @@ async def _send_loop(
                 }
             )
             await asyncio.sleep(SEND_INTERVAL_S)  # coalesce bursts into ~10 messages a second
-    reader.cancel()

@@ -11,8 +11,7 @@ from typing import Any
 from genba.clock import Clock
 from genba.errors import QueryError
 from genba.paths import check_pattern
-from genba.store import Store, TimeRange
-from genba.store._base import check_aggs
+from genba.store import Store, TimeRange, check_aggs
 from genba.tags import TagRegistry
 from genba.timeparse import parse_duration, parse_time
 from genba.types import NS_PER_MS, SampleBatch, Tag

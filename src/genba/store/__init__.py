@@ -3,6 +3,22 @@
 Every backend implements :class:`Store`; DuckDB (one file) is the default.
 """
 
-from genba.store._base import AGGREGATES, Buckets, Store, StoreSettings, TimeRange, open_store
+from genba.store._base import (
+    AGGREGATES,
+    Buckets,
+    Store,
+    StoreSettings,
+    TimeRange,
+    check_aggs,
+    open_store,
+)
 
-__all__ = ["AGGREGATES", "Buckets", "Store", "StoreSettings", "TimeRange", "open_store"]
+__all__ = [
+    "AGGREGATES",
+    "Buckets",
+    "Store",
+    "StoreSettings",
+    "TimeRange",
+    "check_aggs",
+    "open_store",
+]
