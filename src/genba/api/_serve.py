@@ -81,9 +81,14 @@ async def serve(
         await asyncio.wait({node_task, http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         server.should_exit = True
-        with contextlib.suppress(Exception):
+        http_error: BaseException | None = None
+        try:
             await http_task
+        except (Exception, SystemExit) as e:  # uvicorn exits on a failed startup
+            http_error = e
         node.stop()
         stop_task.cancel()
         sock.close()
         await node_task  # re-raises a node failure after the data is flushed
+    if http_error is not None:
+        raise GenbaError(f"The HTTP server at {url} failed: {http_error!r}") from http_error

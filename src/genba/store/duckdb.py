@@ -7,9 +7,11 @@ sample of every tag is also kept in memory, so ``last`` does not scan history.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import duckdb
 import numpy as np
@@ -165,17 +167,24 @@ class DuckDBStore:
         path = opts.path if opts.path.is_absolute() else data_dir / opts.path
         return cls(path, read_only=read_only, memory_limit=opts.memory_limit, threads=opts.threads)
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        return self._con.cursor()
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own per call: DuckDB connections are not shared between threads."""
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def _numpy(self, sql: str, params: object = None) -> dict[str, npt.NDArray[Any]]:
+        with self._cursor() as cur:
+            result: dict[str, npt.NDArray[Any]] = cur.execute(sql, params).fetchnumpy()
+            return result
 
     def _load_last(self) -> None:
-        cols = (
-            self._cursor()
-            .execute(
-                "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, "
-                "arg_max(quality, ts_ns) AS q FROM samples GROUP BY tag_id"
-            )
-            .fetchnumpy()
+        cols = self._numpy(
+            "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, "
+            "arg_max(quality, ts_ns) AS q FROM samples GROUP BY tag_id"
         )
         self._last.update(
             SampleBatch.from_columns(
@@ -204,13 +213,9 @@ class DuckDBStore:
                 "quality": batch.quality,
             }
         )
-        with self._write_lock:
-            cur = self._cursor()
+        with self._write_lock, self._cursor() as cur:
             cur.register("_genba_batch", table)
-            try:
-                cur.execute("INSERT INTO samples SELECT * FROM _genba_batch")
-            finally:
-                cur.unregister("_genba_batch")
+            cur.execute("INSERT INTO samples SELECT * FROM _genba_batch")
         self._last.update(batch)
 
     def save_tags(self, tags: list[Tag]) -> None:
@@ -219,8 +224,8 @@ class DuckDBStore:
         rows = [
             (t.id, t.path, t.spec.unit, t.spec.description, t.spec.low, t.spec.high) for t in tags
         ]
-        with self._write_lock:
-            self._cursor().executemany(
+        with self._write_lock, self._cursor() as cur:
+            cur.executemany(
                 "INSERT INTO tags VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                 "path = excluded.path, unit = excluded.unit, description = excluded.description, "
                 "low = excluded.low, high = excluded.high",
@@ -229,7 +234,8 @@ class DuckDBStore:
 
     # -- reads --------------------------------------------------------------------------
     def load_tags(self) -> list[Tag]:
-        rows = self._cursor().execute("SELECT * FROM tags ORDER BY id").fetchall()
+        with self._cursor() as cur:
+            rows = cur.execute("SELECT * FROM tags ORDER BY id").fetchall()
         return [Tag(r[0], TagSpec(r[1], r[2], r[3], r[4], r[5])) for r in rows]
 
     def raw(
@@ -244,7 +250,7 @@ class DuckDBStore:
         if limit is not None:
             sql += " LIMIT $limit"
             params["limit"] = limit
-        c = self._cursor().execute(sql, params).fetchnumpy()
+        c = self._numpy(sql, params)
         return SampleBatch.from_columns(
             tag_ids=c["tag_id"], ts_ns=c["ts_ns"], values=c["value"], quality=c["quality"]
         )
@@ -259,13 +265,8 @@ class DuckDBStore:
             "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
             f"AND quality < {_BAD} GROUP BY ALL ORDER BY tag_id, bucket_ns"
         )
-        c = (
-            self._cursor()
-            .execute(
-                sql,
-                {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns, "every": every_ns},
-            )
-            .fetchnumpy()
+        c = self._numpy(
+            sql, {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns, "every": every_ns}
         )
         columns: dict[str, npt.NDArray[np.float64]] = {
             a: np.asarray(c[a], dtype=np.float64) for a in aggs
@@ -280,5 +281,6 @@ class DuckDBStore:
         return self._last.get(tag_ids)
 
     def count(self) -> int:
-        row = self._cursor().execute("SELECT count(*) FROM samples").fetchone()
+        with self._cursor() as cur:
+            row = cur.execute("SELECT count(*) FROM samples").fetchone()
         return int(row[0]) if row else 0
