@@ -28,7 +28,7 @@ def demo_config_text(*, rate_hz: float = 1.0, extra: str = "", flush_ms: int = 5
     return (
         example_config()
         .replace('http = "127.0.0.1:8000"', 'http = "127.0.0.1:0"')
-        .replace("sample_rate_hz = 1.0", f"sample_rate_hz = {rate_hz}")
+        .replace('scenario = "demo"', f'scenario = "demo"\nsample_rate_hz = {rate_hz}')
         .replace("flush_interval_ms = 250", f"flush_interval_ms = {flush_ms}")
         + extra
     )

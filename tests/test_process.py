@@ -15,11 +15,13 @@ import httpx
 import pytest
 
 from genba.config import load_config
+from genba.sim import SIGNALS
 from genba.store import open_store
 from tests.conftest import demo_config_text
 
 pytestmark = pytest.mark.process
 TAG = "berlin/packaging/line1/filler/motor_current"
+N_TAGS = 3 * len(SIGNALS)  # the demo line: 3 machines
 
 
 class UpProcess:
@@ -123,7 +125,7 @@ def test_signal_stop_loses_nothing_and_restart_keeps_history(
         f"/api/tags/{TAG}/samples", params={"start": "-1h", "end": newest_ms + 1, "limit": 100000}
     ).json()
     assert old["ts_ms"][-1] == newest_ms
-    assert len(old["value"]) == received // 21  # one sample of each of 21 tags per tick
+    assert len(old["value"]) == received // N_TAGS  # one sample of each tag per tick
     received2, stored2 = second.stop(signal.SIGTERM)
     assert received2 == stored2
     store = open_store(cfg.store, data_dir=cfg.data_dir, read_only=True)

@@ -20,7 +20,9 @@ def test_example_config_describes_the_demo_line() -> None:
     assert len(config.machines_of("berlin/packaging/line1")) == 3
     filler = config.machine[0]
     assert filler.ideal_cycle_time_s == 1.0
-    spec = {s.path: s for s in config.tag_specs()}["berlin/packaging/line1/filler/temperature"]
+    spec = {s.path: s for s in config.tag_specs()}[
+        "berlin/packaging/line1/filler/process_temperature"
+    ]
     assert (spec.unit, spec.low, spec.high) == ("degC", 4.0, 60.0)
 
 
@@ -57,11 +59,16 @@ def test_data_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
             ["low (5.0) must be below high"],
         ),
         (
-            '[[connector]]\nkind = "simulator"\nline = "a/b/c"\nrate = 2\n',
+            '[[connector]]\nkind = "simulator"\nscenario = "demo"\nrate = 2\n',
             4,
-            ["connector[0].rate", "Valid keys: line, sample_rate_hz"],
+            ["connector[0].rate", "Valid keys: scenario, seed, sample_rate_hz"],
         ),
-        ('[[connector]]\nkind = "simulator"\n', 1, ["connector[0].line", "required key missing"]),
+        (
+            '[[connector]]\nkind = "simulator"\nseed = "x"\n',
+            3,
+            ["connector[0].seed", "valid integer"],
+        ),
+        ("[[machine]]\n", 1, ["machine[0].path", "required key missing"]),
         (
             '[[connector]]\nkind = "nosuch"\n',
             2,

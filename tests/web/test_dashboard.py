@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from genba.config import GenbaConfig
+from genba.sim import SIGNALS
 from tests.conftest import RunningNode, demo_config_text
 
 pytestmark = pytest.mark.browser
@@ -85,15 +86,18 @@ async def test_dashboard_shows_machines_live_values_and_trends(
         "els => els.map(e => e.dataset.machine)"
     )
     assert [m.rsplit("/", 1)[1] for m in machines] == ["filler", "capper", "labeler"]  # line order
-    assert await p.locator(".tag").count() == 21
-    await p.wait_for_function("document.querySelectorAll('.tag .chart canvas').length === 21")
+    n_tags = 3 * len(SIGNALS)
+    assert await p.locator(".tag").count() == n_tags
+    await p.wait_for_function(
+        f"document.querySelectorAll('.tag .chart canvas').length === {n_tags}"
+    )
     assert await p.locator("#conn-text").inner_text() == "live"
     assert await p.locator("#node-name").inner_text() == "demo"
     state = await p.locator('[data-machine="berlin/packaging/line1/filler"]').get_attribute(
         "data-state"
     )
-    assert state in {"running", "starved", "blocked", "down"}
-    assert await p.locator("[data-connector='line1-sim'] .dot.on").count() == 1
+    assert state in {"running", "starved", "blocked", "down", "small_stop", "setup", "planned_stop"}
+    assert await p.locator("[data-connector='plant-sim'] .dot.on").count() == 1
 
     ARTIFACTS.mkdir(exist_ok=True)
     await p.screenshot(path=ARTIFACTS / "dashboard-1920x1080.png", full_page=True)

@@ -1,6 +1,6 @@
 """``genba.toml``: one file describes a node. See :func:`load_config` and ``docs/config.md``."""
 
-from genba.config._load import load_config, parse_config
+from genba.config._load import load_config, parse_config, parse_toml_model
 from genba.config._model import (
     ClockSettings,
     ConnectorSettings,
@@ -21,4 +21,5 @@ __all__ = [
     "example_config",
     "load_config",
     "parse_config",
+    "parse_toml_model",
 ]

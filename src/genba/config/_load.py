@@ -8,7 +8,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -17,6 +17,7 @@ from genba.config._model import GenbaConfig
 from genba.errors import ConfigError
 
 Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 _AOT = re.compile(r"^\s*\[\[\s*([^\]]+?)\s*\]\]")
 _TABLE = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
@@ -43,21 +44,26 @@ def parse_config(text: str, *, file: str = "genba.toml") -> GenbaConfig:
     ...
     genba.errors.ConfigError: genba.toml:2: node.nmae: unknown key in [node]; did you mean 'name'? Valid keys: name, data_dir, http.
     """
+    config = parse_toml_model(text, GenbaConfig, file=file)
+    _check_plugins(config, text, file)
+    return config
+
+
+def parse_toml_model(text: str, model: type[M], *, file: str) -> M:
+    """Parse TOML ``text`` into ``model``; errors name the file, line, key and the fix."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         raise ConfigError(
-            f"not valid TOML: {e}. See docs/config.md for the format.",
+            f"not valid TOML: {e}.",
             file=file,
             line=int(m.group(1)) if m else None,
         ) from None
     try:
-        config = GenbaConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
-        raise _config_error(e, GenbaConfig, (), text, file) from None
-    _check_plugins(config, text, file)
-    return config
+        raise _config_error(e, model, (), text, file) from None
 
 
 def _check_plugins(config: GenbaConfig, text: str, file: str) -> None:

@@ -2,7 +2,8 @@
 // Data: GET /api/tags, GET /api/tags/{path}/samples, WebSocket /ws/live.
 
 const WINDOW_S = 600;          // each trend shows the last 10 minutes
-const STATES = { 1: "running", 2: "idle", 3: "starved", 4: "blocked", 5: "down" };
+// genba.states.MachineState codes
+const STATES = { 1: "running", 2: "idle", 3: "starved", 4: "blocked", 5: "planned_stop", 6: "setup", 7: "down", 8: "small_stop" };
 const tags = new Map();        // path -> {meta, row, valueEl, chart, xs, ys}
 const idToPath = new Map();
 
@@ -86,7 +87,7 @@ function setValue(t, ts_ms, value) {
     const c = card(machineOf(t.meta.path));
     c.dataset.state = s;
     const badge = c.querySelector(".state");
-    badge.hidden = false; badge.className = `state ${s}`; badge.textContent = s;
+    badge.hidden = false; badge.className = `state ${s}`; badge.textContent = s.replace("_", " ");
   }
 }
 

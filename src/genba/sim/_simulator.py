@@ -1,0 +1,91 @@
+"""The simulator as the rest of genba uses it: a plant, its samples and its truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from genba.sim._plant import NS, Plant
+from genba.sim._sampler import SIGNAL_INDEX, SIGNALS, Sampler
+from genba.sim._scenario import Scenario
+from genba.types import TagSpec
+
+
+class Simulator:
+    """Runs a scenario forward and returns its samples.
+
+    >>> from genba.sim import load_scenario
+    >>> sim = Simulator(load_scenario("demo"))
+    >>> ts_ns, values = sim.advance(60.0)   # the first simulated minute
+    >>> values.shape == (60, len(sim.tag_paths))
+    True
+    """
+
+    def __init__(self, scenario: Scenario, *, t0_ns: int | None = None) -> None:
+        self.scenario = scenario
+        self.plant = Plant(scenario, t0_ns=t0_ns)
+        self.sampler = Sampler(self.plant)
+        self.t0_ns = self.plant.t0_ns
+        self.tag_paths = [f"{m.path}/{name}" for m in self.plant.machines for name, _, _ in SIGNALS]
+        self._column = {p: i for i, p in enumerate(self.tag_paths)}
+        self._faults = [
+            (
+                self._column_of(f.tag),
+                f.kind,
+                f.start_h * 3600,
+                f.start_h * 3600 + f.duration_min * 60,
+            )
+            for f in scenario.fault
+        ]
+        self._stuck: dict[int, float] = {}
+
+    def _column_of(self, path: str) -> int:
+        try:
+            return self._column[path]
+        except KeyError:
+            raise ValueError(
+                f"[[fault]] tag {path!r} is not a simulated tag; tags end in one of: "
+                + ", ".join(n for n, _, _ in SIGNALS)
+            ) from None
+
+    def tag_specs(self) -> list[TagSpec]:
+        """Path, unit and description of every simulated tag, in column order."""
+        units = [(unit, desc) for _, unit, desc in SIGNALS]
+        return [TagSpec(path, *units[i % len(SIGNALS)]) for i, path in enumerate(self.tag_paths)]
+
+    @property
+    def now_s(self) -> float:
+        return self.plant.now_s
+
+    def now_ns(self) -> int:
+        return self.t0_ns + round(self.plant.now_s * NS)
+
+    def advance(self, until_s: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Simulate up to ``until_s`` (seconds after the start); return the new ticks' UTC
+        times in ns and their values (ticks × tags, NaN where a dropout fault hides one)."""
+        self.plant.run_until(until_s)
+        ks, grid = self.sampler.chunk(until_s)
+        values = grid.reshape(len(ks), len(self.tag_paths))
+        if self._faults and len(ks):
+            t = self.sampler.tick_time_s(ks)
+            for col, kind, a, b in self._faults:
+                rows = (t >= a) & (t < b)
+                if not rows.any():
+                    continue
+                if kind == "dropout":
+                    values[rows, col] = np.nan
+                else:
+                    first = int(np.argmax(rows))
+                    held = self._stuck.setdefault(col, float(values[first, col]))
+                    values[rows, col] = held
+        return self.t0_ns + ks * self.sampler.period_ns, values
+
+    def write_setpoint(self, tag_path: str, value: float) -> None:
+        """Write ``temperature_sp`` or ``speed_sp`` of a machine, by tag path."""
+        machine, _, name = tag_path.rpartition("/")
+        if machine not in self.plant.machine_index:
+            raise KeyError(f"{tag_path!r} is not a tag of a simulated machine")
+        self.plant.write_setpoint(machine, name, value)
+
+
+__all__ = ["SIGNALS", "SIGNAL_INDEX", "Simulator"]

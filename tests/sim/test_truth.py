@@ -1,0 +1,51 @@
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from genba.sim import Simulator, load_scenario, truth
+
+H = 3600 * 10**9
+
+
+def test_export_writes_timeline_failures_and_summary(tmp_path: Path) -> None:
+    sim = Simulator(load_scenario("demo"), t0_ns=0)
+    sim.advance(24 * 3600.0)
+    tr = truth(sim, 6 * H, 18 * H)
+    files = tr.to_files(tmp_path)
+    assert [f.name for f in files] == ["timeline.parquet", "failures.csv", "summary.json"]
+    timeline = pq.read_table(tmp_path / "timeline.parquet")
+    assert timeline.column_names == ["machine", "start_ns", "end_ns", "state", "reason"]
+    assert min(timeline["start_ns"].to_pylist()) == 6 * H
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    filler = summary["machines"]["berlin/packaging/line1/filler"]
+    assert filler["oee"] == pytest.approx(tr.machines["berlin/packaging/line1/filler"].oee)
+    assert set(filler["losses_min"]) == {
+        "breakdowns", "setup_adjustments", "small_stops", "reduced_speed",
+        "startup_rejects", "production_rejects", "starved_blocked",
+    }  # fmt: skip
+    line = summary["lines"]["berlin/packaging/line1"]
+    assert line["cost_per_good_unit"] > 0
+    assert set(line["costs"]) == {"material", "energy", "labour", "machine_hours"}
+    lines = (tmp_path / "failures.csv").read_text().splitlines()
+    assert lines[0] == "machine,start,end,reason,wear_out"
+    assert len(lines) - 1 == len(tr.failures)
+
+
+def test_truth_of_the_future_is_refused() -> None:
+    sim = Simulator(load_scenario("demo"), t0_ns=0)
+    sim.advance(60.0)
+    with pytest.raises(ValueError, match="advance it past"):
+        truth(sim, 0, 2 * H)
+
+
+def test_no_planned_time_gives_undefined_oee_not_zero() -> None:
+    sim = Simulator(load_scenario("demo"), t0_ns=0)  # 1970-01-01 is a Thursday, 3 shifts
+    sim.advance(3 * 3600.0)
+    # 02:00–02:30 Berlin (01:00–01:30 UTC) is the night shift's break: nothing is planned.
+    tr = truth(sim, 3600 * 10**9 + 60 * 10**9, 3600 * 10**9 + 25 * 60 * 10**9)
+    m = tr.machines["berlin/packaging/line1/capper"]
+    assert m.planned_s == pytest.approx(0.0, abs=30)  # a machine may finish its cycle first
+    if m.planned_s == 0:
+        assert m.oee is None and m.availability is None
