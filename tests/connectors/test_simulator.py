@@ -64,7 +64,7 @@ async def test_setpoint_writes_reach_the_model_and_the_tags() -> None:
 
 def test_unknown_scenario_file_is_a_config_error() -> None:
     config = parse_config(example_config().replace('scenario = "demo"', 'scenario = "nope.toml"'))
-    with pytest.raises(ConfigError, match="No scenario file at nope.toml"):
+    with pytest.raises(ConfigError, match=r"No scenario file at nope\.toml"):
         _connector(config)
 
 

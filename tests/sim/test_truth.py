@@ -48,4 +48,5 @@ def test_no_planned_time_gives_undefined_oee_not_zero() -> None:
     m = tr.machines["berlin/packaging/line1/capper"]
     assert m.planned_s == pytest.approx(0.0, abs=30)  # a machine may finish its cycle first
     if m.planned_s == 0:
-        assert m.oee is None and m.availability is None
+        assert m.oee is None
+        assert m.availability is None

@@ -58,7 +58,7 @@ def test_counts_add_up_along_the_line(week: tuple) -> None:  # type: ignore[type
         unaccounted = good[i] - in_buffer - (good[i + 1] + rejects[i + 1])
         assert 0 <= unaccounted <= 2
     # Counter tags agree with the truth (the counters start at zero with the week).
-    for j, (path, m) in enumerate(tr.machines.items()):
+    for j, m in enumerate(tr.machines.values()):
         assert good[j] >= m.good
         assert good[j] - m.good <= 1  # a part completed between the last tick and the end
         assert rejects[j] >= m.rejects
