@@ -11,8 +11,8 @@ def test_built_in_scenarios_load() -> None:
     assert [m.ideal_cycle_s for m in demo.lines[0].machine] == [1.0, 0.9, 0.95]
     assert demo.lines[0].machine[1].mtbf_h == 6.0  # from [machine_defaults]
     large = load_scenario("large")
-    assert len(large.lines) == 100
-    assert sum(len(ln.machine) for ln in large.lines) == 700
+    assert len(large.lines) == 143
+    assert sum(len(ln.machine) for ln in large.lines) == 715  # 10,010 tags
 
 
 @pytest.mark.parametrize(

@@ -203,5 +203,10 @@ def query(
         _say(f"showing the first {len(rows)} samples; raise --limit or use --every for more.")
 
 
+from genba.cli._simulate import simulate  # noqa: E402 - registered after the group exists
+
+cli.add_command(simulate)
+
+
 def main() -> None:
     cli(prog_name="genba")

@@ -138,11 +138,14 @@ class CalendarCursor:
         self._until = b
 
     def at(self, t: float) -> tuple[str, float]:
+        """Status at ``t`` and when to ask again: the end of that status, or of the
+        generated horizon (a 24/7 calendar never changes, so it is asked once a week)."""
         while True:
             while self._i < len(self._segs) and self._segs[self._i][1] <= t:
                 self._i += 1
             if self._i < len(self._segs):
                 _, end, status = self._segs[self._i]
-                if end < self._until or self._i < len(self._segs) - 1:
-                    return status, end
+                return status, end
+            # The next horizon's first segment may join the last one: look at it again.
+            self._i = max(self._i - 1, 0)
             self._extend()

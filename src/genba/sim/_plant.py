@@ -189,7 +189,7 @@ class Machine:
     def set_state(self, state: int, reason: int = Reason.NONE) -> None:
         if state != self.state or reason != self.reason:
             self.state, self.reason = state, reason
-            self.logs.state.add(self.env.now, self.index, state, reason)
+            self.logs.state.add2(self.env.now, self.index, state, reason)
 
     def write_setpoint(self, name: str, value: float) -> None:
         if name == "temperature_sp":
@@ -201,7 +201,8 @@ class Machine:
     # -- the process ------------------------------------------------------------------------
     def run(self) -> Proc:
         while True:
-            yield from self._obey_calendar()
+            if self.env.now >= self.cal_until:
+                yield from self._obey_calendar()
             product = yield from self._take()
             if product is None:
                 continue
@@ -274,7 +275,7 @@ class Machine:
     def _work(self) -> Proc:
         cycle = remaining = self._cycle_s()
         self.set_state(S.RUNNING)
-        self.logs.cycle.add(self.env.now, self.index, cycle)
+        self.logs.cycle.add1(self.env.now, self.index, cycle)
         while remaining > 1e-9:
             step = min(remaining, self.to_small, self.to_fail, self.to_wear)
             yield self.env.timeout(step)
@@ -298,7 +299,7 @@ class Machine:
                 continue
             if remaining > 1e-9:
                 self.set_state(S.RUNNING)
-                self.logs.cycle.add(self.env.now, self.index, cycle)
+                self.logs.cycle.add1(self.env.now, self.index, cycle)
 
     def _breakdown(self, reason: Reason, duration: float) -> Proc:
         start = self.env.now
@@ -316,7 +317,7 @@ class Machine:
             self.startup_left -= 1
         good = self.rng.random() >= p
         flags = (PART_GOOD if good else 0) | (PART_STARTUP if startup else 0)
-        self.logs.part.add(self.env.now, self.index, flags, self.product)
+        self.logs.part.add2(self.env.now, self.index, flags, self.product)
         return good
 
 

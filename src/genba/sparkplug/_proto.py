@@ -1,0 +1,123 @@
+"""The Sparkplug B payload schema (``org.eclipse.tahu.protobuf.Payload``), built at import.
+
+Field numbers follow the Sparkplug 3.0 specification's ``sparkplug_b.proto`` (proto2).
+genba uses the scalar part of ``Metric``; fields it does not model (metadata, properties,
+datasets, templates) keep their numbers free and are skipped when decoding.
+
+>>> data = encode(timestamp=1, seq=3, metrics=[{"name": "temp", "alias": 7, "datatype": DataType.Double, "double_value": 21.5}])
+>>> p = decode(data)
+>>> (p.seq, p.metrics[0].name, p.metrics[0].double_value)
+(3, 'temp', 21.5)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+_F = descriptor_pb2.FieldDescriptorProto
+
+
+class DataType(enum.IntEnum):
+    """Sparkplug B metric data types (specification 6.4.16)."""
+
+    Unknown = 0
+    Int8 = 1
+    Int16 = 2
+    Int32 = 3
+    Int64 = 4
+    UInt8 = 5
+    UInt16 = 6
+    UInt32 = 7
+    UInt64 = 8
+    Float = 9
+    Double = 10
+    Boolean = 11
+    String = 12
+    DateTime = 13
+    Text = 14
+
+
+def _field(
+    msg: descriptor_pb2.DescriptorProto,
+    name: str,
+    number: int,
+    kind: int,
+    *,
+    repeated: bool = False,
+    type_name: str = "",
+    oneof: int | None = None,
+) -> None:
+    f = msg.field.add(name=name, number=number, type=kind)
+    f.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
+    if type_name:
+        f.type_name = type_name
+    if oneof is not None:
+        f.oneof_index = oneof
+
+
+def _build() -> tuple[Any, Any]:
+    fd = descriptor_pb2.FileDescriptorProto(
+        name="genba/sparkplug_b.proto", package="org.eclipse.tahu.protobuf", syntax="proto2"
+    )
+    payload = fd.message_type.add(name="Payload")
+    metric = payload.nested_type.add(name="Metric")
+    _field(payload, "timestamp", 1, _F.TYPE_UINT64)
+    _field(payload, "metrics", 2, _F.TYPE_MESSAGE, repeated=True,
+           type_name=".org.eclipse.tahu.protobuf.Payload.Metric")  # fmt: skip
+    _field(payload, "seq", 3, _F.TYPE_UINT64)
+    _field(payload, "uuid", 4, _F.TYPE_STRING)
+    _field(payload, "body", 5, _F.TYPE_BYTES)
+    metric.oneof_decl.add(name="value")
+    for name, number, kind in (
+        ("name", 1, _F.TYPE_STRING),
+        ("alias", 2, _F.TYPE_UINT64),
+        ("timestamp", 3, _F.TYPE_UINT64),
+        ("datatype", 4, _F.TYPE_UINT32),
+        ("is_historical", 5, _F.TYPE_BOOL),
+        ("is_transient", 6, _F.TYPE_BOOL),
+        ("is_null", 7, _F.TYPE_BOOL),
+    ):
+        _field(metric, name, number, kind)
+    for name, number, kind in (
+        ("int_value", 10, _F.TYPE_UINT32),
+        ("long_value", 11, _F.TYPE_UINT64),
+        ("float_value", 12, _F.TYPE_FLOAT),
+        ("double_value", 13, _F.TYPE_DOUBLE),
+        ("boolean_value", 14, _F.TYPE_BOOL),
+        ("string_value", 15, _F.TYPE_STRING),
+        ("bytes_value", 16, _F.TYPE_BYTES),
+    ):
+        _field(metric, name, number, kind, oneof=0)
+    pool = descriptor_pool.DescriptorPool()  # our own pool: no clash with other Sparkplug code
+    pool.Add(fd)
+    p = message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("org.eclipse.tahu.protobuf.Payload")
+    )
+    return p, p.Metric
+
+
+Payload, Metric = _build()
+
+
+def encode(
+    *, timestamp: int, metrics: Iterable[Mapping[str, Any]], seq: int | None = None
+) -> bytes:
+    """A serialised Payload; each metric is a mapping of Metric field names to values."""
+    p = Payload(timestamp=timestamp)
+    if seq is not None:
+        p.seq = seq
+    for m in metrics:
+        p.metrics.add(**m)
+    data: bytes = p.SerializeToString()
+    return data
+
+
+def decode(data: bytes) -> Any:
+    """Parse a serialised Payload (raises ``google.protobuf.message.DecodeError``)."""
+    p = Payload()
+    p.ParseFromString(data)
+    return p
