@@ -29,20 +29,29 @@ REBIRTH = "Node Control/Rebirth"
 MAX_TICKS_PER_DDATA = 60
 
 
-def _metric(name: str | None, alias: int, ts_ms: int, value: float) -> dict[str, object]:
-    signal = (name or "").rsplit("/", 1)[-1]
+def _datatype(signal: str) -> DataType:
+    if signal in ("good_count", "reject_count"):
+        return DataType.Int64
+    return DataType.Int32 if signal in INTEGER_SIGNALS else DataType.Double
+
+
+_VALUE_FIELD = {
+    DataType.Int64: "long_value",
+    DataType.Int32: "int_value",
+    DataType.Double: "double_value",
+}
+
+
+def _metric(signal: str, alias: int, ts_ms: int, value: float, *, birth: bool) -> dict[str, object]:
+    """A metric of one tag: births carry name and datatype, data only the alias (spec 6.4.4)."""
+    dtype = _datatype(signal)
     m: dict[str, object] = {"alias": alias, "timestamp": ts_ms}
-    if name:
-        m["name"] = name
-    if value != value:
+    if birth:
+        m["name"], m["datatype"] = signal, dtype
+    if value != value:  # NaN: no value known yet
         m["is_null"] = True
-        m["datatype"] = DataType.Double
-    elif signal in ("good_count", "reject_count"):
-        m["datatype"], m["long_value"] = DataType.Int64, int(value)
-    elif signal in INTEGER_SIGNALS:
-        m["datatype"], m["int_value"] = DataType.Int32, int(value)
     else:
-        m["datatype"], m["double_value"] = DataType.Double, float(value)
+        m[_VALUE_FIELD[dtype]] = float(value) if dtype == DataType.Double else int(value)
     return m
 
 
@@ -114,7 +123,10 @@ class _EdgeNode:
         )
         last_ts, last = self.out.last_ts_ms, self.out.last
         for device, cols in self.devices:
-            metrics = [_metric(SIGNALS[c % len(SIGNALS)][0], c + 1, last_ts, last[c]) for c in cols]
+            metrics = [
+                _metric(SIGNALS[c % len(SIGNALS)][0], c + 1, last_ts, last[c], birth=True)
+                for c in cols
+            ]
             await client.publish(
                 str(Topic(self.group, "DBIRTH", self.edge, device)),
                 encode(timestamp=now, metrics=metrics, seq=self._next_seq()),
@@ -126,7 +138,9 @@ class _EdgeNode:
             rows = range(start, min(start + MAX_TICKS_PER_DDATA, len(ts_ms)))
             for device, cols in self.devices:
                 metrics = [
-                    _metric(None, c + 1, ts_ms[r], float(values[r, c]))
+                    _metric(
+                        SIGNALS[c % len(SIGNALS)][0], c + 1, ts_ms[r], values[r, c], birth=False
+                    )
                     for r in rows
                     for c in cols
                     if values[r, c] == values[r, c]
