@@ -23,3 +23,15 @@ def test_ingest_benchmark_runs_and_prints_its_table() -> None:
         "| duckdb append (store alone)",
         "| sqlite executemany (baseline)",
     ]
+
+
+def test_simulate_benchmark_runs_and_prints_its_tables() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "simulate.py"), "--runs", "1", "--hours", "1",
+         "--steps", "2", "--sizes", "5", "--batch-plants", "demo"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "| demo | 42 | 1 h |" in r.stdout
+    assert "| 5 machines | 70 |" in r.stdout
+    assert "largest plant measured that holds real time at 1 Hz: 70 tags" in r.stdout

@@ -11,11 +11,15 @@ from genba.api import create_app
 from genba.cli import _docs as cli_docs
 from genba.config import _docs as config_docs
 from genba.config import parse_config
+from genba.sim import _docs as sim_docs
 
 ROOT = Path(__file__).parents[1]
 
 
-@pytest.mark.parametrize(("doc", "module"), [("config.md", config_docs), ("cli.md", cli_docs)])
+@pytest.mark.parametrize(
+    ("doc", "module"),
+    [("config.md", config_docs), ("cli.md", cli_docs), ("simulator.md", sim_docs)],
+)
 def test_generated_references_are_current(doc: str, module: object) -> None:
     text = (ROOT / "docs" / doc).read_text()
     begin, end = module.BEGIN, module.END  # type: ignore[attr-defined]

@@ -76,16 +76,24 @@ def simulate(
     if seed is not None:
         sc = sc.model_copy(update={"plant": sc.plant.model_copy(update={"seed": seed})})
     sim = Simulator(sc)
-    outputs = _outputs(sim, mqtt, sparkplug, opcua, modbus, bind)
-    if not outputs and hours is None:
+    serving = any(x is not None for x in (mqtt, sparkplug, opcua, modbus))
+    if mqtt:
+        _host_port(mqtt, 1883)  # check HOST:PORT before anything starts
+    if sparkplug:
+        _host_port(sparkplug, 1883)
+    if not serving and hours is None:
         raise click.UsageError("give an output (--mqtt, --sparkplug, --opcua, --modbus) or --hours")
     until = None if hours is None else hours * 3600.0
     n_tags = len(sim.tag_paths)
     click.echo(
         f"genba: {sc.plant.name}: {len(sim.plant.machines)} machines, {n_tags} tags", err=True
     )
-    if outputs:
-        asyncio.run(_serve(sim, outputs, speed, until))
+    if serving:
+
+        async def serve() -> None:  # outputs are made inside the loop they run on
+            await _serve(sim, _outputs(sim, mqtt, sparkplug, opcua, modbus, bind), speed, until)
+
+        asyncio.run(serve())
     elif until is not None:
         wall0 = time.perf_counter()
         while sim.now_s < until:

@@ -38,7 +38,7 @@ def _default(field: object) -> str:
 
 
 def table(title: str, model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
-    doc = (model.__doc__ or "").strip().splitlines()[0].replace("``", "`")
+    doc = ((model.__doc__ or "").strip().splitlines() or [""])[0].replace("``", "`")
     rows = [f"### `{title}`", "", doc, ""]
     rows += ["| key | default | meaning |", "|---|---|---|"]
     for name, field in model.model_fields.items():

@@ -64,6 +64,8 @@ class CostSettings(_Strict):
 
 
 class BreakSettings(_Strict):
+    """A planned break inside a shift, in plant local time."""
+
     start: str = Field(description="Local time HH:MM.")
     minutes: float = Field(gt=0, description="Length in minutes.")
 
@@ -99,6 +101,8 @@ class ProductSettings(_Strict):
 
 
 class OrderSettings(_Strict):
+    """A production order: a quantity of one product."""
+
     product: str = Field(description="Product name.")
     quantity: int = Field(gt=0, description="Units released into the line.")
 

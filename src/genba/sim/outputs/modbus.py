@@ -60,12 +60,13 @@ class ModbusOutput:
         )
         self.setpoint_cols = [c for c in self.cols.tolist() if SIGNALS[c % n_sig][0] in SETPOINTS]
         self.registers = np.zeros(BLOCK * n, dtype=np.uint16)
-        device = SimDevice(
+        self._device = SimDevice(
             id=1,
             simdata=[SimData(0, count=BLOCK * n, values=0, datatype=DataType.REGISTERS)],
             action=self._access,
         )
-        self.server = ModbusTcpServer(device, address=(host, port))
+        self._address = (host, port)
+        self.server: ModbusTcpServer | None = None
 
     async def _access(
         self,
@@ -99,6 +100,7 @@ class ModbusOutput:
                     self.registers[a], self.registers[a + 1] = hi, lo
 
     async def start(self) -> None:
+        self.server = ModbusTcpServer(self._device, address=self._address)  # needs the loop
         await self.server.serve_forever(background=True)  # returns once it listens
 
     def _encode(self, row: npt.NDArray[np.float64]) -> npt.NDArray[np.uint16]:
@@ -115,4 +117,5 @@ class ModbusOutput:
         self.registers[self.address[keep] + 1] = words[keep, 1]
 
     async def stop(self) -> None:
-        await self.server.shutdown()
+        if self.server is not None:
+            await self.server.shutdown()
