@@ -38,6 +38,17 @@ def check_path(path: str, *, what: str = "Tag path") -> str:
     return path
 
 
+def check_level(name: str, what: str) -> str:
+    """Return ``name`` if it is one valid path level (no '/'), else raise ValueError.
+
+    >>> check_level("filler", "machine name")
+    'filler'
+    """
+    if "/" in name:
+        raise ValueError(f"a {what} is one level, without '/'; got {name!r}")
+    return check_path(name, what=what.capitalize())
+
+
 ISA95_LEVELS = ("site", "area", "line", "machine")
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from genba.paths import check_asset_path, check_path
+from genba.paths import check_asset_path, check_level
 from genba.store import StoreSettings
 from genba.types import TagSpec
 
@@ -75,9 +75,7 @@ class TagSettings(_Strict):
     @field_validator("name")
     @classmethod
     def _one_level(cls, v: str) -> str:
-        if "/" in v:
-            raise ValueError(f"a tag name is one level, without '/'; got {v!r}")
-        return check_path(v, what="Tag name")
+        return check_level(v, "tag name")
 
     @model_validator(mode="after")
     def _limits(self) -> TagSettings:

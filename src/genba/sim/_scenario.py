@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from genba.config import parse_toml_model
 from genba.errors import ConfigError
-from genba.paths import check_asset_path, check_path
+from genba.paths import check_asset_path, check_level
 from genba.sim._calendar import DAYS, Break, Shift, ShiftCalendar
 
 BUILT_IN = ("demo", "large")
@@ -145,9 +145,7 @@ class MachineSettings(MachineParams):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if "/" in v:
-            raise ValueError(f"a machine name is one level, without '/'; got {v!r}")
-        return check_path(v, what="Machine name")
+        return check_level(v, "machine name")
 
 
 class LineSettings(_Strict):
