@@ -33,11 +33,13 @@ def test_export_writes_timeline_failures_and_summary(tmp_path: Path) -> None:
     assert len(lines) - 1 == len(tr.failures)
 
 
-def test_truth_of_the_future_is_refused() -> None:
+def test_truth_of_the_future_or_of_nothing_is_refused() -> None:
     sim = Simulator(load_scenario("demo"), t0_ns=0)
     sim.advance(60.0)
     with pytest.raises(ValueError, match="advance it past"):
         truth(sim, 0, 2 * H)
+    with pytest.raises(ValueError, match="is empty"):
+        truth(sim, 10, 10)
 
 
 def test_no_planned_time_gives_undefined_oee_not_zero() -> None:

@@ -106,6 +106,11 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
     """The ground truth of ``[start_ns, end_ns)``; the simulator must have run past it."""
     plant = sim.plant
     a, b = (start_ns - sim.t0_ns) / NS, (end_ns - sim.t0_ns) / NS
+    if end_ns <= start_ns:
+        raise ValueError(
+            f"the range {format_time(start_ns)} .. {format_time(end_ns)} is empty; "
+            "give an end after the start"
+        )
     if b > plant.now_s + 1e-9:
         raise ValueError(
             f"the simulator has run to {format_time(sim.now_ns())}; advance it past "
