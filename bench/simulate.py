@@ -68,7 +68,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--hours", type=float, default=2.0, help="simulated hours per batch run")
     ap.add_argument("--steps", type=int, default=120, help="1-s steps per real-time run")
-    ap.add_argument("--sizes", default="715,2860,7150,14300", help="machines per plant (real time)")
+    ap.add_argument("--sizes", default="715,2860,7150", help="machines per plant (real time)")
+    ap.add_argument("--batch-plants", default="demo,large", help="scenarios for the batch runs")
     args = ap.parse_args()
 
     print(f"simulate: median of {args.runs} runs; 14 tags per machine; 1 Hz sampling")

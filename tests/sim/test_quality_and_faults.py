@@ -53,7 +53,9 @@ def test_truth_reports_the_drifting_temperature_optimum() -> None:
     sim = Simulator(load_scenario("demo"), t0_ns=0)
     sim.advance(30 * H)
     early = truth(sim, 0, 2 * H * 10**9).machines["berlin/packaging/line1/filler"].optimum
-    late = truth(sim, 28 * H * 10**9, 30 * H * 10**9).machines["berlin/packaging/line1/filler"].optimum
+    late = (
+        truth(sim, 28 * H * 10**9, 30 * H * 10**9).machines["berlin/packaging/line1/filler"].optimum
+    )
     assert early["speed_sp"] == late["speed_sp"] == 92.0
     assert abs(early["temperature_sp"] - late["temperature_sp"]) > 0.5  # it drifts
     assert abs(early["temperature_sp"] - 44.0) <= 3.0  # within the configured amplitude
@@ -61,7 +63,10 @@ def test_truth_reports_the_drifting_temperature_optimum() -> None:
 
 def test_dropout_and_stuck_faults(tmp_path: Path) -> None:
     base = load_scenario("demo")
-    vib, cur = "berlin/packaging/line1/filler/vibration", "berlin/packaging/line1/capper/motor_current"
+    vib, cur = (
+        "berlin/packaging/line1/filler/vibration",
+        "berlin/packaging/line1/capper/motor_current",
+    )
     scenario = base.model_copy(
         update={
             "fault": [

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -52,3 +53,19 @@ def test_no_planned_time_gives_undefined_oee_not_zero() -> None:
     if m.planned_s == 0:
         assert m.oee is None
         assert m.availability is None
+
+
+def test_trimmed_history_keeps_samples_and_recent_truth_whole() -> None:
+    full = Simulator(load_scenario("demo"), t0_ns=0)
+    kept = Simulator(load_scenario("demo"), t0_ns=0, retain_s=2 * 3600.0)
+    a = [full.advance(h * 3600.0)[1] for h in range(1, 7)]
+    b = [kept.advance(h * 3600.0)[1] for h in range(1, 7)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))  # samples unchanged
+    assert len(kept.plant.logs.part) < len(full.plant.logs.part) / 2
+    recent_full = truth(full, 4 * H, 6 * H).machines
+    recent_kept = truth(kept, 4 * H, 6 * H).machines
+    for path, m in recent_full.items():
+        assert recent_kept[path].seconds == pytest.approx(m.seconds)
+        assert recent_kept[path].good == m.good
+    with pytest.raises(ValueError, match="was forgotten"):
+        truth(kept, 0, 6 * H)

@@ -75,7 +75,8 @@ def simulate(
         raise click.ClickException(str(e)) from None
     if seed is not None:
         sc = sc.model_copy(update={"plant": sc.plant.model_copy(update={"seed": seed})})
-    sim = Simulator(sc)
+    # Serving for days keeps a day of history, unless the whole run's truth is wanted.
+    sim = Simulator(sc, retain_s=None if truth else 86_400.0)
     serving = any(x is not None for x in (mqtt, sparkplug, opcua, modbus))
     if mqtt:
         _host_port(mqtt, 1883)  # check HOST:PORT before anything starts

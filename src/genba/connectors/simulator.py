@@ -20,6 +20,8 @@ from genba.sim import Simulator, load_scenario
 from genba.sim._scenario import BUILT_IN
 from genba.types import NS_PER_S, SampleBatch
 
+RETAIN_S = 86_400.0
+
 
 class SimulatorSettings(BaseModel):
     """Options of ``[[connector]]`` when ``kind = "simulator"``."""
@@ -56,7 +58,8 @@ class SimulatorConnector:
         scenario = scenario.model_copy(update={"plant": plant})
         self.ctx = ctx
         now = ctx.clock.now_ns()
-        self.sim = Simulator(scenario, t0_ns=now - now % NS_PER_S)
+        # A node may run for months: keep a day of the model's history, not all of it.
+        self.sim = Simulator(scenario, t0_ns=now - now % NS_PER_S, retain_s=RETAIN_S)
         tags = ctx.declare(self.sim.tag_specs())
         self._ids = np.array([t.id for t in tags], dtype=np.int32)
         self._writable = {

@@ -49,6 +49,36 @@ class Log:
     def __len__(self) -> int:
         return len(self.t)
 
+    def trim(self, before: float) -> None:
+        """Forget the rows older than ``before``."""
+        i = self.span(-1.0, before).stop
+        if i:
+            del self.t[:i]
+            del self.m[:i]
+            for col in self.values:
+                del col[:i]
+
+    def last_before(self, before: float) -> dict[int, tuple[float, ...]]:
+        """The values of the last row before ``before`` of each machine that has one."""
+        rows = self.span(-1.0, before)
+        _, m, vals = self.columns(rows)
+        out: dict[int, tuple[float, ...]] = {}
+        casts = [float if code == "d" else int for code in self.value_types]
+        for i in range(len(m)):  # once an hour, a few thousand rows at most: plain Python
+            out[int(m[i])] = tuple(c(v[i]) for c, v in zip(casts, vals, strict=True))
+        return out
+
+    def prepend(self, t: float, rows: dict[int, tuple[float, ...]]) -> None:
+        """Put rows at time ``t`` (older than every row held) before the others."""
+        keep = Log(self.value_types, self.t, self.m, [])
+        keep.values = self.values
+        fresh = Log(self.value_types)
+        for m, vals in sorted(rows.items()):
+            fresh.add(t, m, *vals)
+        self.t = fresh.t + keep.t
+        self.m = fresh.m + keep.m
+        self.values = [a + b for a, b in zip(fresh.values, keep.values, strict=True)]
+
     def span(self, a: float, b: float) -> slice:
         """Rows with ``a <= t < b``."""
         t = np.frombuffer(self.t, dtype=np.float64)
@@ -69,9 +99,18 @@ class Log:
 
 @dataclass
 class Logs:
+    """Every log of the model. ``trim`` keeps memory bounded in long runs: state rows are
+    cut at the trim time with each machine's state carried over, so timelines stay whole."""
+
     state: Log = field(default_factory=lambda: Log(("b", "b")))  # state, reason
     part: Log = field(default_factory=lambda: Log(("b", "b")))  # flags, product
     cycle: Log = field(default_factory=lambda: Log(("d",)))  # cycle seconds of a started cycle
     setpoint: Log = field(default_factory=lambda: Log(("d", "d")))  # temperature_sp, speed_sp
     product: Log = field(default_factory=lambda: Log(("b",)))  # product code now made
     wear: Log = field(default_factory=lambda: Log(("d",)))  # life (running s) of a new part
+
+    def trim(self, before: float) -> None:
+        carried = self.state.last_before(before)
+        for log in (self.state, self.part, self.cycle, self.setpoint, self.product, self.wear):
+            log.trim(before)
+        self.state.prepend(before, carried)

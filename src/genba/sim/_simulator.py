@@ -21,8 +21,14 @@ class Simulator:
     True
     """
 
-    def __init__(self, scenario: Scenario, *, t0_ns: int | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, *, t0_ns: int | None = None, retain_s: float | None = None
+    ) -> None:
+        """``retain_s``: keep the model's history (for :func:`truth`) this long; ``None``
+        keeps all of it. Long live runs set it, so memory stays bounded."""
         self.scenario = scenario
+        self.retain_s = retain_s
+        self._trimmed_at = 0.0
         self.plant = Plant(scenario, t0_ns=t0_ns)
         self.sampler = Sampler(self.plant)
         self.t0_ns = self.plant.t0_ns
@@ -38,6 +44,20 @@ class Simulator:
             for f in scenario.fault
         ]
         self._stuck: dict[int, float] = {}
+
+    def _trim(self, before_s: float) -> None:
+        if before_s <= 0:
+            return
+        self.plant.logs.trim(before_s)
+        self.plant.failures = [f for f in self.plant.failures if f.end_s >= before_s]
+        marks = self.sampler.energy_at_minute
+        for minute in [k for k in marks if k * 60 < before_s]:
+            del marks[minute]
+        self._trimmed_at = self.plant.now_s
+        self.history_from_s = before_s
+
+    history_from_s = 0.0
+    """Seconds after the start from which the history is kept (:func:`truth` needs it)."""
 
     def _column_of(self, path: str) -> int:
         try:
@@ -65,6 +85,8 @@ class Simulator:
         times in ns and their values (ticks × tags, NaN where a dropout fault hides one)."""
         self.plant.run_until(until_s)
         ks, grid = self.sampler.chunk(until_s)
+        if self.retain_s is not None and self.plant.now_s - self._trimmed_at >= 3600:
+            self._trim(self.sampler.next_tick * self.sampler.dt - self.retain_s)
         values = grid.reshape(len(ks), len(self.tag_paths))
         if self._faults and len(ks):
             t = self.sampler.tick_time_s(ks)

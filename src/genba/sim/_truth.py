@@ -111,6 +111,11 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
             f"the range {format_time(start_ns)} .. {format_time(end_ns)} is empty; "
             "give an end after the start"
         )
+    if a < sim.history_from_s:
+        raise ValueError(
+            f"the history before {format_time(sim.t0_ns + round(sim.history_from_s * NS))} was "
+            "forgotten (Simulator retain_s); ask for a later start"
+        )
     if b > plant.now_s + 1e-9:
         raise ValueError(
             f"the simulator has run to {format_time(sim.now_ns())}; advance it past "
