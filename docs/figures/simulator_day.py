@@ -1,6 +1,6 @@
 """Draw docs/figures/simulator_day.png: one simulated day of the demo filler.
 
-    .venv/bin/pip install matplotlib && .venv/bin/python docs/figures/simulator_day.py
+    .venv/bin/pip install -e ".[docs]" && .venv/bin/python docs/figures/simulator_day.py
 
 It picks the day (seed 42) that ends in a wear-out failure, so the vibration drift shows.
 """

@@ -16,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from genba.connectors._base import ConnectorContext
 from genba.errors import ConfigError
-from genba.sim import Simulator, load_scenario
-from genba.sim._scenario import BUILT_IN
+from genba.sim import BUILT_IN, Simulator, load_scenario
 from genba.types import NS_PER_S, SampleBatch
 
 RETAIN_S = 86_400.0
