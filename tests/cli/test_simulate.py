@@ -20,9 +20,8 @@ from tests.conftest import free_port
 
 
 def test_batch_run_writes_the_ground_truth(tmp_path: Path) -> None:
-    r = CliRunner().invoke(
-        cli, ["simulate", "--hours", "26", "--truth", str(tmp_path / "t")], prog_name="genba"
-    )
+    args = ["simulate", "--hours", "26", "--truth", str(tmp_path / "t"), "--start", "2026-01-05"]
+    r = CliRunner().invoke(cli, args, prog_name="genba")
     assert r.exit_code == 0, r.stderr
     assert "simulated 24 of 26 h" in r.stderr
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
@@ -38,6 +37,7 @@ def test_batch_run_writes_the_ground_truth(tmp_path: Path) -> None:
         ([], "give an output"),
         (["--scenario", "nope.toml", "--hours", "1"], "No scenario file at nope.toml"),
         (["--mqtt", "localhost:abc"], "expected HOST:PORT"),
+        (["--hours", "1", "--start", "soon"], "Cannot read the time 'soon'"),
     ],
 )
 def test_bad_invocations_say_what_to_do(args: list[str], fragment: str) -> None:
@@ -51,7 +51,9 @@ def test_serves_modbus_faster_than_real_time_until_ctrl_c(tmp_path: Path) -> Non
     port = free_port()
     log = (tmp_path / "sim.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "genba", "simulate", "--modbus", str(port), "--speed", "60"],
+        # Monday 09:00 in Berlin: in a shift, an hour before the break
+        [sys.executable, "-m", "genba", "simulate", "--modbus", str(port), "--speed", "60",
+         "--start", "2026-01-05T08:00:00Z"],
         stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     client = ModbusTcpClient("127.0.0.1", port=port)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from genba.errors import GenbaError
+from genba.timeparse import parse_time
 
 if TYPE_CHECKING:
     from genba.sim import Simulator
@@ -55,9 +56,15 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     help="Write the ground truth of the run here (timeline.parquet, failures.csv, summary.json).",
 )
 @click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option(
+    "--start",
+    help="UTC start of the simulated time, ISO 8601 (default: the scenario's, else this hour). "
+    "Same seed and start, same data.",
+)
 def simulate(
     scenario: str, mqtt: str | None, sparkplug: str | None, opcua: int | None, modbus: int | None,
     bind: str, speed: float, hours: float | None, truth: Path | None, seed: int | None,
+    start: str | None,
 ) -> None:  # fmt: skip
     """Run the plant simulator on its own.
 
@@ -75,8 +82,14 @@ def simulate(
         raise click.ClickException(str(e)) from None
     if seed is not None:
         sc = sc.model_copy(update={"plant": sc.plant.model_copy(update={"seed": seed})})
+    t0_ns = None
+    if start is not None:
+        try:
+            t0_ns = parse_time(start, now_ns=time.time_ns())
+        except GenbaError as e:
+            raise click.BadParameter(str(e), param_hint="--start") from None
     # Serving for days keeps a day of history, unless the whole run's truth is wanted.
-    sim = Simulator(sc, retain_s=None if truth else 86_400.0)
+    sim = Simulator(sc, t0_ns=t0_ns, retain_s=None if truth else 86_400.0)
     serving = any(x is not None for x in (mqtt, sparkplug, opcua, modbus))
     if mqtt:
         _host_port(mqtt, 1883)  # check HOST:PORT before anything starts
