@@ -84,7 +84,7 @@ def test_tags_appear_within_15_s_and_last_values_change(config: Path, up: list[U
     node = UpProcess(config)
     up.append(node)
     while (
-        len(node.http.get("/api/tags").json()) < 21
+        len(node.http.get("/api/tags").json()) < N_TAGS
         or node.http.get(f"/api/tags/{TAG}/last").json()["value"] is None
     ):
         assert time.monotonic() - t0 < 15, "tags or values not there within 15 s"
