@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -104,6 +105,7 @@ def free_port() -> int:
 class Broker:
     host: str
     port: int
+    process: Any = None  # the mosquitto process, for tests that stop and restart it
 
 
 @pytest.fixture
@@ -133,8 +135,9 @@ def mqtt_broker(tmp_path: Path) -> Iterator[Broker]:
                 proc.kill()
                 pytest.fail(f"mosquitto did not start: {proc.stderr.read() if proc.stderr else ''}")
             time.sleep(0.05)
-    yield Broker("127.0.0.1", port)
-    proc.terminate()
-    proc.wait(10)
+    broker = Broker("127.0.0.1", port, proc)
+    yield broker
+    broker.process.terminate()
+    broker.process.wait(10)
     if proc.stderr:
         proc.stderr.close()

@@ -78,6 +78,19 @@ def create_app(node: Node) -> FastAPI:
         """The newest sample of one tag."""
         return history.last(path)
 
+    @app.get("/api/deadletter", tags=["node"])
+    def deadletter(
+        source: Annotated[str | None, Query(description="Only this connector's.")] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=1000, description="Most records, newest first.")
+        ] = 100,
+    ) -> dict[str, Any]:
+        """Input the connectors could not use, newest first, with the reason; and counts."""
+        return {
+            "counts": dict(node.dead_letters.counts),
+            "records": node.dead_letters.recent(source, limit),
+        }
+
     @app.websocket("/ws/live")
     async def live(ws: WebSocket, pattern: str = "#") -> None:
         """Streams new samples of the tags matching ``pattern`` (see docs/api.md)."""

@@ -11,6 +11,7 @@ from genba import plugins
 from genba.bus import Bus
 from genba.clock import Clock
 from genba.config import ConnectorSettings, GenbaConfig
+from genba.deadletter import DeadLetters
 from genba.errors import ConfigError
 from genba.types import SampleBatch, Tag, TagSpec
 
@@ -25,6 +26,7 @@ class ConnectorHealth:
     samples: int = 0
     batches: int = 0
     errors: int = 0
+    dead_letters: int = 0
     last_message_ns: int | None = None
     last_error: str = ""
 
@@ -36,6 +38,7 @@ class ConnectorHealth:
             "samples": self.samples,
             "batches": self.batches,
             "errors": self.errors,
+            "dead_letters": self.dead_letters,
             "last_message_ms": None
             if self.last_message_ns is None
             else self.last_message_ns // 1_000_000,
@@ -52,6 +55,7 @@ class ConnectorContext:
     bus: Bus
     clock: Clock
     health: ConnectorHealth
+    dead_letters: DeadLetters = field(default_factory=lambda: DeadLetters(None))
     _config_specs: dict[str, TagSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,6 +68,14 @@ class ConnectorContext:
             for s in specs
         ]
         return self.bus.registry.ensure(merged)
+
+    def reject(self, reason: str, *, topic: str = "", payload: bytes = b"") -> None:
+        """Record input this connector cannot use (a dead letter); the connector carries on."""
+        self.health.dead_letters += 1
+        self.health.last_error = reason
+        self.dead_letters.add(
+            self.name, reason, topic=topic, payload=payload, ts_ns=self.clock.now_ns()
+        )
 
     async def publish(self, batch: SampleBatch) -> None:
         """Put ``batch`` on the bus; returns once the historian holds it in its queue."""
@@ -90,7 +102,13 @@ class Connector(Protocol):
 
 
 def create_connector(
-    index: int, settings: ConnectorSettings, *, config: GenbaConfig, bus: Bus, clock: Clock
+    index: int,
+    settings: ConnectorSettings,
+    *,
+    config: GenbaConfig,
+    bus: Bus,
+    clock: Clock,
+    dead_letters: DeadLetters | None = None,
 ) -> tuple[Connector, ConnectorContext]:
     """Build the ``index``-th ``[[connector]]`` through the ``genba.connectors`` plugins."""
     try:
@@ -99,7 +117,14 @@ def create_connector(
         raise ConfigError(f"connector[{index}].kind: {e.args[0]}") from None
     name = settings.name or f"{settings.kind}-{index}"
     health = ConnectorHealth(name=name, kind=settings.kind)
-    ctx = ConnectorContext(name=name, config=config, bus=bus, clock=clock, health=health)
+    ctx = ConnectorContext(
+        name=name,
+        config=config,
+        bus=bus,
+        clock=clock,
+        health=health,
+        dead_letters=dead_letters or DeadLetters(None),
+    )
     options = cls.Settings.model_validate(settings.options())
     connector: Connector = cls.from_settings(options, ctx)
     return connector, ctx

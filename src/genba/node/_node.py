@@ -22,6 +22,7 @@ from genba.bus import Bus
 from genba.clock import Clock, RealClock, SimulatedClock
 from genba.config import ClockSettings, GenbaConfig
 from genba.connectors import Connector, ConnectorContext, create_connector
+from genba.deadletter import DeadLetters
 from genba.node._history import History
 from genba.node._writer import HistorianWriter
 from genba.store import Store, open_store
@@ -56,8 +57,16 @@ class Node:
             self.registry.ensure(config.tag_specs())
             self.bus = Bus(self.registry)
             self.writer = HistorianWriter(self.bus, self.store, config.store)
+            self.dead_letters = DeadLetters(config.data_dir / "deadletter.jsonl")
             self.connectors: list[tuple[Connector, ConnectorContext]] = [
-                create_connector(i, c, config=config, bus=self.bus, clock=self.clock)
+                create_connector(
+                    i,
+                    c,
+                    config=config,
+                    bus=self.bus,
+                    clock=self.clock,
+                    dead_letters=self.dead_letters,
+                )
                 for i, c in enumerate(config.connector)
             ]
         except BaseException:

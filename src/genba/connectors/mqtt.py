@@ -1,0 +1,185 @@
+"""MQTT, unified namespace, JSON: subscribe to topic filters, one tag per topic.
+
+The tag path is the topic (minus ``strip_prefix``, plus ``tag_prefix``); payloads are read
+by :mod:`genba.connectors._payload`. MQTT 3.1.1 or 5, user/password, TLS, reconnection with
+jittered backoff. Unusable messages become dead letters with their reason; the connector
+carries on. Messages are gathered into one columnar batch every ``batch_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from pathlib import Path
+from typing import ClassVar, Literal, Self
+
+import aiomqtt
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from genba.connectors._base import ConnectorContext
+from genba.connectors._payload import PayloadError, decode
+from genba.paths import check_pattern
+from genba.types import NS_PER_S, SampleBatch, TagId, TagSpec
+
+log = logging.getLogger("genba.connectors.mqtt")
+SPARKPLUG = "spBv1.0/"
+
+
+class MqttSettings(BaseModel):
+    """Options of ``[[connector]]`` when ``kind = "mqtt"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 for TLS, usually).")
+    topics: list[str] = Field(["#"], description="Topic filters to subscribe to.")
+    qos: int = Field(1, ge=0, le=2, description="Subscription QoS.")
+    protocol: Literal["3.1.1", "5"] = Field("5", description="MQTT protocol version.")
+    client_id: str = Field("", description="Client id (default: genba-<node>-<connector>).")
+    username: str | None = Field(None, description="User name, if the broker wants one.")
+    password: SecretStr | None = Field(None, description="Password (masked in logs).")
+    tls: bool = Field(False, description="Connect with TLS.")
+    ca_file: Path | None = Field(None, description="CA certificate file for TLS.")
+    cert_file: Path | None = Field(None, description="Client certificate file for TLS.")
+    key_file: Path | None = Field(None, description="Client key file for TLS.")
+    strip_prefix: str = Field("", description="Removed from the front of topics to make tags.")
+    tag_prefix: str = Field("", description="Put in front of tag paths.")
+    max_payload_bytes: int = Field(262_144, gt=0, description="Larger messages are refused.")
+    max_future_s: float = Field(
+        300.0, ge=0, description="Timestamps further ahead of the node's clock are refused."
+    )
+    batch_ms: int = Field(50, gt=0, le=10_000, description="How often gathered samples go out.")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnects.")
+
+
+class MqttConnector:
+    """Reads JSON samples from an MQTT broker's unified namespace."""
+
+    kind: ClassVar[str] = "mqtt"
+    Settings: ClassVar[type[BaseModel]] = MqttSettings
+
+    def __init__(self, settings: MqttSettings, ctx: ConnectorContext) -> None:
+        for t in settings.topics:
+            check_pattern(t)
+        self.s = settings
+        self.ctx = ctx
+        self._ids: dict[str, TagId] = {}
+        self._tags: list[int] = []
+        self._ts: list[int] = []
+        self._values: list[float] = []
+        self.ignored_sparkplug = 0
+
+    @classmethod
+    def from_settings(cls, settings: BaseModel, ctx: ConnectorContext) -> Self:
+        if not isinstance(settings, MqttSettings):
+            raise TypeError(f"expected MqttSettings, got {type(settings).__name__}")
+        return cls(settings, ctx)
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.s
+        tls = None
+        if s.tls:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(s.ca_file) if s.ca_file else None,
+                certfile=str(s.cert_file) if s.cert_file else None,
+                keyfile=str(s.key_file) if s.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        return aiomqtt.Client(
+            s.host,
+            s.port,
+            identifier=s.client_id or f"genba-{self.ctx.config.node.name}-{self.ctx.name}",
+            username=s.username,
+            password=s.password.get_secret_value() if s.password else None,
+            protocol=aiomqtt.ProtocolVersion.V5
+            if s.protocol == "5"
+            else aiomqtt.ProtocolVersion.V311,
+            tls_params=tls,
+        )
+
+    def tag_path(self, topic: str) -> str:
+        if self.s.strip_prefix and topic.startswith(self.s.strip_prefix):
+            topic = topic[len(self.s.strip_prefix) :].lstrip("/")
+        return self.s.tag_prefix + topic
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Decode one message into the pending batch, or record it as a dead letter."""
+        if topic.startswith(SPARKPLUG):
+            self.ignored_sparkplug += 1  # binary Sparkplug B: the sparkplug connector's job
+            return
+        if len(payload) > self.s.max_payload_bytes:
+            self.ctx.reject(
+                f"payload of {len(payload)} bytes is over max_payload_bytes = "
+                f"{self.s.max_payload_bytes}",
+                topic=topic,
+                payload=payload,
+            )
+            return
+        try:
+            samples = decode(
+                payload,
+                self.tag_path(topic),
+                now_ns=self.ctx.clock.now_ns(),
+                max_future_ns=int(self.s.max_future_s * NS_PER_S),
+            )
+            for path, _, _ in samples:
+                if path not in self._ids:
+                    self._ids[path] = self.ctx.declare([TagSpec(path)])[0].id
+        except (PayloadError, ValueError) as e:
+            self.ctx.reject(str(e), topic=topic, payload=payload)
+            return
+        for path, ts, value in samples:
+            self._tags.append(self._ids[path])
+            self._ts.append(ts)
+            self._values.append(value)
+
+    async def flush(self) -> None:
+        if not self._tags:
+            return
+        batch = SampleBatch.from_columns(
+            tag_ids=np.array(self._tags, dtype=np.int32),
+            ts_ns=np.array(self._ts, dtype=np.int64),
+            values=np.array(self._values, dtype=np.float64),
+        )
+        self._tags, self._ts, self._values = [], [], []
+        await self.ctx.publish(batch)
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.s.batch_ms / 1000)
+            await self.flush()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        health = self.ctx.health
+        while True:
+            try:
+                async with self._client() as client:
+                    for t in self.s.topics:
+                        await client.subscribe(t, qos=self.s.qos)
+                    health.connected = True
+                    backoff = 0.5
+                    log.info("%s: connected to %s:%d", self.ctx.name, self.s.host, self.s.port)
+                    flusher = asyncio.create_task(self._flusher(), name=f"{self.ctx.name}-flush")
+                    try:
+                        async for message in client.messages:
+                            self.handle(str(message.topic), bytes(message.payload))
+                    finally:
+                        flusher.cancel()
+                        await self.flush()
+            except aiomqtt.MqttError as e:
+                health.connected = False
+                health.errors += 1
+                health.last_error = f"MQTT: {e}"
+                delay = backoff * random.uniform(0.5, 1.5)
+                log.warning(
+                    "%s: %s:%d: %s; reconnecting in %.1f s",
+                    self.ctx.name, self.s.host, self.s.port, e, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                backoff = min(backoff * 2, self.s.reconnect_max_s)
+            finally:
+                health.connected = False
