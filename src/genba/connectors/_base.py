@@ -29,6 +29,8 @@ class ConnectorHealth:
     dead_letters: int = 0
     last_message_ns: int | None = None
     last_error: str = ""
+    details: dict[str, object] = field(default_factory=dict)
+    """What only this kind of connector reports (e.g. Sparkplug's stale edge nodes)."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -43,6 +45,7 @@ class ConnectorHealth:
             if self.last_message_ns is None
             else self.last_message_ns // 1_000_000,
             "last_error": self.last_error,
+            "details": self.details,
         }
 
 

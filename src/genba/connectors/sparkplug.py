@@ -1,0 +1,351 @@
+"""Sparkplug B host application (Eclipse Sparkplug 3.0).
+
+Subscribes to ``spBv1.0/{group}/#``; reads NBIRTH/DBIRTH (metric names, aliases, datatypes),
+NDATA/DDATA by alias, NDEATH/DDEATH. Tracks ``seq`` per edge node: on a gap, or data before a
+birth, or an unknown alias, it asks for a rebirth (NCMD ``Node Control/Rebirth``) at most once
+per ``rebirth_interval_s`` and records a dead letter. On a death the node's or device's tags are
+marked stale (an event on the bus, and in the connector's health). It publishes its own STATE
+(``spBv1.0/STATE/{host_id}``, retained, with an offline will). :meth:`write` sends DCMD.
+
+Tag path: ``tag_prefix + group/edge_node/device/metric``; with ``edge_node_levels = "-"`` an
+edge node id ``packaging-line1`` becomes the levels ``packaging/line1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import aiomqtt
+import numpy as np
+from google.protobuf.message import DecodeError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from genba.connectors._base import ConnectorContext
+from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
+from genba.types import NS_PER_MS, Event, SampleBatch, TagSpec
+
+log = logging.getLogger("genba.connectors.sparkplug")
+REBIRTH = "Node Control/Rebirth"
+STATE_PREFIX = "spBv1.0/STATE/"
+# Datatypes whose values are samples; strings, bytes, datasets and templates are not.
+_SAMPLE_TYPES = {
+    DataType.Int8, DataType.Int16, DataType.Int32, DataType.Int64, DataType.UInt8,
+    DataType.UInt16, DataType.UInt32, DataType.UInt64, DataType.Float, DataType.Double,
+    DataType.Boolean,
+}  # fmt: skip
+_SIGNED_32 = (DataType.Int8, DataType.Int16, DataType.Int32)
+_FIELD = {
+    DataType.Float: "float_value",
+    DataType.Double: "double_value",
+    DataType.Boolean: "boolean_value",
+    DataType.Int64: "long_value",
+    DataType.UInt64: "long_value",
+}
+_NUMERIC = {"int_value", "long_value", "float_value", "double_value", "boolean_value"}
+
+
+class SparkplugSettings(BaseModel):
+    """Options of ``[[connector]]`` when ``kind = "sparkplug"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    group: str = Field("+", description="Sparkplug group id to follow ('+' for all).")
+    host_id: str = Field("genba", description="This host application's id, for its STATE.")
+    username: str | None = Field(None, description="User name, if the broker wants one.")
+    password: SecretStr | None = Field(None, description="Password (masked in logs).")
+    tag_prefix: str = Field("", description="Put in front of tag paths.")
+    edge_node_levels: str = Field(
+        "", description="Split edge node ids on this character into path levels (e.g. '-')."
+    )
+    rebirth_interval_s: float = Field(5.0, gt=0, description="Least time between rebirth asks.")
+    batch_ms: int = Field(50, gt=0, le=10_000, description="How often gathered samples go out.")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnects.")
+
+
+@dataclass
+class _Metric:
+    path: str
+    tag_id: int
+    datatype: int
+
+
+@dataclass
+class _EdgeNode:
+    born: bool = False
+    seq: int = -1
+    bd_seq: int | None = None
+    aliases: dict[int, _Metric] = field(default_factory=dict)
+    names: dict[tuple[str | None, str], _Metric] = field(default_factory=dict)
+    skipped: set[tuple[str | None, str]] = field(default_factory=set)
+    skipped_aliases: set[int] = field(default_factory=set)
+    last_rebirth_ask: float = -1e9
+
+
+class SparkplugConnector:
+    """A Sparkplug B host: edge nodes' metrics become tags."""
+
+    kind: ClassVar[str] = "sparkplug"
+    Settings: ClassVar[type[BaseModel]] = SparkplugSettings
+
+    def __init__(self, settings: SparkplugSettings, ctx: ConnectorContext) -> None:
+        self.s = settings
+        self.ctx = ctx
+        self.nodes: dict[tuple[str, str], _EdgeNode] = {}
+        self.stale: set[str] = set()
+        self.rebirths_requested = 0
+        self._client: aiomqtt.Client | None = None
+        self._tags: list[int] = []
+        self._ts: list[int] = []
+        self._values: list[float] = []
+        self._events: list[Event] = []
+        self._outbox: list[tuple[str, bytes]] = []
+
+    @classmethod
+    def from_settings(cls, settings: BaseModel, ctx: ConnectorContext) -> Self:
+        if not isinstance(settings, SparkplugSettings):
+            raise TypeError(f"expected SparkplugSettings, got {type(settings).__name__}")
+        return cls(settings, ctx)
+
+    # -- paths ----------------------------------------------------------------------------
+    def _path(self, t: Topic, metric: str) -> str:
+        edge = (
+            t.edge_node.replace(self.s.edge_node_levels, "/")
+            if self.s.edge_node_levels
+            else t.edge_node
+        )
+        parts = [t.group, edge] + ([t.device] if t.device else []) + [metric]
+        return self.s.tag_prefix + "/".join(parts)
+
+    # -- messages -------------------------------------------------------------------------
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Decode one Sparkplug message into pending samples, requests and dead letters."""
+        if topic.startswith(STATE_PREFIX):
+            return  # host applications' STATE (ours too): not data
+        try:
+            t = parse_topic(topic)
+        except ValueError as e:
+            self.ctx.reject(str(e), topic=topic, payload=payload)
+            return
+        if t.message_type in ("NCMD", "DCMD", "STATE"):
+            return  # commands are ours or another host's; not data
+        try:
+            p = decode(payload)
+        except DecodeError as e:
+            self.ctx.reject(f"not a Sparkplug B payload: {e}", topic=topic, payload=payload)
+            return
+        node = self.nodes.setdefault((t.group, t.edge_node), _EdgeNode())
+        kind = t.message_type
+        if kind == "NDEATH":
+            bd = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
+            if node.bd_seq is None or bd is None or bd == node.bd_seq:
+                node.born = False
+                self._mark_stale(t, device=None)
+            return
+        if kind == "NBIRTH":
+            node.born, node.seq = True, p.seq
+            node.aliases.clear()
+            node.names.clear()
+            node.skipped.clear()
+            node.skipped_aliases.clear()
+            node.bd_seq = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
+            self._unstale(f"{t.group}/{t.edge_node}")
+        elif not node.born:
+            self._ask_rebirth(
+                t, node, f"{kind} before NBIRTH from {t.group}/{t.edge_node}", topic, payload
+            )
+            return
+        else:
+            expected = (node.seq + 1) % 256
+            if p.seq != expected:
+                self._ask_rebirth(
+                    t, node, f"sequence gap: expected seq {expected}, got {p.seq}", topic, payload
+                )
+            node.seq = p.seq
+        if kind == "DDEATH":
+            self._mark_stale(t, device=t.device)
+            return
+        if kind == "DBIRTH":
+            self._unstale(f"{t.group}/{t.edge_node}/{t.device}")
+        birth = kind in ("NBIRTH", "DBIRTH")
+        default_ts = p.timestamp * NS_PER_MS if p.timestamp else self.ctx.clock.now_ns()
+        for m in p.metrics:
+            if birth:
+                if not m.name:
+                    continue
+                if m.name in ("bdSeq", REBIRTH):
+                    continue
+                if m.datatype not in _SAMPLE_TYPES:
+                    node.skipped.add((t.device, m.name))
+                    if m.HasField("alias"):
+                        node.skipped_aliases.add(m.alias)
+                    continue
+                path = self._path(t, m.name)
+                tag = self.ctx.declare([TagSpec(path)])[0]
+                metric = _Metric(path, tag.id, m.datatype)
+                node.names[(t.device, m.name)] = metric
+                if m.HasField("alias"):
+                    node.aliases[m.alias] = metric
+            else:
+                found = (
+                    node.aliases.get(m.alias)
+                    if m.HasField("alias")
+                    else node.names.get((t.device, m.name))
+                )
+                if found is None:
+                    if (t.device, m.name) in node.skipped or m.alias in node.skipped_aliases:
+                        continue  # a string or other non-sample metric announced in the birth
+                    self._ask_rebirth(
+                        t,
+                        node,
+                        f"unknown metric (alias {m.alias}, name {m.name!r})",
+                        topic,
+                        payload,
+                    )
+                    continue
+                metric = found
+            value = self._number(m, metric.datatype)
+            if value is None:
+                continue
+            self._tags.append(metric.tag_id)
+            self._ts.append(m.timestamp * NS_PER_MS if m.timestamp else default_ts)
+            self._values.append(value)
+
+    @staticmethod
+    def _number(m: Any, datatype: int) -> float | None:
+        """The metric's value as a float; None for nulls and non-numeric types."""
+        if m.is_null:
+            return None
+        which = m.WhichOneof("value")
+        if which not in _NUMERIC:
+            return None  # strings, bytes, datasets: not samples
+        v = getattr(m, which)
+        # Signed integers travel as two's complement in the unsigned fields (spec 6.4.16).
+        if which == "int_value" and datatype in _SIGNED_32 and v >= 1 << 31:
+            v -= 1 << 32
+        elif which == "long_value" and datatype == DataType.Int64 and v >= 1 << 63:
+            v -= 1 << 64
+        return float(v)
+
+    def _ask_rebirth(
+        self, t: Topic, node: _EdgeNode, reason: str, topic: str, payload: bytes
+    ) -> None:
+        self.ctx.reject(f"{reason}; rebirth requested", topic=topic, payload=payload)
+        now = time.monotonic()
+        if now - node.last_rebirth_ask < self.s.rebirth_interval_s:
+            return
+        node.last_rebirth_ask = now
+        self.rebirths_requested += 1
+        cmd = encode(
+            timestamp=int(time.time() * 1000),
+            metrics=[{"name": REBIRTH, "datatype": DataType.Boolean, "boolean_value": True}],
+        )
+        self._outbox.append((str(Topic(t.group, "NCMD", t.edge_node)), cmd))
+
+    def _mark_stale(self, t: Topic, device: str | None) -> None:
+        key = f"{t.group}/{t.edge_node}" + (f"/{device}" if device else "")
+        self.stale.add(key)
+        self._events.append(Event(key, self.ctx.clock.now_ns(), "stale", {"source": self.ctx.name}))
+
+    def _unstale(self, key: str) -> None:
+        self.stale = {k for k in self.stale if not (k == key or k.startswith(key + "/"))}
+
+    # -- writes ---------------------------------------------------------------------------
+    async def write(self, path: str, value: float) -> None:
+        """Send a DCMD setting the metric behind tag ``path`` to ``value``."""
+        for (group, edge), node in self.nodes.items():
+            for (device, name), metric in node.names.items():
+                if metric.path != path or device is None:
+                    continue
+                dtype = DataType(metric.datatype)
+                field_name = _FIELD.get(dtype, "int_value")
+                v: float | int | bool = (
+                    bool(value) if dtype == DataType.Boolean
+                    else value if field_name in ("float_value", "double_value")
+                    else int(value)
+                )  # fmt: skip
+                if self._client is None:
+                    raise ConnectionError(f"{self.ctx.name}: not connected; cannot write {path}")
+                cmd = encode(
+                    timestamp=int(time.time() * 1000),
+                    metrics=[{"name": name, "datatype": dtype, field_name: v}],
+                )
+                await self._client.publish(str(Topic(group, "DCMD", edge, device)), cmd, qos=1)
+                return
+        raise KeyError(f"{path!r} is not a metric of a device this Sparkplug host has seen born")
+
+    # -- the loop -------------------------------------------------------------------------
+    async def flush(self) -> None:
+        self.ctx.health.details = {
+            "stale": sorted(self.stale),
+            "rebirths_requested": self.rebirths_requested,
+            "edge_nodes_online": sorted(f"{g}/{e}" for (g, e), n in self.nodes.items() if n.born),
+        }
+        if self._outbox and self._client is not None:
+            outbox, self._outbox = self._outbox, []
+            for topic, payload in outbox:
+                await self._client.publish(topic, payload, qos=0)
+        for ev in self._events:
+            await self.ctx.bus.publish(ev)
+        self._events.clear()
+        if not self._tags:
+            return
+        batch = SampleBatch.from_columns(
+            tag_ids=np.array(self._tags, dtype=np.int32),
+            ts_ns=np.array(self._ts, dtype=np.int64),
+            values=np.array(self._values, dtype=np.float64),
+        )
+        self._tags, self._ts, self._values = [], [], []
+        await self.ctx.publish(batch)
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.s.batch_ms / 1000)
+            await self.flush()
+
+    def _state(self, online: bool) -> bytes:
+        return json.dumps({"online": online, "timestamp": int(time.time() * 1000)}).encode()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        health = self.ctx.health
+        state_topic = f"spBv1.0/STATE/{self.s.host_id}"
+        while True:
+            try:
+                will = aiomqtt.Will(state_topic, self._state(False), qos=1, retain=True)
+                async with aiomqtt.Client(
+                    self.s.host, self.s.port,
+                    identifier=f"genba-{self.ctx.config.node.name}-{self.ctx.name}",
+                    username=self.s.username,
+                    password=self.s.password.get_secret_value() if self.s.password else None,
+                    will=will,
+                ) as client:  # fmt: skip
+                    self._client = client
+                    await client.subscribe(f"spBv1.0/{self.s.group}/#", qos=1)
+                    await client.publish(state_topic, self._state(True), qos=1, retain=True)
+                    health.connected = True
+                    backoff = 0.5
+                    flusher = asyncio.create_task(self._flusher(), name=f"{self.ctx.name}-flush")
+                    try:
+                        async for message in client.messages:
+                            self.handle(str(message.topic), bytes(message.payload))
+                    finally:
+                        flusher.cancel()
+                        await self.flush()
+            except aiomqtt.MqttError as e:
+                health.errors += 1
+                health.last_error = f"MQTT: {e}"
+                delay = backoff * random.uniform(0.5, 1.5)
+                log.warning("%s: %s; reconnecting in %.1f s", self.ctx.name, e, delay)
+                await asyncio.sleep(delay)
+                backoff = min(backoff * 2, self.s.reconnect_max_s)
+            finally:
+                self._client = None
+                health.connected = False

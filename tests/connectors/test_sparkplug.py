@@ -1,0 +1,221 @@
+"""The Sparkplug B host against a real Mosquitto and an independent edge node (Eclipse Tahu's
+schema from the sparkplug-b-packets package, published with aiomqtt; not genba's encoder)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+import sparkplub_b_packets.core.sparkplug_b_pb2 as tahu
+
+from genba.bus import Overflow
+from genba.config import GenbaConfig
+from genba.connectors.sparkplug import SparkplugConnector
+from genba.sim import Simulator, load_scenario
+from genba.sim.outputs import SparkplugOutput
+from genba.types import Event
+from tests.conftest import Broker, RunningNode, wait_until
+
+T_MS = (time.time_ns() // 10**9 - 600) * 1000
+
+
+def config(broker: Broker) -> str:
+    return f"""
+[store]
+flush_interval_ms = 20
+
+[[connector]]
+kind = "sparkplug"
+name = "spb"
+host = "{broker.host}"
+port = {broker.port}
+edge_node_levels = "-"
+batch_ms = 20
+rebirth_interval_s = 0.2
+"""
+
+
+class Edge:
+    """A Sparkplug B edge node written for this test with Tahu's schema."""
+
+    def __init__(self, client: aiomqtt.Client, group: str = "plant", node: str = "hall-l1") -> None:
+        self.client, self.group, self.node = client, group, node
+        self.seq = 0
+
+    async def send(
+        self,
+        kind: str,
+        metrics: list[dict[str, Any]],
+        device: str | None = None,
+        seq: int | None = None,
+    ) -> None:
+        p = tahu.Payload(timestamp=T_MS, seq=self.seq if seq is None else seq)
+        self.seq = ((self.seq if seq is None else seq) + 1) % 256
+        for m in metrics:
+            p.metrics.add(**m)
+        topic = f"spBv1.0/{self.group}/{kind}/{self.node}" + (f"/{device}" if device else "")
+        await self.client.publish(topic, p.SerializeToString(), qos=1)
+
+    async def birth(self) -> None:
+        self.seq = 0
+        await self.send("NBIRTH", [
+            {"name": "bdSeq", "datatype": tahu.Int64, "long_value": 3},
+            {"name": "Node Control/Rebirth", "datatype": tahu.Boolean, "boolean_value": False},
+        ])  # fmt: skip
+        await self.send("DBIRTH", [
+            {"name": "force", "alias": 1, "datatype": tahu.Double, "double_value": 12.5, "timestamp": T_MS},
+            {"name": "offset", "alias": 2, "datatype": tahu.Int32, "int_value": (1 << 32) - 5, "timestamp": T_MS},
+            {"name": "count", "alias": 3, "datatype": tahu.Int64, "long_value": 2**40, "timestamp": T_MS},
+            {"name": "ratio", "alias": 4, "datatype": tahu.Float, "float_value": 0.5, "timestamp": T_MS},
+            {"name": "running", "alias": 5, "datatype": tahu.Boolean, "boolean_value": True, "timestamp": T_MS},
+            {"name": "label", "alias": 6, "datatype": tahu.String, "string_value": "A-17", "timestamp": T_MS},
+        ], device="press")  # fmt: skip
+
+
+async def values(rn: RunningNode, tag: str) -> tuple[list[int], list[float]]:
+    d = (
+        await rn.http.get(
+            f"/api/tags/{tag}/samples", params={"start": T_MS - 1000, "end": T_MS + 60_000}
+        )
+    ).json()
+    return d["ts_ms"], d["value"]
+
+
+async def _started(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, broker: Broker
+) -> RunningNode:
+    rn: RunningNode = await run_node(make_config(config(broker)))
+    await wait_until(lambda: rn.node.health()["connectors"][0]["connected"])
+    return rn
+
+
+async def test_births_and_data_by_alias_are_stored_exactly(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, mqtt_broker: Broker
+) -> None:
+    rn = await _started(make_config, run_node, mqtt_broker)
+    async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as client:
+        edge = Edge(client)
+        await edge.birth()
+        await edge.send("DDATA", [
+            {"alias": 1, "double_value": 13.25, "timestamp": T_MS + 1000},
+            {"alias": 2, "int_value": 7, "timestamp": T_MS + 1000},
+            {"alias": 6, "string_value": "A-18", "timestamp": T_MS + 1000},  # known, not a sample
+        ], device="press")  # fmt: skip
+    await wait_until(lambda: rn.node.writer.stats.stored_samples == 7)
+    base = "plant/hall/l1/press"
+    assert await values(rn, f"{base}/force") == ([T_MS, T_MS + 1000], [12.5, 13.25])
+    assert await values(rn, f"{base}/offset") == ([T_MS, T_MS + 1000], [-5.0, 7.0])  # signed
+    assert await values(rn, f"{base}/count") == ([T_MS], [float(2**40)])
+    assert await values(rn, f"{base}/ratio") == ([T_MS], [0.5])
+    assert await values(rn, f"{base}/running") == ([T_MS], [1.0])
+    assert "plant/hall/l1/press/label" not in rn.node.registry  # strings are not samples
+    assert rn.node.health()["connectors"][0]["dead_letters"] == 0
+
+
+async def _commands(broker: Broker, got: list[tuple[str, Any]], ready: asyncio.Event) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as sub:
+        await sub.subscribe("spBv1.0/+/NCMD/#")
+        await sub.subscribe("spBv1.0/+/DCMD/#")
+        ready.set()
+        async for message in sub.messages:
+            p = tahu.Payload()
+            p.ParseFromString(message.payload)
+            got.append((str(message.topic), p))
+
+
+async def test_gaps_and_data_before_birth_ask_for_rebirth(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, mqtt_broker: Broker
+) -> None:
+    rn = await _started(make_config, run_node, mqtt_broker)
+    got: list[tuple[str, Any]] = []
+    ready = asyncio.Event()
+    listener = asyncio.create_task(_commands(mqtt_broker, got, ready))
+    await ready.wait()
+    async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as client:
+        edge = Edge(client, node="hall-l2")
+        await edge.send(
+            "DDATA", [{"alias": 1, "double_value": 1.0}], device="press"
+        )  # no birth yet
+        await wait_until(lambda: len(got) == 1)
+        topic, cmd = got[0]
+        assert topic == "spBv1.0/plant/NCMD/hall-l2"
+        assert (cmd.metrics[0].name, cmd.metrics[0].boolean_value) == ("Node Control/Rebirth", True)
+        await edge.birth()
+        await asyncio.sleep(0.3)  # past rebirth_interval_s
+        await edge.send("DDATA", [{"alias": 1, "double_value": 2.0}], device="press", seq=9)  # gap
+        await wait_until(lambda: len(got) == 2)
+    listener.cancel()
+    records = (await rn.http.get("/api/deadletter")).json()["records"]
+    reasons = [r["reason"] for r in records]
+    assert any("before NBIRTH" in r for r in reasons)
+    assert any("sequence gap: expected seq 2, got 9" in r for r in reasons)
+    details = rn.node.health()["connectors"][0]["details"]
+    assert details["rebirths_requested"] == 2
+
+
+async def test_death_marks_stale_and_state_and_dcmd(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, mqtt_broker: Broker
+) -> None:
+    rn = await _started(make_config, run_node, mqtt_broker)
+    events = rn.node.bus.subscribe("plant/#", name="test-events", overflow=Overflow.DROP_OLDEST)
+    async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as client:
+        await client.subscribe("spBv1.0/STATE/genba")
+        async with asyncio.timeout(5):
+            state = await anext(aiter(client.messages))
+        assert state.retain is True
+        assert b'"online": true' in bytes(state.payload)  # type: ignore[arg-type]
+
+        got: list[tuple[str, Any]] = []
+        ready = asyncio.Event()
+        listener = asyncio.create_task(_commands(mqtt_broker, got, ready))
+        await ready.wait()
+        edge = Edge(client)
+        await edge.birth()
+        await wait_until(lambda: "plant/hall/l1/press/force" in rn.node.registry)
+        await wait_until(
+            lambda: (
+                rn.node.health()["connectors"][0]["details"].get("edge_nodes_online")
+                == ["plant/hall-l1"]
+            )
+        )
+        conn = rn.node.connectors[0][0]
+        assert isinstance(conn, SparkplugConnector)
+        await conn.write("plant/hall/l1/press/force", 20.0)
+        await wait_until(lambda: len(got) == 1)
+        topic, cmd = got[0]
+        assert topic == "spBv1.0/plant/DCMD/hall-l1/press"
+        assert (cmd.metrics[0].name, cmd.metrics[0].datatype, cmd.metrics[0].double_value) == (
+            "force",
+            tahu.Double,
+            20.0,
+        )
+        listener.cancel()
+        await edge.send("NDEATH", [{"name": "bdSeq", "datatype": tahu.Int64, "long_value": 3}])
+    await wait_until(
+        lambda: rn.node.health()["connectors"][0]["details"].get("stale") == ["plant/hall-l1"]
+    )
+    items = await events.drain(timeout=2)
+    assert any(
+        isinstance(e, Event) and e.kind == "stale" and e.topic == "plant/hall-l1" for e in items
+    )
+
+
+async def test_genba_simulator_edge_node_to_genba_host(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, mqtt_broker: Broker
+) -> None:
+    rn = await _started(make_config, run_node, mqtt_broker)
+    sim = Simulator(load_scenario("demo"), t0_ns=T_MS * 10**6)
+    out = SparkplugOutput(sim, mqtt_broker.host, mqtt_broker.port)
+    await out.start()
+    ts, vals = sim.advance(3.0)
+    await out.publish(ts, vals)
+    await out.stop()
+    col = sim.tag_paths.index("berlin/packaging/line1/filler/vibration")
+    await wait_until(lambda: "berlin/packaging/line1/filler/vibration" in rn.node.registry)
+    await wait_until(lambda: rn.node.writer.stats.stored_samples >= 3 * 42)
+    d = (await rn.http.get("/api/tags/berlin/packaging/line1/filler/vibration/samples",
+                           params={"start": T_MS, "end": T_MS + 3000})).json()  # fmt: skip
+    assert d["value"] == vals[:, col].tolist()
