@@ -56,6 +56,8 @@ def _time(t: Any, now_ns: int, max_future_ns: int) -> int:
     if isinstance(t, int | float):
         if not math.isfinite(t) or t < 0:
             raise PayloadError(f"timestamp {t!r} is not epoch milliseconds")
+        if t >= MAX_TS_NS // NS_PER_MS:
+            raise PayloadError(f"timestamp {t!r} is out of range (after the year 2200)")
         # Float milliseconds resolve to whole microseconds, exactly (t × 1000 < 2^53).
         ns = t * NS_PER_MS if isinstance(t, int) else round(t * 1000) * 1000
     elif isinstance(t, str):
