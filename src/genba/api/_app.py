@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, WebSocket
+from fastapi import FastAPI, Query, Request, WebSocket
 
 from genba import web
 from genba._version import __version__
 from genba.api import _errors
 from genba.api._live import live_stream
-from genba.node import Node
+from genba.node import Node, ingest
 
 
 def create_app(node: Node) -> FastAPI:
@@ -77,6 +77,28 @@ def create_app(node: Node) -> FastAPI:
     def last(path: str) -> dict[str, Any]:
         """The newest sample of one tag."""
         return history.last(path)
+
+    @app.post("/api/ingest", tags=["tags"])
+    async def ingest_samples(
+        request: Request,
+        max_future_s: Annotated[
+            float, Query(ge=0, description="Refuse rows further ahead.")
+        ] = 300.0,
+    ) -> dict[str, Any]:
+        """Store samples from JSON rows, CSV or Arrow IPC (``tag, timestamp, value[, quality]``),
+        for back-filling history; rows that fail validation are refused with their reason."""
+        body = await request.body()
+        batch, result = ingest(
+            body,
+            request.headers.get("content-type", "application/json"),
+            registry=node.registry,
+            now_ns=node.clock.now_ns(),
+            dead_letters=node.dead_letters,
+            max_future_s=max_future_s,
+        )
+        if len(batch):
+            await node.bus.publish(batch)  # waits while the historian is busy: back-pressure
+        return result.as_dict()
 
     @app.get("/api/deadletter", tags=["node"])
     def deadletter(

@@ -9,6 +9,7 @@ health, and retried on the next tick, reconnecting as needed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import ClassVar, Literal, Self
 
@@ -154,10 +155,12 @@ class ModbusConnector:
     async def poll(self) -> SampleBatch:
         """Read every register once; raise on a failed read."""
         if self.client is None or not self.client.connected:
+            # pymodbus's own reconnect loop is off (reconnect_delay=0): this loop retries.
             self.client = AsyncModbusTcpClient(
-                self.s.host, port=self.s.port, timeout=self.s.timeout_s, retries=0
-            )
-            if not await self.client.connect():
+                self.s.host, port=self.s.port, timeout=self.s.timeout_s, retries=0,
+                reconnect_delay=0,
+            )  # fmt: skip
+            if not await asyncio.wait_for(self.client.connect(), self.s.timeout_s):
                 raise ConnectionError(f"cannot connect to {self.s.host}:{self.s.port}")
         words: dict[str, dict[int, int]] = {t: {} for t in ("holding", "input", "coil", "discrete")}
         for run in self.runs:

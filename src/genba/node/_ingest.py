@@ -1,0 +1,177 @@
+"""Bulk ingest over HTTP: JSON rows, CSV or Arrow IPC, validated row by row.
+
+Columns: ``tag`` (path), ``timestamp`` (epoch ms; ISO 8601 text also in JSON and CSV) and
+``value``; ``quality`` optional (0 good, 1 uncertain, 2 bad). Rows that fail validation — a bad
+path, a value that is not a finite number, a timestamp missing, out of range or more than
+``max_future_s`` ahead — are refused one by one with their row number and reason (and kept as
+dead letters); the valid rows are stored. New tags are registered on first sight, so history
+can be back-filled for tags the node has never seen. Numeric CSV and Arrow columns are checked
+as whole arrays; only text timestamps are read one by one.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as paipc
+
+from genba.deadletter import DeadLetters
+from genba.errors import QueryError
+from genba.paths import check_path
+from genba.tags import TagRegistry
+from genba.timeparse import parse_time
+from genba.types import NS_PER_MS, SampleBatch, TagSpec
+
+SOURCE = "http-ingest"
+MAX_TS_NS = 7_258_118_400 * 10**9  # 2200-01-01
+MAX_ERRORS_SHOWN = 100
+CONTENT_TYPES = ("application/json", "text/csv", "application/vnd.apache.arrow.stream")
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "rejected": self.rejected, "errors": self.errors}
+
+
+def _number(x: Any) -> float:
+    if isinstance(x, bool) or x is None:
+        return float(x) if isinstance(x, bool) else np.nan
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _time_ns(x: Any, now_ns: int) -> float:
+    if isinstance(x, int | float) and not isinstance(x, bool):
+        return float(x) * NS_PER_MS
+    if isinstance(x, str):
+        try:
+            return float(x) * NS_PER_MS
+        except ValueError:
+            try:
+                return float(parse_time(x, now_ns=now_ns))
+            except QueryError:
+                return np.nan
+    return np.nan
+
+
+def _as_float(col: Any, convert: Any) -> F64:
+    """A numeric Arrow column as a float array (nulls NaN); anything else element by element."""
+    if isinstance(col, pa.ChunkedArray) and (
+        pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
+    ):
+        arr: F64 = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return arr
+    items = col.to_pylist() if isinstance(col, pa.ChunkedArray) else col
+    return np.array([convert(x) for x in items], dtype=np.float64)
+
+
+def _columns(body: bytes, content_type: str) -> dict[str, Any]:
+    kind = content_type.split(";")[0].strip().lower()
+    try:
+        if kind == "application/json":
+            doc = orjson.loads(body)
+            rows = doc.get("samples") if isinstance(doc, dict) else doc
+            if not isinstance(rows, list):
+                raise QueryError(
+                    'a JSON body is [{"tag", "timestamp", "value"}, …] or {"samples": […]}'
+                )
+            rows = [r if isinstance(r, dict) else {} for r in rows]
+            return {k: [r.get(k) for r in rows] for k in ("tag", "timestamp", "value", "quality")}
+        if kind == "text/csv":
+            table = pacsv.read_csv(io.BytesIO(body))
+        elif kind == "application/vnd.apache.arrow.stream":
+            table = paipc.open_stream(body).read_all()
+        else:
+            raise QueryError(
+                f"content type {kind!r} is not accepted; use one of: {', '.join(CONTENT_TYPES)}"
+            )
+    except (orjson.JSONDecodeError, pa.ArrowInvalid) as e:
+        raise QueryError(f"cannot read the {kind} body: {e}") from None
+    missing = {"tag", "timestamp", "value"} - set(table.column_names)
+    if missing:
+        raise QueryError(
+            f"the body has no {sorted(missing)} column(s); columns are tag, timestamp, value[, quality]"
+        )
+    cols = {k: table.column(k) for k in ("tag", "timestamp", "value")}
+    cols["tag"] = cols["tag"].cast(pa.string()).to_pylist()
+    cols["quality"] = table.column("quality") if "quality" in table.column_names else None
+    return cols
+
+
+def ingest(
+    body: bytes,
+    content_type: str,
+    *,
+    registry: TagRegistry,
+    now_ns: int,
+    dead_letters: DeadLetters,
+    max_future_s: float = 300.0,
+) -> tuple[SampleBatch, IngestResult]:
+    """Parse and validate ``body``; return the batch of valid rows and what was refused."""
+    cols = _columns(body, content_type)
+    tags: list[Any] = cols["tag"]
+    n = len(tags)
+    ts_col = cols["timestamp"]
+    if isinstance(ts_col, pa.ChunkedArray) and pa.types.is_timestamp(ts_col.type):
+        ts = (
+            ts_col.cast(pa.timestamp("ns", tz="UTC"))
+            .cast(pa.int64())
+            .to_numpy(zero_copy_only=False)
+            .astype(np.float64)
+        )
+    elif isinstance(ts_col, pa.ChunkedArray) and not pa.types.is_string(ts_col.type):
+        ts = _as_float(ts_col, _number) * NS_PER_MS
+    else:
+        ts = _as_float(ts_col, lambda x: _time_ns(x, now_ns))
+    values = _as_float(cols["value"], _number)
+    quality = np.zeros(n) if cols["quality"] is None else _as_float(cols["quality"], _number)
+    quality = np.where(np.isnan(quality), 0.0, quality)
+
+    reason = np.full(n, "", dtype=object)
+    reason[~np.isfinite(values)] = "value is missing or not a finite number"
+    reason[(quality < 0) | (quality > 2) | (quality != np.round(quality))] = (
+        "quality must be 0, 1 or 2"
+    )
+    reason[np.isnan(ts)] = "timestamp is missing or unreadable"
+    reason[ts < 0] = "timestamp is before 1970"
+    reason[ts >= MAX_TS_NS] = "timestamp is out of range (after the year 2200)"
+    reason[(ts > now_ns + max_future_s * 1e9) & (ts < MAX_TS_NS)] = (
+        f"timestamp is more than {max_future_s:g} s in the future"
+    )
+    ids = np.zeros(n, dtype=np.int32)
+    for path in set(tags):  # per distinct tag, not per row
+        rows = np.array([t == path for t in tags])
+        try:
+            if not isinstance(path, str):
+                raise ValueError("tag is missing")
+            ids[rows] = registry.ensure([TagSpec(check_path(path))])[0].id
+        except ValueError as e:
+            reason[rows & (reason == "")] = str(e)
+    ok = reason == ""
+    result = IngestResult(accepted=int(ok.sum()), rejected=int((~ok).sum()))
+    for i in np.flatnonzero(~ok):
+        if len(result.errors) < MAX_ERRORS_SHOWN:
+            result.errors.append({"row": int(i), "tag": tags[i], "reason": str(reason[i])})
+        dead_letters.add(SOURCE, f"row {i}: {reason[i]}", topic=str(tags[i]), ts_ns=now_ns)
+    batch = SampleBatch.from_columns(
+        tag_ids=ids[ok],
+        ts_ns=ts[ok].astype(np.int64),
+        values=values[ok],
+        quality=quality[ok].astype(np.uint8),
+    )
+    return batch, result
