@@ -90,3 +90,14 @@ async def test_runs_in_a_node_faster_than_real_time(
     node.stop()
     await task
     assert node.health()["connectors"][0]["errors"] == 0
+
+
+def test_health_reports_a_sample_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genba.connectors import ConnectorHealth
+
+    clock = iter([100.0, 106.0])
+    monkeypatch.setattr("genba.connectors._base.time.monotonic", lambda: next(clock))
+    h = ConnectorHealth("x", "simulator")
+    assert h.samples_per_s() == 0.0  # first mark
+    h.samples = 600
+    assert h.samples_per_s() == 100.0  # 600 samples in 6 s

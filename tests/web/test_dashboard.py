@@ -98,6 +98,10 @@ async def test_dashboard_shows_machines_live_values_and_trends(
     )
     assert state in {"running", "starved", "blocked", "down", "small_stop", "setup", "planned_stop"}
     assert await p.locator("[data-connector='plant-sim'] .dot.on").count() == 1
+    connector = await p.locator("[data-connector='plant-sim']").inner_text()
+    assert "samples" in connector
+    assert "/s" in connector
+    assert "last " in connector
 
     ARTIFACTS.mkdir(exist_ok=True)
     await p.screenshot(path=ARTIFACTS / "dashboard-1920x1080.png", full_page=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, Self
 
@@ -31,6 +32,18 @@ class ConnectorHealth:
     last_error: str = ""
     details: dict[str, object] = field(default_factory=dict)
     """What only this kind of connector reports (e.g. Sparkplug's stale edge nodes)."""
+    _rate_mark: tuple[float, int] = (0.0, 0)
+    _rate: float = 0.0
+
+    def samples_per_s(self) -> float:
+        """Samples a second, averaged over at least the last 5 s of wall time."""
+        now = time.monotonic()
+        t0, n0 = self._rate_mark
+        if now - t0 >= 5.0:
+            if t0:
+                self._rate = (self.samples - n0) / (now - t0)
+            self._rate_mark = (now, self.samples)
+        return self._rate
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -38,6 +51,7 @@ class ConnectorHealth:
             "kind": self.kind,
             "connected": self.connected,
             "samples": self.samples,
+            "samples_per_s": round(self.samples_per_s(), 1),
             "batches": self.batches,
             "errors": self.errors,
             "dead_letters": self.dead_letters,

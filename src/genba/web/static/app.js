@@ -150,9 +150,17 @@ async function pollHealth() {
     const health = await getJSON("/api/health");
     document.getElementById("node-name").textContent = health.node;
     document.getElementById("clock").textContent = new Date(health.now_ms).toISOString().slice(0, 19) + "Z";
-    document.getElementById("connectors").replaceChildren(...health.connectors.map((c) =>
-      h("span", { "data-connector": c.name }, h("span", { class: c.connected ? "dot on" : "dot" }),
-        ` ${c.name} (${c.kind}) · ${c.samples.toLocaleString()} samples`)));
+    document.getElementById("connectors").replaceChildren(...health.connectors.map((c) => {
+      const parts = [` ${c.name} (${c.kind}) · ${c.samples.toLocaleString()} samples`,
+        `${c.samples_per_s.toLocaleString()}/s`];
+      if (c.last_message_ms) parts.push(`last ${new Date(c.last_message_ms).toISOString().slice(11, 19)}Z`);
+      if (c.errors) parts.push(`${c.errors} errors`);
+      if (c.dead_letters) parts.push(`${c.dead_letters} dead letters`);
+      const el = h("span", { "data-connector": c.name, title: c.last_error || "" },
+        h("span", { class: c.connected ? "dot on" : "dot" }), parts.join(" · "));
+      if (c.errors || c.dead_letters) el.classList.add("trouble");
+      return el;
+    }));
     showError("");
   } catch (e) { showError(`Node not reachable: ${e.message}`); }
 }
