@@ -56,7 +56,9 @@ class Node:
             self.registry.on_new_tags(self.store.save_tags)
             self.registry.ensure(config.tag_specs())
             self.bus = Bus(self.registry)
-            self.writer = HistorianWriter(self.bus, self.store, config.store)
+            self.writer = HistorianWriter(
+                self.bus, self.store, config.store, spool_dir=config.data_dir / "spool"
+            )
             self.dead_letters = DeadLetters(config.data_dir / "deadletter.jsonl")
             self.connectors: list[tuple[Connector, ConnectorContext]] = [
                 create_connector(

@@ -2,8 +2,14 @@
 
 It subscribes to everything with ``Overflow.BLOCK``, so when the store is slower than the
 connectors, connectors wait; nothing is dropped. Batches are coalesced until
-``flush_max_samples`` are waiting or the oldest has waited ``flush_interval_ms``. A failed
-write is retried with backoff, keeping the samples.
+``flush_max_samples`` are waiting or the oldest has waited ``flush_interval_ms``.
+
+When the store fails a write, the batch goes to the store-and-forward spool on disk
+(:mod:`genba.node._spool`) and the writer keeps draining the bus; a replay task writes the
+spool into the store, oldest first, once it answers again, and later batches queue behind it so
+order is kept. The spool is bounded (``spool_max_mb``); when it is full the writer waits, the
+bus fills, and connectors wait: nothing is dropped. Without a spool a failed write is retried
+with backoff, keeping the samples in memory.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from genba.bus import Bus, Overflow
+from genba.node._spool import Spool
 from genba.store import Store, StoreSettings
 from genba.types import SampleBatch
 
@@ -28,6 +36,8 @@ class WriterStats:
     last_flush_ms: float = 0.0
     errors: int = 0
     last_error: str = ""
+    spooled_samples: int = 0
+    spool_bytes: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -37,14 +47,25 @@ class WriterStats:
             "last_flush_ms": round(self.last_flush_ms, 3),
             "errors": self.errors,
             "last_error": self.last_error,
+            "spooled_samples": self.spooled_samples,
+            "spool_bytes": self.spool_bytes,
         }
 
 
 class HistorianWriter:
     """Moves every sample from the bus into the store; see the module docstring."""
 
-    def __init__(self, bus: Bus, store: Store, settings: StoreSettings) -> None:
+    def __init__(
+        self, bus: Bus, store: Store, settings: StoreSettings, *, spool_dir: Path | None = None
+    ) -> None:
         self._store = store
+        self._spool = (
+            Spool(spool_dir, max_bytes=settings.spool_max_mb * 1024 * 1024)
+            if spool_dir is not None and settings.spool_max_mb > 0
+            else None
+        )
+        self._replayer: asyncio.Task[None] | None = None
+        self._warned_full = False
         self._interval_s = settings.flush_interval_ms / 1000
         self._max = settings.flush_max_samples
         self._sub = bus.subscribe(
@@ -53,7 +74,22 @@ class HistorianWriter:
         self.stats = WriterStats()
 
     async def run(self) -> None:
-        """Write until the bus is closed and everything it held is stored."""
+        """Write until the bus is closed and everything it held is stored (or spooled)."""
+        if self._spool is not None and self._spool.files:
+            log.warning("replaying %d spooled batches left by the last run", self._spool.files)
+            self._start_replay()
+        try:
+            await self._drain()
+        finally:
+            if self._replayer is not None:
+                try:  # the store may be back: give the replay a moment before stopping
+                    await asyncio.wait_for(asyncio.shield(self._replayer), 10)
+                except TimeoutError:
+                    self._replayer.cancel()
+                    log.warning("stopping with %d batches still spooled; replayed at next start",
+                                self._spool.files if self._spool else 0)  # fmt: skip
+
+    async def _drain(self) -> None:
         pending: list[SampleBatch] = []
         deadline = 0.0
         while True:
@@ -72,6 +108,16 @@ class HistorianWriter:
                 return
 
     async def _flush(self, batch: SampleBatch) -> None:
+        if self._spool is not None:
+            if self._spool.files:  # behind a spool: keep the order
+                await self._to_spool(batch)
+                return
+            try:
+                await self._append(batch)
+            except Exception as e:  # the store failed: keep the batch on disk, carry on
+                self._failed(e, len(batch), "spooling")
+                await self._to_spool(batch)
+            return
         backoff = 0.1
         while True:
             t0 = time.perf_counter()
@@ -89,3 +135,62 @@ class HistorianWriter:
             self.stats.stored_samples += len(batch)
             self.stats.pending_samples -= len(batch)
             return
+
+    async def _append(self, batch: SampleBatch) -> None:
+        t0 = time.perf_counter()
+        await asyncio.to_thread(self._store.append, batch)
+        self.stats.last_flush_ms = (time.perf_counter() - t0) * 1000
+        self.stats.flushes += 1
+        self.stats.stored_samples += len(batch)
+        self.stats.pending_samples -= len(batch)
+
+    def _failed(self, e: Exception, n: int, doing: str) -> None:
+        self.stats.errors += 1
+        self.stats.last_error = f"{type(e).__name__}: {e}"
+        log.error("historian write of %d samples failed (%s): %s", n, doing, e)
+
+    async def _to_spool(self, batch: SampleBatch) -> None:
+        spool = self._spool
+        if spool is None:
+            raise RuntimeError("no spool configured")
+        while spool.full:
+            if not self._warned_full:
+                self._warned_full = True
+                log.warning(
+                    "store-and-forward spool is full (%d MB in %d batches): connectors now wait "
+                    "until the store is back; raise [store] spool_max_mb to hold more",
+                    spool.bytes // 2**20, spool.files,
+                )  # fmt: skip
+            await asyncio.sleep(0.2)
+        self._warned_full = False
+        await asyncio.to_thread(spool.put, batch)
+        self.stats.pending_samples -= len(batch)
+        self.stats.spooled_samples += len(batch)
+        self.stats.spool_bytes = spool.bytes
+        self._start_replay()  # the last replay may have ended while this batch waited
+
+    def _start_replay(self) -> None:
+        if self._replayer is None or self._replayer.done():
+            self._replayer = asyncio.create_task(self._replay(), name="historian-replay")
+
+    async def _replay(self) -> None:
+        """Write the spool into the store, oldest first, retrying until the store answers."""
+        spool = self._spool
+        backoff = 0.2
+        while spool is not None and spool.files:
+            head = await asyncio.to_thread(spool.peek)
+            if head is None:
+                return
+            path, batch = head
+            try:
+                await asyncio.to_thread(self._store.append, batch)
+            except Exception as e:  # still down: wait and try the same batch again
+                self._failed(e, len(batch), "replaying the spool")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.2
+            spool.pop(path)
+            self.stats.stored_samples += len(batch)
+            self.stats.spooled_samples = max(self.stats.spooled_samples - len(batch), 0)
+            self.stats.spool_bytes = spool.bytes

@@ -41,6 +41,11 @@ class StoreSettings(BaseModel):
     flush_max_samples: int = Field(
         200_000, gt=0, description="Write as soon as this many samples are waiting."
     )
+    spool_max_mb: int = Field(
+        1024,
+        ge=0,
+        description="Store-and-forward: disk the spool may use while the store is down (0: off).",
+    )
     queue_max_samples: int = Field(
         2_000_000,
         gt=0,
