@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 import aiomqtt
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
+from genba.connectors._gather import Backoff, Pending
 from genba.connectors._payload import PayloadError, decode
 from genba.paths import check_pattern
-from genba.types import NS_PER_S, SampleBatch, TagId, TagSpec
+from genba.types import NS_PER_S, TagId, TagSpec
 
 log = logging.getLogger("genba.connectors.mqtt")
 SPARKPLUG = "spBv1.0/"
@@ -67,9 +66,7 @@ class MqttConnector:
         self.s = settings
         self.ctx = ctx
         self._ids: dict[str, TagId] = {}
-        self._tags: list[int] = []
-        self._ts: list[int] = []
-        self._values: list[float] = []
+        self._pending = Pending()
         self.ignored_sparkplug = 0
 
     @classmethod
@@ -132,20 +129,12 @@ class MqttConnector:
             self.ctx.reject(str(e), topic=topic, payload=payload)
             return
         for path, ts, value in samples:
-            self._tags.append(self._ids[path])
-            self._ts.append(ts)
-            self._values.append(value)
+            self._pending.add(self._ids[path], ts, value)
 
     async def flush(self) -> None:
-        if not self._tags:
-            return
-        batch = SampleBatch.from_columns(
-            tag_ids=np.array(self._tags, dtype=np.int32),
-            ts_ns=np.array(self._ts, dtype=np.int64),
-            values=np.array(self._values, dtype=np.float64),
-        )
-        self._tags, self._ts, self._values = [], [], []
-        await self.ctx.publish(batch)
+        batch = self._pending.take()
+        if batch is not None:
+            await self.ctx.publish(batch)
 
     async def _flusher(self) -> None:
         while True:
@@ -153,7 +142,7 @@ class MqttConnector:
             await self.flush()
 
     async def run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(self.s.reconnect_max_s)
         health = self.ctx.health
         while True:
             try:
@@ -161,7 +150,7 @@ class MqttConnector:
                     for t in self.s.topics:
                         await client.subscribe(t, qos=self.s.qos)
                     health.connected = True
-                    backoff = 0.5
+                    backoff.reset()
                     log.info("%s: connected to %s:%d", self.ctx.name, self.s.host, self.s.port)
                     flusher = asyncio.create_task(self._flusher(), name=f"{self.ctx.name}-flush")
                     try:
@@ -174,12 +163,11 @@ class MqttConnector:
                 health.connected = False
                 health.errors += 1
                 health.last_error = f"MQTT: {e}"
-                delay = backoff * random.uniform(0.5, 1.5)
+                delay = backoff.next_delay()
                 log.warning(
                     "%s: %s:%d: %s; reconnecting in %.1f s",
                     self.ctx.name, self.s.host, self.s.port, e, delay,
                 )  # fmt: skip
                 await asyncio.sleep(delay)
-                backoff = min(backoff * 2, self.s.reconnect_max_s)
             finally:
                 health.connected = False

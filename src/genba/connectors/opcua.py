@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
-import numpy as np
 from asyncua import Client, Node, ua
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
-from genba.types import Quality, SampleBatch, TagSpec
+from genba.connectors._gather import Backoff, Pending
+from genba.types import Quality, TagSpec
 
 log = logging.getLogger("genba.connectors.opcua")
 _NUMERIC = {
@@ -68,10 +67,7 @@ class OpcUaConnector:
         self.ctx = ctx
         self.nodes: dict[str, tuple[int, str]] = {}  # node id string -> (tag id, path)
         self.by_path: dict[str, Node] = {}
-        self._tags: list[int] = []
-        self._ts: list[int] = []
-        self._values: list[float] = []
-        self._quality: list[int] = []
+        self._pending = Pending()
         self.client: Client | None = None
 
     @classmethod
@@ -93,10 +89,7 @@ class OpcUaConnector:
             else self.ctx.clock.now_ns()
         )
         good = dv.StatusCode is None or dv.StatusCode.is_good()
-        self._tags.append(entry[0])
-        self._ts.append(ts)
-        self._values.append(float(val))
-        self._quality.append(Quality.GOOD if good else Quality.BAD)
+        self._pending.add(entry[0], ts, float(val), Quality.GOOD if good else Quality.BAD)
 
     def status_change_notification(self, status: Any) -> None:
         log.warning("%s: subscription status %s", self.ctx.name, status)
@@ -144,19 +137,12 @@ class OpcUaConnector:
         await node.write_value(ua.DataValue(ua.Variant(v, vtype)))
 
     async def flush(self) -> None:
-        if not self._tags:
-            return
-        batch = SampleBatch.from_columns(
-            tag_ids=np.array(self._tags, dtype=np.int32),
-            ts_ns=np.array(self._ts, dtype=np.int64),
-            values=np.array(self._values, dtype=np.float64),
-            quality=np.array(self._quality, dtype=np.uint8),
-        )
-        self._tags, self._ts, self._values, self._quality = [], [], [], []
-        await self.ctx.publish(batch)
+        batch = self._pending.take()
+        if batch is not None:
+            await self.ctx.publish(batch)
 
     async def run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(self.s.reconnect_max_s)
         health = self.ctx.health
         while True:
             try:
@@ -175,7 +161,7 @@ class OpcUaConnector:
                     await sub.subscribe_data_change([n for n, _ in found])
                 health.connected = True
                 health.details = {"variables": len(found), "endpoint": self.s.endpoint}
-                backoff = 0.5
+                backoff.reset()
                 while True:
                     await asyncio.sleep(self.s.batch_ms / 1000)
                     await self.flush()
@@ -191,9 +177,8 @@ class OpcUaConnector:
                     except Exception:  # the server is gone; the socket is what it is
                         log.debug("disconnect after failure", exc_info=True)
                     self.client = None
-                delay = backoff * random.uniform(0.5, 1.5)
+                delay = backoff.next_delay()
                 log.warning("%s: %s; reconnecting in %.1f s", self.ctx.name, e, delay)
                 await asyncio.sleep(delay)
-                backoff = min(backoff * 2, self.s.reconnect_max_s)
             finally:
                 health.connected = False

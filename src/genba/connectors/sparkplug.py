@@ -16,19 +16,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import aiomqtt
-import numpy as np
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
+from genba.connectors._gather import Backoff, Pending
 from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
-from genba.types import NS_PER_MS, Event, SampleBatch, TagSpec
+from genba.types import NS_PER_MS, Event, TagSpec
 
 log = logging.getLogger("genba.connectors.sparkplug")
 REBIRTH = "Node Control/Rebirth"
@@ -102,9 +101,7 @@ class SparkplugConnector:
         self.stale: set[str] = set()
         self.rebirths_requested = 0
         self._client: aiomqtt.Client | None = None
-        self._tags: list[int] = []
-        self._ts: list[int] = []
-        self._values: list[float] = []
+        self._pending = Pending()
         self._events: list[Event] = []
         self._outbox: list[tuple[str, bytes]] = []
 
@@ -214,9 +211,9 @@ class SparkplugConnector:
             value = self._number(m, metric.datatype)
             if value is None:
                 continue
-            self._tags.append(metric.tag_id)
-            self._ts.append(m.timestamp * NS_PER_MS if m.timestamp else default_ts)
-            self._values.append(value)
+            self._pending.add(
+                metric.tag_id, m.timestamp * NS_PER_MS if m.timestamp else default_ts, value
+            )
 
     @staticmethod
     def _number(m: Any, datatype: int) -> float | None:
@@ -295,15 +292,9 @@ class SparkplugConnector:
         for ev in self._events:
             await self.ctx.bus.publish(ev)
         self._events.clear()
-        if not self._tags:
-            return
-        batch = SampleBatch.from_columns(
-            tag_ids=np.array(self._tags, dtype=np.int32),
-            ts_ns=np.array(self._ts, dtype=np.int64),
-            values=np.array(self._values, dtype=np.float64),
-        )
-        self._tags, self._ts, self._values = [], [], []
-        await self.ctx.publish(batch)
+        batch = self._pending.take()
+        if batch is not None:
+            await self.ctx.publish(batch)
 
     async def _flusher(self) -> None:
         while True:
@@ -314,7 +305,7 @@ class SparkplugConnector:
         return json.dumps({"online": online, "timestamp": int(time.time() * 1000)}).encode()
 
     async def run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(self.s.reconnect_max_s)
         health = self.ctx.health
         state_topic = f"spBv1.0/STATE/{self.s.host_id}"
         while True:
@@ -331,7 +322,7 @@ class SparkplugConnector:
                     await client.subscribe(f"spBv1.0/{self.s.group}/#", qos=1)
                     await client.publish(state_topic, self._state(True), qos=1, retain=True)
                     health.connected = True
-                    backoff = 0.5
+                    backoff.reset()
                     flusher = asyncio.create_task(self._flusher(), name=f"{self.ctx.name}-flush")
                     try:
                         async for message in client.messages:
@@ -342,10 +333,9 @@ class SparkplugConnector:
             except aiomqtt.MqttError as e:
                 health.errors += 1
                 health.last_error = f"MQTT: {e}"
-                delay = backoff * random.uniform(0.5, 1.5)
+                delay = backoff.next_delay()
                 log.warning("%s: %s; reconnecting in %.1f s", self.ctx.name, e, delay)
                 await asyncio.sleep(delay)
-                backoff = min(backoff * 2, self.s.reconnect_max_s)
             finally:
                 self._client = None
                 health.connected = False

@@ -1,0 +1,61 @@
+"""Helpers the network connectors share: gathering decoded samples into one columnar batch,
+and jittered exponential backoff between reconnects.
+
+>>> p = Pending()
+>>> p.add(3, 1_000, 2.5)
+>>> p.take().values.tolist(), p.take()
+([2.5], None)
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from genba.types import Quality, SampleBatch
+
+
+class Pending:
+    """Samples decoded one message at a time, handed on as one batch by :meth:`take`."""
+
+    def __init__(self) -> None:
+        self._tags: list[int] = []
+        self._ts: list[int] = []
+        self._values: list[float] = []
+        self._quality: list[int] = []
+
+    def add(self, tag_id: int, ts_ns: int, value: float, quality: int = Quality.GOOD) -> None:
+        self._tags.append(tag_id)
+        self._ts.append(ts_ns)
+        self._values.append(value)
+        self._quality.append(quality)
+
+    def take(self) -> SampleBatch | None:
+        """Everything gathered since the last take, as columns; None if nothing."""
+        if not self._tags:
+            return None
+        batch = SampleBatch.from_columns(
+            tag_ids=np.array(self._tags, dtype=np.int32),
+            ts_ns=np.array(self._ts, dtype=np.int64),
+            values=np.array(self._values, dtype=np.float64),
+            quality=np.array(self._quality, dtype=np.uint8),
+        )
+        self._tags, self._ts, self._values, self._quality = [], [], [], []
+        return batch
+
+
+class Backoff:
+    """Jittered exponential backoff: 0.5 s doubling up to ``max_s``; ``reset`` on success."""
+
+    def __init__(self, max_s: float, first_s: float = 0.5) -> None:
+        self.max_s, self.first_s = max_s, first_s
+        self._next = first_s
+
+    def reset(self) -> None:
+        self._next = self.first_s
+
+    def next_delay(self) -> float:
+        delay = self._next * random.uniform(0.5, 1.5)
+        self._next = min(self._next * 2, self.max_s)
+        return delay
