@@ -95,6 +95,7 @@ def test_wear_out_failures_are_preceded_by_drift_and_sudden_ones_happen(week: tu
     assert len(wear) >= 3
     assert any(not f.wear_out for f in failures)
     warning_s = sim.plant.machines[0].p.wear_warning_h * 3600
+    checked = 0
     for f in wear:
         vib = v[:, f.machine, COL["vibration"]]
         running = v[:, f.machine, COL["state"]] == S.RUNNING
@@ -105,6 +106,8 @@ def test_wear_out_failures_are_preceded_by_drift_and_sudden_ones_happen(week: tu
         if before.sum() < 60 or baseline.sum() < 600:
             continue  # too close to the start, or to the previous failure, to compare
         assert np.median(vib[before]) > np.median(vib[baseline]) + 2.0, f
+        checked += 1
+    assert checked >= 3, f"only {checked} wear-out failures had room for a baseline"
 
 
 def test_same_seed_same_week_other_seed_other_week() -> None:

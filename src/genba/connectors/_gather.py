@@ -9,7 +9,9 @@ and jittered exponential backoff between reconnects.
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
@@ -59,3 +61,10 @@ class Backoff:
         delay = self._next * random.uniform(0.5, 1.5)
         self._next = min(self._next * 2, self.max_s)
         return delay
+
+
+async def every(interval_s: float, action: Callable[[], Awaitable[None]]) -> None:
+    """Run ``action`` every ``interval_s`` seconds until cancelled (a connector's flusher)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        await action()

@@ -25,7 +25,7 @@ from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
-from genba.connectors._gather import Backoff, Pending
+from genba.connectors._gather import Backoff, Pending, every
 from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
 from genba.types import NS_PER_MS, Event, TagSpec
 
@@ -296,11 +296,6 @@ class SparkplugConnector:
         if batch is not None:
             await self.ctx.publish(batch)
 
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(self.s.batch_ms / 1000)
-            await self.flush()
-
     def _state(self, online: bool) -> bytes:
         return json.dumps({"online": online, "timestamp": int(time.time() * 1000)}).encode()
 
@@ -323,7 +318,9 @@ class SparkplugConnector:
                     await client.publish(state_topic, self._state(True), qos=1, retain=True)
                     health.connected = True
                     backoff.reset()
-                    flusher = asyncio.create_task(self._flusher(), name=f"{self.ctx.name}-flush")
+                    flusher = asyncio.create_task(
+                        every(self.s.batch_ms / 1000, self.flush), name=f"{self.ctx.name}-flush"
+                    )
                     try:
                         async for message in client.messages:
                             self.handle(str(message.topic), bytes(message.payload))

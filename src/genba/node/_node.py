@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import asdict
 from typing import Any
 
 from genba._version import __version__
@@ -147,18 +148,7 @@ class Node:
                 "published_samples": bus.published_samples,
                 "published_batches": bus.published_batches,
                 "published_events": bus.published_events,
-                "subscriptions": [
-                    {
-                        "name": s.name,
-                        "pattern": s.pattern,
-                        "overflow": s.overflow,
-                        "queued_samples": s.queued_samples,
-                        "max_samples": s.max_samples,
-                        "delivered_samples": s.delivered_samples,
-                        "dropped_samples": s.dropped_samples,
-                    }
-                    for s in bus.subscriptions
-                ],
+                "subscriptions": [asdict(sub) for sub in bus.subscriptions],
             },
             "connectors": [ctx.health.as_dict() for _, ctx in self.connectors],
         }

@@ -120,21 +120,13 @@ class HistorianWriter:
             return
         backoff = 0.1
         while True:
-            t0 = time.perf_counter()
             try:
-                await asyncio.to_thread(self._store.append, batch)
+                await self._append(batch)
+                return
             except Exception as e:  # keep the samples, tell, retry: a store can come back
-                self.stats.errors += 1
-                self.stats.last_error = f"{type(e).__name__}: {e}"
-                log.error("historian write of %d samples failed, retrying: %s", len(batch), e)
+                self._failed(e, len(batch), "retrying")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                continue
-            self.stats.last_flush_ms = (time.perf_counter() - t0) * 1000
-            self.stats.flushes += 1
-            self.stats.stored_samples += len(batch)
-            self.stats.pending_samples -= len(batch)
-            return
 
     async def _append(self, batch: SampleBatch) -> None:
         t0 = time.perf_counter()
