@@ -54,12 +54,12 @@ class Node:
         self.store: Store = open_store(config.store, data_dir=config.data_dir)
         try:
             self.registry = TagRegistry(self.store.load_tags())
-            self.registry.on_new_tags(self.store.save_tags)
-            self.registry.ensure(config.tag_specs())
+            self.store.save_tags(self.registry.ensure(config.tag_specs()))
             self.bus = Bus(self.registry)
             self.writer = HistorianWriter(
                 self.bus, self.store, config.store, spool_dir=config.data_dir / "spool"
             )
+            self.registry.on_new_tags(self.writer.note_tags)
             self.dead_letters = DeadLetters(config.data_dir / "deadletter.jsonl")
             self.connectors: list[tuple[Connector, ConnectorContext]] = [
                 create_connector(

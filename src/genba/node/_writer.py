@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 from genba.bus import Bus, Overflow
 from genba.node._spool import Spool
 from genba.store import Store, StoreSettings
-from genba.types import SampleBatch
+from genba.types import SampleBatch, Tag
 
 log = logging.getLogger("genba.historian")
 
@@ -72,6 +73,28 @@ class HistorianWriter:
             "#", name="historian", max_samples=settings.queue_max_samples, overflow=Overflow.BLOCK
         )
         self.stats = WriterStats()
+        self._new_tags: dict[int, Tag] = {}
+        self._tags_lock = threading.Lock()
+
+    def note_tags(self, tags: list[Tag]) -> None:
+        """Tags new to the registry: saved to the catalogue with the next write, in the
+        writer's thread, so declaring thousands of new topics never blocks the event loop."""
+        with self._tags_lock:
+            for t in tags:
+                self._new_tags[t.id] = t
+
+    def _write(self, batch: SampleBatch) -> None:
+        """Save the new tags, then the samples (in a worker thread)."""
+        if self._new_tags:
+            with self._tags_lock:
+                tags = list(self._new_tags.values())
+            self._store.save_tags(tags)
+            with self._tags_lock:
+                for t in tags:
+                    if self._new_tags.get(t.id) is t:  # not changed again meanwhile
+                        del self._new_tags[t.id]
+        if len(batch):
+            self._store.append(batch)
 
     async def run(self) -> None:
         """Write until the bus is closed and everything it held is stored (or spooled)."""
@@ -80,6 +103,11 @@ class HistorianWriter:
             self._start_replay()
         try:
             await self._drain()
+            if self._new_tags:  # tags declared after the last samples
+                try:
+                    await asyncio.to_thread(self._write, SampleBatch.empty())
+                except Exception as e:
+                    log.error("could not save %d new tags: %s", len(self._new_tags), e)
         finally:
             if self._replayer is not None:
                 try:  # the store may be back: give the replay a moment before stopping
@@ -130,7 +158,7 @@ class HistorianWriter:
 
     async def _append(self, batch: SampleBatch) -> None:
         t0 = time.perf_counter()
-        await asyncio.to_thread(self._store.append, batch)
+        await asyncio.to_thread(self._write, batch)
         self.stats.last_flush_ms = (time.perf_counter() - t0) * 1000
         self.stats.flushes += 1
         self.stats.stored_samples += len(batch)
@@ -175,7 +203,7 @@ class HistorianWriter:
                 return
             path, batch = head
             try:
-                await asyncio.to_thread(self._store.append, batch)
+                await asyncio.to_thread(self._write, batch)
             except Exception as e:  # still down: wait and try the same batch again
                 self._failed(e, len(batch), "replaying the spool")
                 await asyncio.sleep(backoff)

@@ -221,15 +221,22 @@ class DuckDBStore:
     def save_tags(self, tags: list[Tag]) -> None:
         if not tags:
             return
-        rows = [
-            (t.id, t.path, t.spec.unit, t.spec.description, t.spec.low, t.spec.high) for t in tags
-        ]
+        table = pa.table(
+            {
+                "id": pa.array([t.id for t in tags], pa.int32()),
+                "path": [t.path for t in tags],
+                "unit": [t.spec.unit for t in tags],
+                "description": [t.spec.description for t in tags],
+                "low": pa.array([t.spec.low for t in tags], pa.float64()),
+                "high": pa.array([t.spec.high for t in tags], pa.float64()),
+            }
+        )  # one statement for any number of tags: executemany costs ~1 ms a row in DuckDB
         with self._write_lock, self._cursor() as cur:
-            cur.executemany(
-                "INSERT INTO tags VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            cur.register("_genba_tags", table)
+            cur.execute(
+                "INSERT INTO tags SELECT * FROM _genba_tags ON CONFLICT (id) DO UPDATE SET "
                 "path = excluded.path, unit = excluded.unit, description = excluded.description, "
-                "low = excluded.low, high = excluded.high",
-                rows,
+                "low = excluded.low, high = excluded.high"
             )
 
     # -- reads --------------------------------------------------------------------------
