@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
+import numpy as np
 import sparkplub_b_packets.core.sparkplug_b_pb2 as tahu
 
 from genba.bus import Overflow
@@ -104,13 +105,29 @@ async def test_births_and_data_by_alias_are_stored_exactly(
             {"alias": 2, "int_value": 7, "timestamp": T_MS + 1000},
             {"alias": 6, "string_value": "A-18", "timestamp": T_MS + 1000},  # known, not a sample
         ], device="press")  # fmt: skip
-    await wait_until(lambda: rn.node.writer.stats.stored_samples == 7)
+        # Only born numeric aliases: decoded as columns (one kind per metric, then one kind).
+        await edge.send("DDATA", [
+            {"alias": 1, "is_null": True, "timestamp": T_MS + 2000},  # a null: no sample
+            {"alias": 2, "int_value": (1 << 32) - 9, "timestamp": T_MS + 2000},
+            {"alias": 3, "long_value": (1 << 64) - 3, "timestamp": T_MS + 2000},
+            {"alias": 4, "float_value": 0.25, "timestamp": T_MS + 2000},
+            {"alias": 5, "boolean_value": False},  # no timestamp: the payload's
+        ], device="press")  # fmt: skip
+        await edge.send("DDATA", [
+            {"alias": 1, "double_value": 14.0, "timestamp": T_MS + 3000},
+            {"alias": 1, "double_value": 14.5, "timestamp": T_MS + 4000},
+        ], device="press")  # fmt: skip
+    await wait_until(lambda: rn.node.writer.stats.stored_samples == 13)
     base = "plant/hall/l1/press"
-    assert await values(rn, f"{base}/force") == ([T_MS, T_MS + 1000], [12.5, 13.25])
-    assert await values(rn, f"{base}/offset") == ([T_MS, T_MS + 1000], [-5.0, 7.0])  # signed
-    assert await values(rn, f"{base}/count") == ([T_MS], [float(2**40)])
-    assert await values(rn, f"{base}/ratio") == ([T_MS], [0.5])
-    assert await values(rn, f"{base}/running") == ([T_MS], [1.0])
+    assert await values(rn, f"{base}/force") == (
+        [T_MS, T_MS + 1000, T_MS + 3000, T_MS + 4000], [12.5, 13.25, 14.0, 14.5]
+    )  # fmt: skip
+    assert await values(rn, f"{base}/offset") == (
+        [T_MS, T_MS + 1000, T_MS + 2000], [-5.0, 7.0, -9.0]
+    )  # signed in 32 bits  # fmt: skip
+    assert await values(rn, f"{base}/count") == ([T_MS, T_MS + 2000], [float(2**40), -3.0])
+    assert await values(rn, f"{base}/ratio") == ([T_MS, T_MS + 2000], [0.5, 0.25])
+    assert await values(rn, f"{base}/running") == ([T_MS, T_MS], [1.0, 0.0])
     assert "plant/hall/l1/press/label" not in rn.node.registry  # strings are not samples
     assert rn.node.health()["connectors"][0]["dead_letters"] == 0
 
@@ -219,3 +236,121 @@ async def test_genba_simulator_edge_node_to_genba_host(
     d = (await rn.http.get("/api/tags/berlin/packaging/line1/filler/vibration/samples",
                            params={"start": T_MS, "end": T_MS + 3000})).json()  # fmt: skip
     assert d["value"] == vals[:, col].tolist()
+
+
+def test_fuzz_random_bytes_and_random_metrics_never_escape(
+    make_config: Callable[[str], GenbaConfig],
+) -> None:
+    """Random bytes and random (well-formed) payloads, born or not: refusals, no exceptions."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from genba.node import Node
+
+    node = Node(make_config(FUZZ_CONFIG))
+    host = next(c for c, _ in node.connectors if isinstance(c, SparkplugConnector))
+    born = tahu.Payload(timestamp=T_MS, seq=0)
+    born.metrics.add(name="bdSeq", datatype=tahu.Int64, long_value=0)
+    dbirth = tahu.Payload(timestamp=T_MS, seq=1)
+    for alias, dtype in enumerate((tahu.Double, tahu.Int32, tahu.Int64, tahu.Boolean, tahu.String)):
+        dbirth.metrics.add(name=f"m{alias}", alias=alias, datatype=dtype)
+    topics = st.sampled_from([
+        "spBv1.0/g/NBIRTH/e", "spBv1.0/g/DBIRTH/e/d", "spBv1.0/g/DDATA/e/d", "spBv1.0/g/NDATA/e",
+        "spBv1.0/g/DDEATH/e/d", "spBv1.0/g/NDEATH/e", "spBv1.0/g/NCMD/e", "spBv1.0/bad", "x/y",
+    ])  # fmt: skip
+    value = st.one_of(
+        st.builds(dict, int_value=st.integers(0, 2**32 - 1)),
+        st.builds(dict, long_value=st.integers(0, 2**64 - 1)),
+        st.builds(dict, double_value=st.floats()),
+        st.builds(dict, float_value=st.floats(width=32)),
+        st.builds(dict, boolean_value=st.booleans()),
+        st.builds(dict, string_value=st.text(max_size=5)),
+        st.builds(dict, is_null=st.just(True)),
+    )
+    metric = st.builds(
+        lambda alias, name, ts, v: {**({"alias": alias} if alias is not None else {}),
+                                    **({"name": name} if name else {}),
+                                    **({"timestamp": ts} if ts is not None else {}), **v},
+        st.one_of(st.none(), st.integers(0, 7)), st.sampled_from(["", "m0", "m9", "bdSeq"]),
+        st.one_of(st.none(), st.integers(0, T_MS + 10**6), st.integers(0, 2**64 - 1)), value,
+    )  # fmt: skip
+
+    def rebirth() -> None:
+        host.handle("spBv1.0/g/NBIRTH/e", born.SerializeToString())
+        host.handle("spBv1.0/g/DBIRTH/e/d", dbirth.SerializeToString())
+
+    @settings(max_examples=300, deadline=None)
+    @given(topics, st.binary(max_size=200))
+    def random_bytes(topic: str, payload: bytes) -> None:
+        host.handle(topic, payload)
+
+    @settings(max_examples=300, deadline=None)
+    @given(topics, st.integers(0, 2**64 - 1), st.lists(metric, max_size=6), st.booleans())
+    def random_metrics(topic: str, seq: int, metrics: list[dict[str, Any]], fresh: bool) -> None:
+        if fresh:
+            rebirth()
+        p = tahu.Payload(timestamp=T_MS, seq=seq)
+        for m in metrics:
+            p.metrics.add(**m)
+        host.handle(topic, p.SerializeToString())
+        batch = host._pending.take()  # what was taken converts to columns
+        assert batch is None or np.isfinite(batch.values).all()
+
+    try:
+        random_bytes()
+        random_metrics()
+        rebirth()
+        ok = tahu.Payload(timestamp=T_MS, seq=2)
+        ok.metrics.add(alias=0, double_value=1.5)
+        host.handle("spBv1.0/g/DDATA/e/d", ok.SerializeToString())
+        batch = host._pending.take()
+        assert batch is not None  # still decoding after all that
+        assert batch.values[-1] == 1.5
+        assert node.dead_letters.counts["spb"] > 0
+    finally:
+        node.store.close()
+
+
+FUZZ_CONFIG = """
+[[connector]]
+kind = "sparkplug"
+name = "spb"
+"""
+
+
+def test_nan_inf_and_future_timestamps_are_dead_letters_the_rest_is_kept(
+    make_config: Callable[[str], GenbaConfig],
+) -> None:
+    from genba.node import Node
+
+    node = Node(make_config(FUZZ_CONFIG))
+    try:
+        host = next(c for c, _ in node.connectors if isinstance(c, SparkplugConnector))
+        now_ms = time.time_ns() // 10**6
+        births = [tahu.Payload(timestamp=now_ms, seq=0), tahu.Payload(timestamp=now_ms, seq=1)]
+        births[0].metrics.add(name="bdSeq", datatype=tahu.Int64, long_value=0)
+        births[1].metrics.add(name="t", alias=1, datatype=tahu.Double, double_value=1.0)
+        host.handle("spBv1.0/g/NBIRTH/e", births[0].SerializeToString())
+        host.handle("spBv1.0/g/DBIRTH/e/d", births[1].SerializeToString())
+        assert host._pending.take() is not None
+        data = tahu.Payload(timestamp=now_ms, seq=2)
+        data.metrics.add(alias=1, double_value=float("nan"), timestamp=now_ms)
+        data.metrics.add(alias=1, double_value=float("inf"), timestamp=now_ms + 1)
+        data.metrics.add(alias=1, double_value=2.0, timestamp=now_ms + 3_600_000)  # an hour ahead
+        data.metrics.add(alias=1, double_value=3.0, timestamp=now_ms + 2)
+        host.handle("spBv1.0/g/DDATA/e/d", data.SerializeToString())
+        batch = host._pending.take()
+        assert batch is not None
+        assert batch.values.tolist() == [3.0]
+        assert batch.ts_ns.tolist() == [(now_ms + 2) * 10**6]
+        (record,) = node.dead_letters.recent("spb")
+        assert record["reason"].startswith("3 metric(s) refused, the rest stored: g/e/d/t: nan")
+        ahead = tahu.Payload(timestamp=now_ms + 3_600_000, seq=3)
+        ahead.metrics.add(alias=1, double_value=4.0)
+        host.handle("spBv1.0/g/DDATA/e/d", ahead.SerializeToString())
+        assert host._pending.take() is None
+        assert (
+            "more than max_future_s = 300 s ahead" in node.dead_letters.recent("spb")[0]["reason"]
+        )
+    finally:
+        node.store.close()

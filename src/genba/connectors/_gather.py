@@ -14,18 +14,24 @@ import random
 from collections.abc import Awaitable, Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from genba.types import Quality, SampleBatch
 
 
 class Pending:
-    """Samples decoded one message at a time, handed on as one batch by :meth:`take`."""
+    """Samples decoded one message at a time, handed on as one batch by :meth:`take`.
+
+    Single samples go in with :meth:`add`; a message decoded into columns goes in whole with
+    :meth:`add_columns`. Order is kept.
+    """
 
     def __init__(self) -> None:
         self._tags: list[int] = []
         self._ts: list[int] = []
         self._values: list[float] = []
         self._quality: list[int] = []
+        self._chunks: list[SampleBatch] = []
 
     def add(self, tag_id: int, ts_ns: int, value: float, quality: int = Quality.GOOD) -> None:
         self._tags.append(tag_id)
@@ -33,18 +39,35 @@ class Pending:
         self._values.append(value)
         self._quality.append(quality)
 
+    def add_columns(
+        self,
+        tag_ids: npt.NDArray[np.int32],
+        ts_ns: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        """Samples of one message, already in columns (quality good)."""
+        self._cut()
+        self._chunks.append(SampleBatch.from_columns(tag_ids=tag_ids, ts_ns=ts_ns, values=values))
+
+    def _cut(self) -> None:
+        if self._tags:
+            self._chunks.append(
+                SampleBatch.from_columns(
+                    tag_ids=np.array(self._tags, dtype=np.int32),
+                    ts_ns=np.array(self._ts, dtype=np.int64),
+                    values=np.array(self._values, dtype=np.float64),
+                    quality=np.array(self._quality, dtype=np.uint8),
+                )
+            )
+            self._tags, self._ts, self._values, self._quality = [], [], [], []
+
     def take(self) -> SampleBatch | None:
         """Everything gathered since the last take, as columns; None if nothing."""
-        if not self._tags:
+        self._cut()
+        if not self._chunks:
             return None
-        batch = SampleBatch.from_columns(
-            tag_ids=np.array(self._tags, dtype=np.int32),
-            ts_ns=np.array(self._ts, dtype=np.int64),
-            values=np.array(self._values, dtype=np.float64),
-            quality=np.array(self._quality, dtype=np.uint8),
-        )
-        self._tags, self._ts, self._values, self._quality = [], [], [], []
-        return batch
+        chunks, self._chunks = self._chunks, []
+        return SampleBatch.concat(chunks)
 
 
 class Backoff:

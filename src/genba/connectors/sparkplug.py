@@ -16,18 +16,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import aiomqtt
+import numpy as np
+import numpy.typing as npt
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
 from genba.connectors._gather import Backoff, Pending, every
 from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
-from genba.types import NS_PER_MS, Event, TagSpec
+from genba.types import NS_PER_MS, NS_PER_S, Event, TagSpec
 
 log = logging.getLogger("genba.connectors.sparkplug")
 REBIRTH = "Node Control/Rebirth"
@@ -47,6 +51,10 @@ _FIELD = {
     DataType.UInt64: "long_value",
 }
 _NUMERIC = {"int_value", "long_value", "float_value", "double_value", "boolean_value"}
+_COLUMN_KINDS = _NUMERIC | {None}  # what the columnar path decodes (None: a null metric)
+_GET_ALIAS = operator.attrgetter("alias")
+_GET_NAME = operator.attrgetter("name")
+_GET_TS = operator.attrgetter("timestamp")
 
 
 class SparkplugSettings(BaseModel):
@@ -65,6 +73,9 @@ class SparkplugSettings(BaseModel):
         "", description="Split edge node ids on this character into path levels (e.g. '-')."
     )
     rebirth_interval_s: float = Field(5.0, gt=0, description="Least time between rebirth asks.")
+    max_future_s: float = Field(
+        300.0, ge=0, description="Metrics stamped further ahead of the node's clock are refused."
+    )
     batch_ms: int = Field(50, gt=0, le=10_000, description="How often gathered samples go out.")
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnects.")
 
@@ -77,6 +88,28 @@ class _Metric:
 
 
 @dataclass
+class _AliasTable:
+    """A node's aliases as arrays, so DATA with 100s of metrics decodes in a few numpy ops."""
+
+    slot_of: dict[int, int]
+    tag_ids: npt.NDArray[np.int32]
+    signed: npt.NDArray[np.int8]  # 1: two's complement in 32 bits, 2: in 64 bits, 0: no
+
+    @classmethod
+    def of(cls, aliases: dict[int, _Metric]) -> _AliasTable:
+        ms = list(aliases.values())
+        return cls(
+            slot_of={a: i for i, a in enumerate(aliases)},
+            tag_ids=np.array([m.tag_id for m in ms], dtype=np.int32),
+            signed=np.array(
+                [1 if m.datatype in _SIGNED_32 else 2 if m.datatype == DataType.Int64 else 0
+                 for m in ms],
+                dtype=np.int8,
+            ),
+        )  # fmt: skip
+
+
+@dataclass
 class _EdgeNode:
     born: bool = False
     seq: int = -1
@@ -86,6 +119,13 @@ class _EdgeNode:
     skipped: set[tuple[str | None, str]] = field(default_factory=set)
     skipped_aliases: set[int] = field(default_factory=set)
     last_rebirth_ask: float = -1e9
+    _table: _AliasTable | None = None
+
+    def table(self) -> _AliasTable:
+        """The alias table, rebuilt after a birth changed the aliases."""
+        if self._table is None or len(self._table.slot_of) != len(self.aliases):
+            self._table = _AliasTable.of(self.aliases)
+        return self._table
 
 
 class SparkplugConnector:
@@ -152,6 +192,7 @@ class SparkplugConnector:
             node.names.clear()
             node.skipped.clear()
             node.skipped_aliases.clear()
+            node._table = None
             node.bd_seq = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
             self._unstale(f"{t.group}/{t.edge_node}")
         elif not node.born:
@@ -166,13 +207,28 @@ class SparkplugConnector:
                     t, node, f"sequence gap: expected seq {expected}, got {p.seq}", topic, payload
                 )
             node.seq = p.seq
+            if self.stale and kind in ("NDATA", "DDATA"):
+                self._fresh(t)
         if kind == "DDEATH":
             self._mark_stale(t, device=t.device)
             return
         if kind == "DBIRTH":
             self._unstale(f"{t.group}/{t.edge_node}/{t.device}")
         birth = kind in ("NBIRTH", "DBIRTH")
-        default_ts = p.timestamp * NS_PER_MS if p.timestamp else self.ctx.clock.now_ns()
+        now = self.ctx.clock.now_ns()
+        latest_ms = (now + int(self.s.max_future_s * NS_PER_S)) // NS_PER_MS
+        if p.timestamp > latest_ms:
+            self.ctx.reject(
+                f"payload timestamp {p.timestamp} ms is more than max_future_s = "
+                f"{self.s.max_future_s:g} s ahead of this node's clock",
+                topic=topic,
+                payload=payload,
+            )
+            return
+        default_ts = p.timestamp * NS_PER_MS if p.timestamp else now
+        if not birth and node.aliases and self._columns(node, p.metrics, default_ts, latest_ms):
+            return
+        problems: list[str] = []
         for m in p.metrics:
             if birth:
                 if not m.name:
@@ -190,6 +246,7 @@ class SparkplugConnector:
                 node.names[(t.device, m.name)] = metric
                 if m.HasField("alias"):
                     node.aliases[m.alias] = metric
+                    node._table = None
             else:
                 found = (
                     node.aliases.get(m.alias)
@@ -211,9 +268,73 @@ class SparkplugConnector:
             value = self._number(m, metric.datatype)
             if value is None:
                 continue
-            self._pending.add(
-                metric.tag_id, m.timestamp * NS_PER_MS if m.timestamp else default_ts, value
+            if not math.isfinite(value):
+                problems.append(f"{metric.path}: {value} is not a finite number")
+            elif m.timestamp > latest_ms:
+                problems.append(
+                    f"{metric.path}: timestamp {m.timestamp} ms is more than max_future_s = "
+                    f"{self.s.max_future_s:g} s ahead of this node's clock"
+                )
+            else:
+                self._pending.add(
+                    metric.tag_id, m.timestamp * NS_PER_MS if m.timestamp else default_ts, value
+                )
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            self.ctx.reject(
+                f"{len(problems)} metric(s) refused, the rest stored: {problems[0]}{more}",
+                topic=topic,
+                payload=payload,
             )
+
+    def _columns(self, node: _EdgeNode, ms: Any, default_ts: int, latest_ms: int) -> bool:
+        """DATA whose metrics all go by born aliases, decoded into columns at once.
+
+        Returns False, having taken nothing, when a metric needs the one-by-one path: it goes
+        by name, its alias was not born as a sample, its value is not a finite number, or its
+        timestamp is too far ahead.
+        """
+        table = node.table()
+        slot_of = table.slot_of.get
+        slots = [slot_of(a, -1) for a in map(_GET_ALIAS, ms)]
+        if not slots or -1 in slots or any(map(_GET_NAME, ms)):
+            return False
+        which = [m.WhichOneof("value") for m in ms]
+        kinds = set(which)
+        if not kinds <= _COLUMN_KINDS:
+            return False
+        s = np.array(slots, dtype=np.intp)
+        values = np.empty(len(s), dtype=np.float64)
+        signed = table.signed[s]
+        for kind in kinds - {None}:
+            get = operator.attrgetter(kind)
+            if len(kinds) == 1:
+                idx: Any = slice(None)
+                raw = list(map(get, ms))
+            else:
+                idx = np.flatnonzero([w == kind for w in which])
+                raw = [get(ms[i]) for i in idx]
+            if kind == "long_value":  # Int64 travels as two's complement in 64 bits
+                v64 = np.array(raw, dtype=np.uint64)
+                values[idx] = np.where(signed[idx] == 2, v64.view(np.int64), v64)
+            elif kind == "int_value":  # Int8/16/32 as two's complement in 32 bits
+                v32 = np.array(raw, dtype=np.int64)
+                values[idx] = np.where((signed[idx] == 1) & (v32 >= 1 << 31), v32 - (1 << 32), v32)
+            else:
+                values[idx] = raw
+        if not np.isfinite(values).all():
+            return False
+        stamps = list(map(_GET_TS, ms))
+        if max(stamps) > latest_ms:
+            return False
+        ts = np.array(stamps, dtype=np.int64)
+        ts = np.where(ts == 0, default_ts, ts * NS_PER_MS)
+        tag_ids = table.tag_ids[s]
+        if None in kinds:  # null metrics (is_null) carry no sample
+            keep = np.array([w is not None for w in which])
+            tag_ids, ts, values = tag_ids[keep], ts[keep], values[keep]
+        self._pending.add_columns(tag_ids, ts, values)
+        return True
 
     @staticmethod
     def _number(m: Any, datatype: int) -> float | None:
@@ -250,6 +371,13 @@ class SparkplugConnector:
         key = f"{t.group}/{t.edge_node}" + (f"/{device}" if device else "")
         self.stale.add(key)
         self._events.append(Event(key, self.ctx.clock.now_ns(), "stale", {"source": self.ctx.name}))
+
+    def _fresh(self, t: Topic) -> None:
+        """Data flows again from this node (and device): no longer stale."""
+        node_key = f"{t.group}/{t.edge_node}"
+        self.stale.discard(node_key)
+        if t.device:
+            self.stale.discard(f"{node_key}/{t.device}")
 
     def _unstale(self, key: str) -> None:
         self.stale = {k for k in self.stale if not (k == key or k.startswith(key + "/"))}
@@ -330,6 +458,9 @@ class SparkplugConnector:
             except aiomqtt.MqttError as e:
                 health.errors += 1
                 health.last_error = f"MQTT: {e}"
+                for (group, edge), node in self.nodes.items():
+                    if node.born:  # we may miss its death or rebirth while away
+                        self._mark_stale(Topic(group, "NDEATH", edge), device=None)
                 delay = backoff.next_delay()
                 log.warning("%s: %s; reconnecting in %.1f s", self.ctx.name, e, delay)
                 await asyncio.sleep(delay)
