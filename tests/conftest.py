@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from genba.api import bind_socket, serve
 from genba.config import GenbaConfig, example_config, parse_config
 from genba.node import Node
+from genba.testing import Mosquitto
 
 SIM_LINE = "berlin/packaging/line1"
 
@@ -93,51 +93,16 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> No
         await asyncio.sleep(0.02)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Broker:
-    host: str
-    port: int
-    process: Any = None  # the mosquitto process, for tests that stop and restart it
+Broker = Mosquitto
 
 
 @pytest.fixture
 def mqtt_broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto (Debian's package) on a free port, stopped after the test."""
-    import shutil
-    import socket
-    import subprocess
-    import time
-
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(exe).exists():
-        pytest.fail("Debian's mosquitto is not installed; `./dev test` installs it.")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen(
-        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"mosquitto did not start: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.05)
-    broker = Broker("127.0.0.1", port, proc)
+    """A private Mosquitto on a free port, stopped after the test."""
+    try:
+        broker = Broker(tmp_path)
+        broker.start()
+    except (FileNotFoundError, RuntimeError) as e:
+        pytest.fail(str(e))
     yield broker
-    broker.process.terminate()
-    broker.process.wait(10)
-    if proc.stderr:
-        proc.stderr.close()
+    broker.stop()

@@ -35,3 +35,17 @@ def test_simulate_benchmark_runs_and_prints_its_tables() -> None:
     assert "| demo | 42 | 1 h |" in r.stdout
     assert "| 5 machines | 70 |" in r.stdout
     assert "largest plant measured that holds real time at 1 Hz: 70 tags" in r.stdout
+
+
+def test_connect_benchmark_runs_and_prints_its_tables() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "connect.py"), "--json-messages", "2000",
+         "--spb-messages", "200", "--runs", "1", "--latency-s", "1"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [line.split(" | ")[0] for line in r.stdout.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "| path", "| json, 1 metric/msg, MQTT 3.1.1", "| json, 1 metric/msg, MQTT 5",
+        "| sparkplug, 100 metrics/msg", "| paho json subscriber (baseline)", "| messages", "| 1,500",
+    ]  # fmt: skip

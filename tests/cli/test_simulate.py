@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pymodbus.client import ModbusTcpClient
 
 from genba.cli import cli
-from tests.conftest import free_port
+from genba.testing import free_port
 
 
 def test_batch_run_writes_the_ground_truth(tmp_path: Path) -> None:

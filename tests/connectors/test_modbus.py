@@ -13,7 +13,8 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from genba.config import GenbaConfig
 from genba.connectors.modbus import ModbusConnector
-from tests.conftest import RunningNode, free_port, wait_until
+from genba.testing import free_port
+from tests.conftest import RunningNode, wait_until
 
 
 def words(fmt: str, value: float) -> list[int]:

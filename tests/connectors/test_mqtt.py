@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -116,15 +115,9 @@ async def test_reconnects_after_the_broker_restarts(
     await pub(mqtt_broker, "plant/r/t", "1")
     await wait_until(lambda: rn.node.writer.stats.stored_samples == 1)
 
-    mqtt_broker.process.terminate()
-    mqtt_broker.process.wait(10)
+    mqtt_broker.stop()
     await wait_until(lambda: not rn.node.health()["connectors"][0]["connected"])
-    conf = tmp_path / "again.conf"
-    conf.write_text(f"listener {mqtt_broker.port} 127.0.0.1\nallow_anonymous true\n")
-    mqtt_broker.process = subprocess.Popen(  # noqa: ASYNC220 - a daemon, not awaited
-        [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    mqtt_broker.start()
     await wait_until(lambda: rn.node.health()["connectors"][0]["connected"], 20)
     await pub(mqtt_broker, "plant/r/t", "2")
     await wait_until(lambda: rn.node.writer.stats.stored_samples == 2)

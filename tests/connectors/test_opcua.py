@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asyncua import Server, ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from genba.config import GenbaConfig
 from genba.connectors.opcua import OpcUaConnector
-from tests.conftest import RunningNode, free_port, wait_until
+from genba.testing import free_port
+from tests.conftest import RunningNode, wait_until
 
 # Newer than the initial values the server stamps at start, so they become the last values.
 STAMP = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
@@ -24,10 +31,13 @@ class Plc:
         self.server = Server()
         self.vars: dict[str, Any] = {}
 
-    async def start(self) -> None:
+    async def start(self, secure: Callable[[Server], Awaitable[None]] | None = None) -> None:
         await self.server.init()
         self.server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}/plc/")
-        self.server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if secure is None:
+            self.server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        else:
+            await secure(self.server)
         ns = await self.server.register_namespace("urn:test:plc")
         site = await self.server.nodes.objects.add_folder(ns, "plant")
         press = await (await site.add_folder(ns, "hall")).add_object(ns, "press")
@@ -127,3 +137,80 @@ async def test_browse_subscribe_store_write_and_resubscribe(
     force = rn.node.registry.get("plant/hall/press/force").id
     await wait_until(lambda: rn.node.store.last([force]).values.tolist() == [99.0], 10)
     assert rn.node.health()["connectors"][0]["errors"] >= 1
+
+
+async def _certificate(d: Path, name: str, uri: str, use: Any) -> tuple[Path, Path]:
+    """A self-signed certificate in ``d`` (DER) and its key beside ``d`` (PEM)."""
+    key, cert = d.parent / f"{name}.key.pem", d / f"{name}.der"
+    await setup_self_signed_certificate(
+        key, cert, uri, "localhost", [use], {"commonName": name, "organizationName": "genba test"}
+    )
+    return cert, key
+
+
+async def test_basic256sha256_sign_and_encrypt_with_certificates(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, tmp_path: Path
+) -> None:
+    """The server takes only SignAndEncrypt and only the client certificate it trusts."""
+    trusted = tmp_path / "trusted"
+    for d in (trusted, tmp_path / "server", tmp_path / "stranger"):
+        d.mkdir()
+    server_cert, server_key = await _certificate(
+        tmp_path / "server", "server", "urn:test:plc", ExtendedKeyUsageOID.SERVER_AUTH
+    )
+    client_cert, client_key = await _certificate(
+        trusted, "genba", "urn:genba:client", ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    stranger_cert, stranger_key = await _certificate(
+        tmp_path / "stranger", "stranger", "urn:genba:client", ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+
+    async def secure(server: Server) -> None:
+        await server.set_application_uri("urn:test:plc")
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        await server.load_certificate(str(server_cert))
+        await server.load_private_key(str(server_key))
+        store = TrustStore([trusted], [])
+        await store.load()
+        server.set_certificate_validator(
+            CertificateValidator(
+                CertificateValidatorOptions.TRUSTED_VALIDATION
+                | CertificateValidatorOptions.PEER_CLIENT,
+                store,
+            ).validate
+        )
+
+    plc = Plc(free_port())
+    await plc.start(secure)
+    try:
+        secure_options = f"""
+security = "Basic256Sha256_SignAndEncrypt"
+certificate = "{{cert}}"
+private_key = "{{key}}"
+server_certificate = "{server_cert}"
+"""
+        text = config(plc.port)
+        connector = "\n[[connector]]" + text.split("[[connector]]")[1]
+        stranger = connector.replace(
+            'name = "press-ua"', 'name = "stranger"'
+        ) + secure_options.format(cert=stranger_cert, key=stranger_key)
+        plain = connector.replace('name = "press-ua"', 'name = "plain"')  # security None
+        rn: RunningNode = await run_node(
+            make_config(
+                text + secure_options.format(cert=client_cert, key=client_key) + stranger + plain
+            )
+        )
+        ours, theirs, insecure = (ctx.health for _, ctx in rn.node.connectors)
+        await wait_until(lambda: ours.connected, 15)
+        await plc.set("force", 31.5, ua.VariantType.Double)
+        for _ in range(100):  # encrypted, signed, and stored at its source time
+            if await samples(rn, "plant/hall/press/force") == ([STAMP_MS], [31.5]):
+                break
+            await asyncio.sleep(0.05)
+        assert await samples(rn, "plant/hall/press/force") == ([STAMP_MS], [31.5])
+        # An untrusted certificate is refused, and so is a client without security.
+        await wait_until(lambda: theirs.errors >= 1 and insecure.errors >= 1, 15)
+        assert not theirs.connected
+        assert not insecure.connected
+    finally:
+        await plc.server.stop()

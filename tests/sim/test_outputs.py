@@ -16,7 +16,8 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from genba.sim import SIGNALS, Simulator, load_scenario
 from genba.sim.outputs import ModbusOutput, MqttOutput, OpcUaOutput, SparkplugOutput, register_map
-from tests.conftest import Broker, free_port, wait_until
+from genba.testing import free_port
+from tests.conftest import Broker, wait_until
 
 FILLER = "berlin/packaging/line1/filler"
 N_SIG = len(SIGNALS)

@@ -36,6 +36,14 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     help="Built-in scenario (demo, large) or a scenario TOML file.",
 )
 @click.option("--mqtt", metavar="HOST:PORT", help="Publish JSON on unified-namespace topics.")
+@click.option(
+    "--mqtt-qos",
+    type=click.IntRange(0, 1),
+    default=0,
+    show_default=True,
+    help="QoS of --mqtt messages. With 1, what the broker has not acknowledged waits in "
+    "memory and is sent when it is back.",
+)
 @click.option("--sparkplug", metavar="HOST:PORT", help="Run a Sparkplug B edge node per line.")
 @click.option("--opcua", type=int, metavar="PORT", help="Serve an OPC UA address space.")
 @click.option("--modbus", type=int, metavar="PORT", help="Serve Modbus TCP holding registers.")
@@ -62,7 +70,7 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     "Same seed and start, same data.",
 )
 def simulate(
-    scenario: str, mqtt: str | None, sparkplug: str | None, opcua: int | None, modbus: int | None,
+    scenario: str, mqtt: str | None, mqtt_qos: int, sparkplug: str | None, opcua: int | None, modbus: int | None,
     bind: str, speed: float, hours: float | None, truth: Path | None, seed: int | None,
     start: str | None,
 ) -> None:  # fmt: skip
@@ -105,7 +113,8 @@ def simulate(
     if serving:
 
         async def serve() -> None:  # outputs are made inside the loop they run on
-            await _serve(sim, _outputs(sim, mqtt, sparkplug, opcua, modbus, bind), speed, until)
+            outs = _outputs(sim, mqtt, mqtt_qos, sparkplug, opcua, modbus, bind)
+            await _serve(sim, outs, speed, until)
 
         asyncio.run(serve())
     elif until is not None:
@@ -127,6 +136,7 @@ def simulate(
 def _outputs(
     sim: Simulator,
     mqtt: str | None,
+    mqtt_qos: int,
     sparkplug: str | None,
     opcua: int | None,
     modbus: int | None,
@@ -136,7 +146,7 @@ def _outputs(
 
     outs: list[Output] = []
     if mqtt:
-        outs.append(MqttOutput(sim, *_host_port(mqtt, 1883)))
+        outs.append(MqttOutput(sim, *_host_port(mqtt, 1883), qos=mqtt_qos))
     if sparkplug:
         outs.append(SparkplugOutput(sim, *_host_port(sparkplug, 1883)))
     if opcua is not None:

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 import aiomqtt
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
-from genba.connectors._gather import Backoff, Pending
+from genba.connectors._gather import Backoff, Pending, every
 from genba.connectors._payload import PayloadError, decode
 from genba.paths import check_pattern
 from genba.types import NS_PER_S, TagId, TagSpec
@@ -36,8 +39,21 @@ class MqttSettings(BaseModel):
     port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 for TLS, usually).")
     topics: list[str] = Field(["#"], description="Topic filters to subscribe to.")
     qos: int = Field(1, ge=0, le=2, description="Subscription QoS.")
-    protocol: Literal["3.1.1", "5"] = Field("5", description="MQTT protocol version.")
+    protocol: Literal["3.1.1", "5"] = Field(
+        "3.1.1",
+        description="MQTT protocol version. 3.1.1 reads about 3x more messages/s: paho parses "
+        "MQTT 5 properties of every message in Python.",
+    )
     client_id: str = Field("", description="Client id (default: genba-<node>-<connector>).")
+    clean_session: bool = Field(
+        False,
+        description="Start a fresh session on each connect. By default the session persists: "
+        "the broker keeps QoS 1/2 messages for genba while it is away and hands them over on "
+        "reconnect.",
+    )
+    session_expiry_s: int = Field(
+        86_400, ge=0, description="MQTT 5: how long the broker keeps the session after a drop."
+    )
     username: str | None = Field(None, description="User name, if the broker wants one.")
     password: SecretStr | None = Field(None, description="Password (masked in logs).")
     tls: bool = Field(False, description="Connect with TLS.")
@@ -85,15 +101,21 @@ class MqttConnector:
                 keyfile=str(s.key_file) if s.key_file else None,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
+        v5 = s.protocol == "5"
+        properties = None
+        if v5 and not s.clean_session:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = s.session_expiry_s
         return aiomqtt.Client(
             s.host,
             s.port,
             identifier=s.client_id or f"genba-{self.ctx.config.node.name}-{self.ctx.name}",
             username=s.username,
             password=s.password.get_secret_value() if s.password else None,
-            protocol=aiomqtt.ProtocolVersion.V5
-            if s.protocol == "5"
-            else aiomqtt.ProtocolVersion.V311,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            clean_session=None if v5 else s.clean_session,
+            clean_start=s.clean_session if v5 else MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
             tls_params=tls,
         )
 
@@ -136,11 +158,6 @@ class MqttConnector:
         if batch is not None:
             await self.ctx.publish(batch)
 
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(self.s.batch_ms / 1000)
-            await self.flush()
-
     async def run(self) -> None:
         backoff = Backoff(self.s.reconnect_max_s)
         health = self.ctx.health
@@ -152,7 +169,9 @@ class MqttConnector:
                     health.connected = True
                     backoff.reset()
                     log.info("%s: connected to %s:%d", self.ctx.name, self.s.host, self.s.port)
-                    flusher = asyncio.create_task(self._flusher(), name=f"{self.ctx.name}-flush")
+                    flusher = asyncio.create_task(
+                        every(self.s.batch_ms / 1000, self.flush), name=f"{self.ctx.name}-flush"
+                    )
                     try:
                         async for message in client.messages:
                             self.handle(str(message.topic), bytes(message.payload))

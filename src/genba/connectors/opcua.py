@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 from asyncua import Client, Node, ua
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from genba.connectors._base import ConnectorContext
 from genba.connectors._gather import Backoff, Pending
@@ -46,6 +46,10 @@ class OpcUaSettings(BaseModel):
     security: Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"] = Field(
         "None", description="Security policy and mode."
     )
+    application_uri: str = Field(
+        "urn:genba:client",
+        description="This client's application URI; must be the URI in its certificate.",
+    )
     certificate: Path | None = Field(None, description="Client certificate (PEM or DER).")
     private_key: Path | None = Field(None, description="Client private key.")
     server_certificate: Path | None = Field(None, description="Server certificate to trust.")
@@ -54,6 +58,15 @@ class OpcUaSettings(BaseModel):
     timeout_s: float = Field(4.0, gt=0, description="Request timeout.")
     batch_ms: int = Field(50, gt=0, le=10_000, description="How often gathered samples go out.")
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnects.")
+
+    @model_validator(mode="after")
+    def _certificates_for_security(self) -> Self:
+        if self.security != "None" and (self.certificate is None or self.private_key is None):
+            raise ValueError(
+                f"security = {self.security!r} needs certificate and private_key "
+                '(the client\'s certificate and key files); or set security = "None"'
+            )
+        return self
 
 
 class OpcUaConnector:
@@ -112,6 +125,7 @@ class OpcUaConnector:
 
     async def _connect(self) -> Client:
         client = Client(self.s.endpoint, timeout=self.s.timeout_s)
+        client.application_uri = self.s.application_uri
         if self.s.username:
             client.set_user(self.s.username)
             if self.s.password:

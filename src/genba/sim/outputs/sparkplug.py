@@ -19,6 +19,7 @@ import aiomqtt
 import numpy as np
 import numpy.typing as npt
 
+from genba.connectors._gather import Backoff
 from genba.sim._sampler import SIGNALS
 from genba.sim._simulator import Simulator
 from genba.sim.outputs._base import INTEGER_SIGNALS, SETPOINTS, apply_setpoint
@@ -65,7 +66,10 @@ class _EdgeNode:
         self.bd_seq = -1
         self.seq = 0
         self.client: aiomqtt.Client | None = None
-        self.listener: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.births = 0  # NBIRTHs sent, rebirths included
+        self.dropped_messages = 0  # DDATA not sent because the broker was away
 
     @property
     def _mqtt(self) -> aiomqtt.Client:
@@ -84,20 +88,34 @@ class _EdgeNode:
             metrics=[{"name": "bdSeq", "datatype": DataType.Int64, "long_value": self.bd_seq}],
         )
 
-    async def connect(self) -> None:
-        self.bd_seq = (self.bd_seq + 1) % 256
-        will = aiomqtt.Will(str(Topic(self.group, "NDEATH", self.edge)), self._death(), qos=1)
-        self.client = aiomqtt.Client(
-            self.out.host,
-            self.out.port,
-            identifier=f"genba-sim-{self.group}-{self.edge}",
-            will=will,
-        )
-        await self.client.__aenter__()
-        await self.client.subscribe(str(Topic(self.group, "NCMD", self.edge)), qos=1)
-        await self.client.subscribe(f"{Topic(self.group, 'DCMD', self.edge)}/+", qos=1)
-        self.listener = asyncio.create_task(self._listen(), name=f"sparkplug-{self.edge}")
-        await self.birth()
+    async def run(self) -> None:
+        """Stay connected: on every (re)connect a new bdSeq, a new will and new births (spec
+        7.1: an edge node that reconnects must rebirth); DDATA while away is dropped."""
+        backoff = Backoff(self.out.reconnect_max_s, first_s=0.1)
+        while True:
+            self.bd_seq = (self.bd_seq + 1) % 256
+            will = aiomqtt.Will(str(Topic(self.group, "NDEATH", self.edge)), self._death(), qos=1)
+            client = aiomqtt.Client(
+                self.out.host,
+                self.out.port,
+                identifier=f"genba-sim-{self.group}-{self.edge}",
+                will=will,
+            )
+            try:
+                async with client:
+                    self.client = client
+                    await client.subscribe(str(Topic(self.group, "NCMD", self.edge)), qos=1)
+                    await client.subscribe(f"{Topic(self.group, 'DCMD', self.edge)}/+", qos=1)
+                    await self.birth()
+                    self.connected.set()
+                    backoff.reset()
+                    await self._listen()
+            except aiomqtt.MqttError as e:
+                log.warning("sparkplug %s: %s; reconnecting", self.edge, e)
+            finally:
+                self.connected.clear()
+                self.client = None
+            await asyncio.sleep(backoff.next_delay())
 
     async def birth(self) -> None:
         client = self._mqtt
@@ -117,6 +135,7 @@ class _EdgeNode:
                 "timestamp": now,
             },
         ]
+        self.births += 1
         await client.publish(
             str(Topic(self.group, "NBIRTH", self.edge)),
             encode(timestamp=now, metrics=node, seq=self._next_seq()),
@@ -133,7 +152,7 @@ class _EdgeNode:
             )
 
     async def data(self, ts_ms: list[int], values: npt.NDArray[np.float64]) -> None:
-        client = self._mqtt
+        client = self.client
         for start in range(0, len(ts_ms), MAX_TICKS_PER_DDATA):
             rows = range(start, min(start + MAX_TICKS_PER_DDATA, len(ts_ms)))
             for device, cols in self.devices:
@@ -145,10 +164,16 @@ class _EdgeNode:
                     for c in cols
                     if values[r, c] == values[r, c]
                 ]
-                await client.publish(
-                    str(Topic(self.group, "DDATA", self.edge, device)),
-                    encode(timestamp=ts_ms[rows[-1]], metrics=metrics, seq=self._next_seq()),
-                )
+                if client is None or not self.connected.is_set():
+                    self.dropped_messages += 1
+                    continue
+                try:
+                    await client.publish(
+                        str(Topic(self.group, "DDATA", self.edge, device)),
+                        encode(timestamp=ts_ms[rows[-1]], metrics=metrics, seq=self._next_seq()),
+                    )
+                except aiomqtt.MqttError:
+                    self.dropped_messages += 1  # the connection dropped; run() reconnects
 
     async def _listen(self) -> None:
         async for message in self._mqtt.messages:
@@ -176,15 +201,15 @@ class _EdgeNode:
                     apply_setpoint(self.out.sim, path, float(getattr(m, kind)), "sparkplug")
 
     async def close(self) -> None:
-        if self.listener:
-            self.listener.cancel()
+        if self.client is not None and self.connected.is_set():
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self.client.publish(
+                    str(Topic(self.group, "NDEATH", self.edge)), self._death(), qos=1
+                )
+        if self.task:
+            self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.listener
-        if self.client is not None:
-            await self.client.publish(
-                str(Topic(self.group, "NDEATH", self.edge)), self._death(), qos=1
-            )
-            await self.client.__aexit__(None, None, None)
+                await self.task
 
 
 class SparkplugOutput:
@@ -192,8 +217,11 @@ class SparkplugOutput:
 
     name = "sparkplug"
 
-    def __init__(self, sim: Simulator, host: str, port: int = 1883) -> None:
+    def __init__(
+        self, sim: Simulator, host: str, port: int = 1883, *, reconnect_max_s: float = 5.0
+    ) -> None:
         self.sim, self.host, self.port = sim, host, port
+        self.reconnect_max_s = reconnect_max_s
         n_sig = len(SIGNALS)
         self.last = np.full(len(sim.tag_paths), np.nan)
         self.last_ts_ms = sim.t0_ns // 1_000_000
@@ -212,7 +240,9 @@ class SparkplugOutput:
 
     async def start(self) -> None:
         for node in self.nodes:
-            await node.connect()
+            node.task = asyncio.create_task(node.run(), name=f"sparkplug-{node.edge}")
+        for node in self.nodes:
+            await asyncio.wait_for(node.connected.wait(), 10)
 
     async def publish(self, ts_ns: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
         ts_ms = (ts_ns // 1_000_000).tolist()
