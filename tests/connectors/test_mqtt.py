@@ -124,3 +124,58 @@ async def test_reconnects_after_the_broker_restarts(
     health = rn.node.health()["connectors"][0]
     assert health["errors"] >= 1
     assert "MQTT" in health["last_error"]
+
+
+MAPPED = """
+unmapped = "ignore"
+
+  [[connector.map]]
+  topic = "plant/+/telemetry/+/#"
+  tag = "berlin/{1}/{2}/{#}"
+  unit = "degC"
+
+  [[connector.map]]
+  topic = "plant/legacy/+"
+  tag = "berlin/legacy/{1}/value"
+"""
+
+
+async def test_topic_mapping_rules_make_the_tag_paths(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, mqtt_broker: Broker
+) -> None:
+    rn: RunningNode = await run_node(make_config(config(mqtt_broker, MAPPED)))
+    await wait_until(lambda: rn.node.health()["connectors"][0]["connected"])
+    body = f'{{"value": 71.5, "timestamp": {NOW_MS}}}'
+    await pub(mqtt_broker, "plant/hall/telemetry/press/oil/temp", body)
+    await pub(mqtt_broker, "plant/legacy/p7", body)
+    await pub(mqtt_broker, "plant/other/thing", body)  # no rule: ignored
+    await pub(mqtt_broker, "plant/legacy/p7/extra", body)  # too deep for rule 2: ignored
+    await wait_until(
+        lambda: rn.node.health()["connectors"][0]["details"].get("ignored_unmapped") == 2
+    )
+    await wait_until(lambda: rn.node.writer.stats.stored_samples == 2)
+    got = await samples(rn, "berlin/hall/press/oil/temp")
+    assert (got["ts_ms"], got["value"]) == ([NOW_MS], [71.5])
+    assert rn.node.registry.get("berlin/hall/press/oil/temp").spec.unit == "degC"
+    got = await samples(rn, "berlin/legacy/p7/value")
+    assert (got["ts_ms"], got["value"]) == ([NOW_MS], [71.5])
+    assert "plant/other/thing" not in rn.node.registry
+
+
+def test_mapping_rule_errors_name_the_placeholder_and_the_fix(
+    make_config: Callable[[str], GenbaConfig],
+) -> None:
+    import pytest
+
+    from genba.errors import ConfigError
+
+    broker = Broker.__new__(Broker)
+    broker.host, broker.port = "127.0.0.1", 1883
+    bad = config(broker, '[[connector.map]]\ntopic = "a/+/b"\ntag = "x/{2}"')
+    with pytest.raises(
+        ConfigError, match=r"uses \{2\} but topic 'a/\+/b' has 1 '\+' level\(s\): use \{1\}..\{1\}"
+    ):
+        make_config(bad)
+    bad = config(broker, '[[connector.map]]\ntopic = "a/+"\ntag = "x/{#}"')
+    with pytest.raises(ConfigError, match=r"uses \{#\} but topic 'a/\+' has no '#'"):
+        make_config(bad)

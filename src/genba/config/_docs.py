@@ -6,6 +6,8 @@ models disagree, so a new setting cannot go undocumented.
 
 from __future__ import annotations
 
+from typing import get_args
+
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -44,7 +46,7 @@ def table(title: str, model: type[BaseModel], skip: tuple[str, ...] = ()) -> str
     for name, field in model.model_fields.items():
         if name in skip:
             continue
-        rows.append(f"| `{name}` | {_default(field)} | {field.description or ''} |")
+        rows.append(f"| `{field.alias or name}` | {_default(field)} | {field.description or ''} |")
     return "\n".join(rows)
 
 
@@ -61,6 +63,11 @@ def render_reference() -> str:
     for kind in sorted(plugins.available(plugins.CONNECTORS)):
         cls = plugins.load(plugins.CONNECTORS, kind)
         parts.append(table(f'[[connector]] kind = "{kind}"', cls.Settings))
+        for name, field in cls.Settings.model_fields.items():
+            for sub in get_args(field.annotation):  # list[SomeModel]: a table array of its own
+                if isinstance(sub, type) and issubclass(sub, BaseModel):
+                    key = field.alias or name
+                    parts.append(table(f'[[connector.{key}]] (kind = "{kind}")', sub))
     parts.append(table("[[machine]]", MachineSettings, skip=("tag",)))
     parts.append(table("[[machine.tag]]", TagSettings))
     return "\n\n".join([BEGIN, *parts, END])

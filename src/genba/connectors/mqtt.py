@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from pathlib import Path
 from typing import ClassVar, Literal, Self
@@ -18,16 +19,71 @@ import aiomqtt
 from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from genba.connectors._base import ConnectorContext
 from genba.connectors._gather import Backoff, Pending, every
 from genba.connectors._payload import PayloadError, decode
+from genba.errors import PatternError
 from genba.paths import check_pattern
 from genba.types import NS_PER_S, TagId, TagSpec
 
 log = logging.getLogger("genba.connectors.mqtt")
 SPARKPLUG = "spBv1.0/"
+
+
+_PLACEHOLDER = re.compile(r"\{(\d+|#)\}")
+
+
+class TopicRule(BaseModel):
+    """``[[connector.map]]``: topics matching ``topic`` become the tag path ``tag``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str = Field(description="MQTT topic filter; each '+' and a final '#' capture levels.")
+    tag: str = Field(
+        description="Tag path template: {1}, {2}… are the levels the '+'s matched, in order; "
+        "{#} is what the '#' matched."
+    )
+    unit: str = Field("", description="Unit of the tags this rule makes (e.g. 'degC').")
+
+    @model_validator(mode="after")
+    def _placeholders_exist(self) -> Self:
+        try:
+            check_pattern(self.topic)
+        except PatternError as e:
+            raise ValueError(str(e)) from None
+        levels = self.topic.split("/")
+        plus = levels.count("+")
+        for name in _PLACEHOLDER.findall(self.tag):
+            if name == "#" and levels[-1] != "#":
+                raise ValueError(f"tag {self.tag!r} uses {{#}} but topic {self.topic!r} has no '#'")
+            if name != "#" and not 1 <= int(name) <= plus:
+                raise ValueError(
+                    f"tag {self.tag!r} uses {{{name}}} but topic {self.topic!r} has {plus} '+' "
+                    f"level(s): use {{1}}..{{{plus}}}"
+                )
+        return self
+
+    def apply(self, topic: str) -> str | None:
+        """The tag path for ``topic``, or None if the rule does not match it."""
+        t_levels = topic.split("/")
+        plus: list[str] = []
+        rest = ""
+        for i, f in enumerate(self.topic.split("/")):
+            if f == "#":
+                rest = "/".join(t_levels[i:])
+                break
+            if i >= len(t_levels) or (f != "+" and f != t_levels[i]):
+                return None
+            if f == "+":
+                plus.append(t_levels[i])
+        else:
+            if len(t_levels) != len(self.topic.split("/")):
+                return None
+        return _PLACEHOLDER.sub(
+            lambda m: rest if m.group(1) == "#" else plus[int(m.group(1)) - 1], self.tag
+        )
 
 
 class MqttSettings(BaseModel):
@@ -60,6 +116,15 @@ class MqttSettings(BaseModel):
     ca_file: Path | None = Field(None, description="CA certificate file for TLS.")
     cert_file: Path | None = Field(None, description="Client certificate file for TLS.")
     key_file: Path | None = Field(None, description="Client key file for TLS.")
+    map: list[TopicRule] = Field(
+        [],
+        description="Topic → tag rules ([[connector.map]]), tried in order; the first match wins.",
+    )
+    unmapped: Literal["keep", "ignore"] = Field(
+        "keep",
+        description="Topics no rule matches: 'keep' (the topic is the tag path) or 'ignore' "
+        "(counted in the connector's health, not stored).",
+    )
     strip_prefix: str = Field("", description="Removed from the front of topics to make tags.")
     tag_prefix: str = Field("", description="Put in front of tag paths.")
     max_payload_bytes: int = Field(262_144, gt=0, description="Larger messages are refused.")
@@ -82,6 +147,8 @@ class MqttConnector:
         self.s = settings
         self.ctx = ctx
         self._ids: dict[str, TagId] = {}
+        self._paths: dict[str, tuple[str, str] | None] = {}
+        self.ignored_unmapped = 0
         self._pending = Pending()
         self.ignored_sparkplug = 0
 
@@ -119,10 +186,26 @@ class MqttConnector:
             tls_params=tls,
         )
 
-    def tag_path(self, topic: str) -> str:
-        if self.s.strip_prefix and topic.startswith(self.s.strip_prefix):
-            topic = topic[len(self.s.strip_prefix) :].lstrip("/")
-        return self.s.tag_prefix + topic
+    def tag_path(self, topic: str) -> tuple[str, str] | None:
+        """(tag path, unit) for ``topic``: by the first matching rule, else the topic itself
+        (less ``strip_prefix``, plus ``tag_prefix``); None when unmapped topics are ignored."""
+        found = self._paths.get(topic)
+        if found is not None or topic in self._paths:
+            return found
+        for rule in self.s.map:
+            path = rule.apply(topic)
+            if path is not None:
+                found = (self.s.tag_prefix + path, rule.unit)
+                break
+        else:
+            if self.s.unmapped == "keep":
+                t = topic
+                if self.s.strip_prefix and t.startswith(self.s.strip_prefix):
+                    t = t[len(self.s.strip_prefix) :].lstrip("/")
+                found = (self.s.tag_prefix + t, "")
+        if len(self._paths) < 1_000_000:  # a topic flood must not grow this without bound
+            self._paths[topic] = found
+        return found
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Decode one message into the pending batch, or record it as a dead letter."""
@@ -137,16 +220,21 @@ class MqttConnector:
                 payload=payload,
             )
             return
+        mapped = self.tag_path(topic)
+        if mapped is None:
+            self.ignored_unmapped += 1
+            return
+        base, unit = mapped
         try:
             samples = decode(
                 payload,
-                self.tag_path(topic),
+                base,
                 now_ns=self.ctx.clock.now_ns(),
                 max_future_ns=int(self.s.max_future_s * NS_PER_S),
             )
             for path, _, _ in samples:
                 if path not in self._ids:
-                    self._ids[path] = self.ctx.declare([TagSpec(path)])[0].id
+                    self._ids[path] = self.ctx.declare([TagSpec(path, unit)])[0].id
         except (PayloadError, ValueError) as e:
             self.ctx.reject(str(e), topic=topic, payload=payload)
             return
@@ -154,6 +242,10 @@ class MqttConnector:
             self._pending.add(self._ids[path], ts, value)
 
     async def flush(self) -> None:
+        self.ctx.health.details = {
+            "ignored_unmapped": self.ignored_unmapped,
+            "ignored_sparkplug": self.ignored_sparkplug,
+        }
         batch = self._pending.take()
         if batch is not None:
             await self.ctx.publish(batch)
