@@ -51,6 +51,13 @@ class RunningNode:
     url: str
     http: httpx.AsyncClient
     stop: asyncio.Event
+    task: asyncio.Task[None] | None = None
+
+    async def shutdown(self) -> None:
+        """Stop the node and wait until it has stored everything and closed its store."""
+        self.stop.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 20)
 
 
 @pytest.fixture
@@ -58,7 +65,7 @@ async def run_node() -> AsyncIterator[Callable[[GenbaConfig], asyncio.Future[Run
     """Start nodes with their HTTP server on a free port; stop them all at teardown."""
     started: list[tuple[RunningNode, asyncio.Task[None]]] = []
 
-    async def start(config: GenbaConfig) -> RunningNode:
+    async def start(config: GenbaConfig, port: int = 0) -> RunningNode:
         node = Node(config)
         stop = asyncio.Event()
         ready = asyncio.Event()
@@ -69,10 +76,10 @@ async def run_node() -> AsyncIterator[Callable[[GenbaConfig], asyncio.Future[Run
             ready.set()
 
         task = asyncio.create_task(
-            serve(node, stop=stop, on_ready=on_ready, sock=bind_socket("127.0.0.1", 0))
+            serve(node, stop=stop, on_ready=on_ready, sock=bind_socket("127.0.0.1", port))
         )
         await asyncio.wait_for(ready.wait(), 10)
-        rn = RunningNode(node, urls[0], httpx.AsyncClient(base_url=urls[0], timeout=10), stop)
+        rn = RunningNode(node, urls[0], httpx.AsyncClient(base_url=urls[0], timeout=10), stop, task)
         started.append((rn, task))
         return rn
 

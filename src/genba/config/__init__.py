@@ -4,6 +4,7 @@ from genba.config._load import load_config, parse_config, parse_toml_model
 from genba.config._model import (
     ClockSettings,
     ConnectorSettings,
+    ForwardSettings,
     GenbaConfig,
     MachineSettings,
     NodeSettings,
@@ -14,6 +15,7 @@ from genba.config._template import example_config
 __all__ = [
     "ClockSettings",
     "ConnectorSettings",
+    "ForwardSettings",
     "GenbaConfig",
     "MachineSettings",
     "NodeSettings",

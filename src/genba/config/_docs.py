@@ -15,6 +15,7 @@ from genba import plugins
 from genba.config._model import (
     ClockSettings,
     ConnectorSettings,
+    ForwardSettings,
     MachineSettings,
     NodeSettings,
     TagSettings,
@@ -70,6 +71,7 @@ def render_reference() -> str:
                     parts.append(table(f'[[connector.{key}]] (kind = "{kind}")', sub))
     parts.append(table("[[machine]]", MachineSettings, skip=("tag",)))
     parts.append(table("[[machine.tag]]", TagSettings))
+    parts.append(table("[forward]", ForwardSettings))
     return "\n\n".join([BEGIN, *parts, END])
 
 

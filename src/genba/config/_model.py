@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from genba.paths import check_asset_path, check_level
+from genba.errors import PatternError
+from genba.paths import check_asset_path, check_level, check_pattern
 from genba.store import StoreSettings
 from genba.types import TagSpec
 
@@ -121,14 +122,48 @@ class ConnectorSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+class ForwardSettings(_Strict):
+    """``[forward]``: also send this node's samples to an upstream genba node (an edge node
+    feeding a line or site node), keeping them on disk while the upstream is away."""
+
+    url: str = Field(description="The upstream node's address, e.g. 'http://site-node:8000'.")
+    pattern: str = Field("#", description="Which tags to forward (MQTT-style filter).")
+    batch_ms: int = Field(1000, gt=0, le=60_000, description="How often a batch goes up.")
+    timeout_s: float = Field(10.0, gt=0, description="Wait this long for the upstream to answer.")
+    spool_max_mb: int = Field(
+        1024,
+        ge=1,
+        description="Most disk kept for samples the upstream has not taken; when full, newer "
+        "samples are not forwarded (counted and logged) and local storage carries on.",
+    )
+    retry_max_s: float = Field(30.0, gt=0, description="Longest wait between tries.")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// address, got {v!r}")
+        return v.rstrip("/")
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        try:
+            return check_pattern(v)
+        except PatternError as e:
+            raise ValueError(str(e)) from None
+
+
 class GenbaConfig(_Strict):
-    """A whole node: ``[node]``, ``[clock]``, ``[store]``, ``[[connector]]``, ``[[machine]]``."""
+    """A whole node: ``[node]``, ``[clock]``, ``[store]``, ``[[connector]]``, ``[[machine]]``,
+    ``[forward]``."""
 
     node: NodeSettings = Field(default_factory=NodeSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     connector: list[ConnectorSettings] = Field(default_factory=list)
     machine: list[MachineSettings] = Field(default_factory=list)
+    forward: ForwardSettings | None = None
     _source: Path | None = PrivateAttr(None)
 
     @property

@@ -24,6 +24,7 @@ from genba.clock import Clock, RealClock, SimulatedClock
 from genba.config import ClockSettings, GenbaConfig
 from genba.connectors import Connector, ConnectorContext, create_connector
 from genba.deadletter import DeadLetters
+from genba.node._forward import Forwarder
 from genba.node._history import History
 from genba.node._writer import HistorianWriter
 from genba.store import Store, open_store
@@ -60,6 +61,13 @@ class Node:
                 self.bus, self.store, config.store, spool_dir=config.data_dir / "spool"
             )
             self.registry.on_new_tags(self.writer.note_tags)
+            self.forwarder = (
+                Forwarder(
+                    config.forward, self.bus, self.registry, config.data_dir / "forward-spool"
+                )
+                if config.forward is not None
+                else None
+            )
             self.dead_letters = DeadLetters(config.data_dir / "deadletter.jsonl")
             self.connectors: list[tuple[Connector, ConnectorContext]] = [
                 create_connector(
@@ -94,6 +102,8 @@ class Node:
         try:
             async with asyncio.TaskGroup() as tg:
                 writer = tg.create_task(self.writer.run(), name="historian-writer")
+                if self.forwarder is not None:
+                    tg.create_task(self.forwarder.run(), name="forwarder")
                 tasks = [
                     tg.create_task(self._supervise(c, ctx), name=f"connector:{ctx.name}")
                     for c, ctx in self.connectors
@@ -151,4 +161,4 @@ class Node:
                 "subscriptions": [asdict(sub) for sub in bus.subscriptions],
             },
             "connectors": [ctx.health.as_dict() for _, ctx in self.connectors],
-        }
+        } | ({"forward": self.forwarder.health()} if self.forwarder is not None else {})

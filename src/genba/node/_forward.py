@@ -1,0 +1,188 @@
+"""Forwarding: an edge node sends its samples to an upstream genba node, never losing them.
+
+The forwarder follows the bus like the historian writer does. Every ``batch_ms`` it sends what
+it gathered to the upstream's ``POST /api/ingest`` as one Arrow IPC stream (tag paths,
+nanosecond timestamps, values, quality). When the upstream does not answer, or answers with a
+server error, the batch goes to a durable spool on disk (the one the historian writer uses:
+whole files only, oldest first) and later batches queue behind it, so the upstream receives
+everything in order once it is back. Rows the upstream refuses as invalid are its dead letters,
+not retried. The spool is bounded by ``spool_max_mb``: when it is full, newer samples are not
+forwarded (counted in ``/api/health`` under ``forward``, with a warning) and the node's own
+storage carries on untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pyarrow.ipc as paipc
+
+from genba.bus import Bus, Overflow
+from genba.config import ForwardSettings
+from genba.node._spool import Spool
+from genba.tags import TagRegistry
+from genba.types import SampleBatch
+
+log = logging.getLogger("genba.forward")
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+class UpstreamError(Exception):
+    """The upstream did not take a batch; worth trying again later."""
+
+
+@dataclass
+class ForwardStats:
+    url: str
+    connected: bool = False
+    sent_samples: int = 0
+    refused_samples: int = 0  # rows the upstream found invalid (its dead letters)
+    spooled_samples: int = 0
+    spool_bytes: int = 0
+    dropped_samples: int = 0  # not forwarded: the spool was full
+    errors: int = 0
+    last_error: str = ""
+    last_sent_ms: int | None = None
+
+
+def encode(batch: SampleBatch, registry: TagRegistry) -> bytes:
+    """``batch`` as an Arrow IPC stream of tag path, timestamp (ns, UTC), value, quality."""
+    table = pa.table(
+        {
+            "tag": pa.array(registry.paths_of(batch.tag_ids.tolist()), pa.string()),
+            "timestamp": pa.array(batch.ts_ns, pa.timestamp("ns", tz="UTC")),
+            "value": batch.values,
+            "quality": batch.quality,
+        }
+    )
+    sink = pa.BufferOutputStream()
+    with paipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+class Forwarder:
+    """Sends the samples matching ``settings.pattern`` to the upstream node."""
+
+    def __init__(
+        self, settings: ForwardSettings, bus: Bus, registry: TagRegistry, spool_dir: Path
+    ) -> None:
+        self.s = settings
+        self.registry = registry
+        self.spool = Spool(spool_dir, max_bytes=settings.spool_max_mb * 1024 * 1024)
+        self._sub = bus.subscribe(
+            settings.pattern, name="forward", max_samples=2_000_000, overflow=Overflow.BLOCK
+        )
+        self.stats = ForwardStats(settings.url)
+        self.stats.spool_bytes = self.spool.bytes
+        self._warned_full = False
+        self._http: httpx.AsyncClient | None = None
+
+    async def run(self) -> None:
+        """Forward until the bus is closed; what the upstream has not taken stays spooled."""
+        async with httpx.AsyncClient(timeout=self.s.timeout_s) as http:
+            self._http = http
+            if self.spool.files:
+                log.warning("forward: %d batches left spooled by the last run", self.spool.files)
+            sender = asyncio.create_task(self._send_spool(), name="forward-spool")
+            try:
+                while not self._sub.finished:
+                    items = await self._sub.drain(timeout=self.s.batch_ms / 1000)
+                    batches = [i for i in items if isinstance(i, SampleBatch)]
+                    if batches:
+                        await self._forward(SampleBatch.concat(batches))
+            finally:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+
+    async def _forward(self, batch: SampleBatch) -> None:
+        if not self.spool.files:
+            try:
+                await self._post(batch)
+                return
+            except UpstreamError:
+                pass  # counted in _post; keep it on disk
+        self._to_spool(batch)
+
+    def _to_spool(self, batch: SampleBatch) -> None:
+        if self.spool.full:
+            self.stats.dropped_samples += len(batch)
+            if not self._warned_full:
+                self._warned_full = True
+                log.warning(
+                    "forward: spool full (spool_max_mb = %d); samples for %s are not forwarded "
+                    "until the upstream takes the backlog; local storage is unaffected",
+                    self.s.spool_max_mb, self.s.url,
+                )  # fmt: skip
+            return
+        self._warned_full = False
+        self.spool.put(batch)
+        self.stats.spooled_samples += len(batch)
+        self.stats.spool_bytes = self.spool.bytes
+
+    async def _send_spool(self) -> None:
+        """Send the spool to the upstream, oldest first, retrying with backoff."""
+        delay = 0.5
+        while True:
+            head = await asyncio.to_thread(self.spool.peek) if self.spool.files else None
+            if head is None:
+                await asyncio.sleep(self.s.batch_ms / 1000)
+                continue
+            path, batch = head
+            try:
+                await self._post(batch)
+            except UpstreamError:
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, self.s.retry_max_s)
+                continue
+            delay = 0.5
+            self.spool.pop(path)
+            self.stats.spooled_samples = max(self.stats.spooled_samples - len(batch), 0)
+            self.stats.spool_bytes = self.spool.bytes
+
+    async def _post(self, batch: SampleBatch) -> None:
+        if self._http is None:
+            raise UpstreamError("not started")
+        body = await asyncio.to_thread(encode, batch, self.registry)
+        try:
+            r = await self._http.post(
+                f"{self.s.url}/api/ingest",
+                content=body,
+                headers={"content-type": ARROW},
+                params={"max_future_s": 3600},
+            )
+        except httpx.HTTPError as e:
+            self._failed(f"{type(e).__name__}: {e}")
+            raise UpstreamError(str(e)) from e
+        if r.status_code >= 500 or r.status_code in (408, 429):
+            self._failed(f"HTTP {r.status_code}: {r.text[:200]}")
+            raise UpstreamError(f"HTTP {r.status_code}")
+        self.stats.connected = True
+        if r.status_code >= 400:  # the upstream will never take this batch: say so, go on
+            self.stats.errors += 1
+            self.stats.refused_samples += len(batch)
+            self.stats.last_error = f"HTTP {r.status_code}: {r.text[:200]}"
+            log.error("forward: upstream refused %d samples: %s", len(batch), r.text[:200])
+            return
+        result = r.json()
+        self.stats.sent_samples += int(result.get("accepted", 0))
+        self.stats.refused_samples += int(result.get("rejected", 0))
+        self.stats.last_sent_ms = time.time_ns() // 1_000_000
+
+    def _failed(self, reason: str) -> None:
+        if self.stats.connected or not self.stats.errors:
+            log.warning("forward: upstream %s unavailable (%s); spooling", self.s.url, reason)
+        self.stats.connected = False
+        self.stats.errors += 1
+        self.stats.last_error = reason
+
+    def health(self) -> dict[str, Any]:
+        return asdict(self.stats)
