@@ -24,7 +24,9 @@ class Mosquitto:
     back on the same port.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, options: str = "", anonymous: bool = True) -> None:
+        """``options`` go under the listener (e.g. TLS ``cafile``/``certfile``/``keyfile``,
+        ``password_file``); ``anonymous = False`` requires a user name and password."""
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             raise FileNotFoundError(
@@ -34,7 +36,8 @@ class Mosquitto:
         self.exe, self.host, self.port = exe, "127.0.0.1", free_port()
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"per_listener_settings false\nallow_anonymous {str(anonymous).lower()}\n"
+            f"listener {self.port} 127.0.0.1\n{options}\n"
             f"persistence true\npersistence_location {workdir}/\n"
             "max_queued_messages 0\n"  # no limit: tests count every message
             "user root\n"  # as root, keep root: the default 'mosquitto' user cannot write here

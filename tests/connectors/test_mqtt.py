@@ -179,3 +179,89 @@ def test_mapping_rule_errors_name_the_placeholder_and_the_fix(
     bad = config(broker, '[[connector.map]]\ntopic = "a/+"\ntag = "x/{#}"')
     with pytest.raises(ConfigError, match=r"uses \{#\} but topic 'a/\+' has no '#'"):
         make_config(bad)
+
+
+def _tls_files(d: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a server certificate for 127.0.0.1 that it signed: (ca, cert, key) PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca = (
+        x509.CertificateBuilder().subject_name(name("genba test CA")).issuer_name(name("genba test CA"))
+        .public_key(ca_key.public_key()).serial_number(1)
+        .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (
+        x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(2)
+        .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    paths = (d / "ca.pem", d / "server.pem", d / "server.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+async def test_tls_with_user_and_password_over_mqtt_5(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, tmp_path: Path
+) -> None:
+    from genba.testing import Mosquitto
+
+    ca, cert, key = _tls_files(tmp_path)
+    passwords = tmp_path / "passwords"
+    made = await asyncio.create_subprocess_exec(
+        shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-c", "-b", str(passwords),
+        "genba", "s3cret",
+    )  # fmt: skip
+    assert await made.wait() == 0
+    broker = Mosquitto(
+        tmp_path,
+        options=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwords}",
+        anonymous=False,
+    )
+    broker.start()
+    try:
+        secure = f'tls = true\nca_file = "{ca}"\nusername = "genba"\nprotocol = "5"\n'
+        text = config(broker, secure + 'password = "s3cret"')
+        wrong = "\n[[connector]]" + config(broker, secure + 'password = "wrong"').split(
+            "[[connector]]"
+        )[1].replace('name = "uns"', 'name = "intruder"')
+        rn: RunningNode = await run_node(make_config(text + wrong))
+        ok, refused = (ctx.health for _, ctx in rn.node.connectors)
+        await wait_until(lambda: ok.connected, 15)
+        proc = await asyncio.create_subprocess_exec(
+            shutil.which("mosquitto_pub") or "mosquitto_pub", "-h", "127.0.0.1",
+            "-p", str(broker.port), "--cafile", str(ca), "-u", "genba", "-P", "s3cret",
+            "-q", "1", "-t", "plant/secure/t", "-m", f'{{"value": 4.25, "timestamp": {NOW_MS}}}',
+        )  # fmt: skip
+        assert await proc.wait() == 0
+        await wait_until(lambda: rn.node.writer.stats.stored_samples >= 1)
+        got = await samples(rn, "plant/secure/t")
+        assert (got["ts_ms"], got["value"]) == ([NOW_MS], [4.25])
+        await wait_until(lambda: refused.errors >= 1, 15)
+        assert not refused.connected
+        assert "password" in refused.last_error.lower() or "authoriz" in refused.last_error.lower()
+    finally:
+        broker.stop()
