@@ -13,7 +13,7 @@ import pytest
 from genba.api import bind_socket, serve
 from genba.config import GenbaConfig, example_config, parse_config
 from genba.node import Node
-from genba.testing import Mosquitto
+from genba.testing import Mosquitto, PostgreSQL
 
 SIM_LINE = "berlin/packaging/line1"
 
@@ -101,6 +101,26 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> No
 
 
 Broker = Mosquitto
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgreSQL]:
+    """One private PostgreSQL for the test session; tests make their own databases in it."""
+    try:
+        server = PostgreSQL()
+        server.start()
+    except (FileNotFoundError, RuntimeError) as e:
+        pytest.fail(str(e))
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgreSQL) -> str:
+    """A new, empty database for this test."""
+    import uuid
+
+    return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

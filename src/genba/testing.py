@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -70,3 +71,83 @@ class Mosquitto:
         proc.wait(10)
         if proc.stderr:
             proc.stderr.close()
+
+
+def _pg_bindir() -> Path:
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        candidate = Path(out.stdout.strip())
+        if (candidate / "initdb").exists():
+            return candidate
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise FileNotFoundError(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed; `./dev test` "
+            "installs them (or: apt-get install postgresql)"
+        )
+    return found[-1].parent
+
+
+class PostgreSQL:
+    """A private PostgreSQL server (Debian's package) on a free port, in a temp directory.
+
+    As root it runs as the ``postgres`` user (PostgreSQL refuses to run as root). Trust
+    authentication on 127.0.0.1 only; ``dsn(db)`` connects as the ``postgres`` superuser.
+    """
+
+    def __init__(self) -> None:
+        import os
+        import tempfile
+
+        self.bindir = _pg_bindir()
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="genba-pg-"))
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            import pwd
+
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _run(self, *args: str) -> None:
+        r = subprocess.run([*self._as, *args], capture_output=True, text=True, check=False)
+        if r.returncode:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {r.stderr.strip() or r.stdout}")
+
+    def start(self) -> None:
+        data = self.dir / "data"
+        if not data.exists():
+            self._run(
+                str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres",
+                "--auth=trust", "--encoding=UTF8", "--no-sync",
+            )  # fmt: skip
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w",
+            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200 -c shared_buffers=256MB",
+            "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``mode``: smart, fast or immediate, as pg_ctl takes them)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", mode, "stop")
+
+    def dsn(self, db: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; its DSN."""
+        import psycopg
+
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.dsn(name)
+
+    def remove(self) -> None:
+        """Stop the server if it runs and delete its directory."""
+        with contextlib.suppress(RuntimeError):  # it was not running
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)

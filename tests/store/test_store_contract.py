@@ -12,7 +12,7 @@ from genba.errors import QueryError
 from genba.store import Store, StoreSettings, TimeRange, open_store
 from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
 
-KINDS = ["duckdb"]
+KINDS = ["duckdb", "postgres"]
 MIN = 60 * NS_PER_S
 
 
@@ -22,15 +22,25 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(kind: str, tmp_path: Path) -> Iterator[Store]:
-    s = open_store(StoreSettings(kind=kind), data_dir=tmp_path)
+def settings(kind: str, request: pytest.FixtureRequest) -> StoreSettings:
+    """This kind's settings, on a fresh database (a private PostgreSQL for postgres)."""
+    if kind == "postgres":
+        return StoreSettings(kind=kind, dsn=request.getfixturevalue("postgres_dsn"))
+    return StoreSettings(kind=kind)
+
+
+@pytest.fixture
+def store(settings: StoreSettings, tmp_path: Path) -> Iterator[Store]:
+    s = open_store(settings, data_dir=tmp_path)
     yield s
     s.close()
 
 
-def _reopen(store: Store, kind: str, tmp_path: Path, read_only: bool = False) -> Store:
+def _reopen(
+    store: Store, settings: StoreSettings, tmp_path: Path, read_only: bool = False
+) -> Store:
     store.close()
-    return open_store(StoreSettings(kind=kind), data_dir=tmp_path, read_only=read_only)
+    return open_store(settings, data_dir=tmp_path, read_only=read_only)
 
 
 # Tag 1: one sample every 20 s for 3 minutes: values 0..8. Tag 2: a BAD sample in minute 0.
@@ -97,13 +107,15 @@ def test_last_is_the_newest_by_time_not_by_arrival(store: Store) -> None:
     assert store.last().tag_ids.tolist() == [1, 2]
 
 
-def test_everything_survives_a_reopen(store: Store, kind: str, tmp_path: Path) -> None:
+def test_everything_survives_a_reopen(
+    store: Store, settings: StoreSettings, tmp_path: Path
+) -> None:
     store.append(FIXTURE)
     store.save_tags(
         [Tag(1, TagSpec("s/a/l/m/x", "degC", "x", 0.0, 10.0)), Tag(2, TagSpec("s/a/l/m/y"))]
     )
     store.save_tags([Tag(2, TagSpec("s/a/l/m/y", unit="A"))])  # update in place
-    again = _reopen(store, kind, tmp_path)
+    again = _reopen(store, settings, tmp_path)
     try:
         assert again.count() == len(FIXTURE)
         assert [t.spec for t in again.load_tags()] == [

@@ -1,0 +1,375 @@
+"""Historian on PostgreSQL (psycopg 3): binary COPY in, binary COPY out, versioned schema.
+
+Samples live in ``<schema>.samples``, range-partitioned by time (``partition_days`` per
+partition, created as data arrives) with a BRIN index on time and a B-tree on (tag, time);
+``<schema>.last_values`` holds each tag's newest sample, upserted with every append in the same
+transaction, so "last value of every tag" is one small table read. Appends are one binary
+``COPY`` per batch, its payload built from the batch's columns with numpy (no Python object per
+sample); raw reads come back the same way. Schema changes are numbered migrations, applied in
+order on start under an advisory lock (``genba db upgrade`` runs them on their own).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from genba.errors import ConfigError
+from genba.store._base import Buckets, StoreSettings, TimeRange, check_aggs
+from genba.types import NS_PER_S, SampleBatch, Tag, TagId, TagSpec
+
+log = logging.getLogger("genba.store.postgres")
+_BAD = 2  # Quality.BAD: left out of aggregates
+DAY_NS = 86_400 * NS_PER_S
+_AGG_SQL = {
+    "avg": "avg(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "count": "count(*)::float8",
+    "first": "(array_agg(value ORDER BY ts_ns))[1]",
+    "last": "(array_agg(value ORDER BY ts_ns DESC))[1]",
+}
+
+# The binary COPY row of (tag_id int4, ts_ns int8, value float8, quality int2): a field count,
+# then each field's byte length and its big-endian value (PostgreSQL's COPY BINARY format).
+_ROW = np.dtype(
+    [("n", ">i2"), ("l_tag", ">i4"), ("tag", ">i4"), ("l_ts", ">i4"), ("ts", ">i8"),
+     ("l_val", ">i4"), ("val", ">f8"), ("l_q", ">i4"), ("q", ">i2")]
+)  # fmt: skip
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_TRAILER = b"\xff\xff"
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "tags, partitioned samples, last values",
+        """
+        CREATE TABLE {s}.tags (
+            id integer PRIMARY KEY, path text NOT NULL UNIQUE,
+            unit text NOT NULL, description text NOT NULL, low float8, high float8
+        );
+        CREATE TABLE {s}.samples (
+            tag_id integer NOT NULL, ts_ns bigint NOT NULL, value float8 NOT NULL,
+            quality smallint NOT NULL
+        ) PARTITION BY RANGE (ts_ns);
+        CREATE INDEX samples_ts_brin ON {s}.samples USING brin (ts_ns);
+        CREATE INDEX samples_tag_ts ON {s}.samples (tag_id, ts_ns);
+        CREATE TABLE {s}.last_values (
+            tag_id integer PRIMARY KEY, ts_ns bigint NOT NULL, value float8 NOT NULL,
+            quality smallint NOT NULL
+        );
+        """,
+    ),
+]
+
+
+class PostgresSettings(BaseModel):
+    """Options of ``[store]`` when ``kind = "postgres"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dsn: SecretStr = Field(
+        description="libpq connection string or URI, e.g. "
+        "'postgresql://genba@db.plant.local/historian' (masked in logs)."
+    )
+    schema_name: str = Field(
+        "genba", alias="schema", description="Schema holding genba's tables (created if missing)."
+    )
+    partition_days: int = Field(7, ge=1, le=366, description="Time span of one partition.")
+    pool_max: int = Field(8, ge=1, le=100, description="Most connections the node opens.")
+
+    @field_validator("schema_name")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", v):
+            raise ValueError(f"schema {v!r}: use lower-case letters, digits and _ (e.g. 'genba')")
+        return v
+
+
+def copy_payload(batch: SampleBatch) -> bytes:
+    """``batch`` in PostgreSQL's binary COPY format, built column by column."""
+    rows = np.empty(len(batch), dtype=_ROW)
+    rows["n"], rows["l_tag"], rows["l_ts"], rows["l_val"], rows["l_q"] = 4, 4, 8, 8, 2
+    rows["tag"] = batch.tag_ids
+    rows["ts"] = batch.ts_ns
+    rows["val"] = batch.values
+    rows["q"] = batch.quality
+    return _HEADER + rows.tobytes() + _TRAILER
+
+
+def parse_copy(data: bytes) -> SampleBatch:
+    """Rows of (tag_id, ts_ns, value, quality) from a binary ``COPY … TO STDOUT``."""
+    body = memoryview(data)[len(_HEADER) : len(data) - len(_TRAILER)]
+    rows = np.frombuffer(body, dtype=_ROW)
+    return SampleBatch.from_columns(
+        tag_ids=rows["tag"].astype(np.int32),
+        ts_ns=rows["ts"].astype(np.int64),
+        values=rows["val"].astype(np.float64),
+        quality=rows["q"].astype(np.uint8),
+    )
+
+
+class PostgresStore:
+    """Historian on PostgreSQL. See :class:`genba.store.Store` for the contract."""
+
+    kind: ClassVar[str] = "postgres"
+    Settings: ClassVar[type[BaseModel]] = PostgresSettings
+
+    def __init__(self, settings: PostgresSettings, *, read_only: bool = False) -> None:
+        self.s = settings
+        self.read_only = read_only
+        self._schema = sql.Identifier(settings.schema_name)
+        self._partitions: set[int] = set()
+        self._lock = threading.Lock()
+        dsn = settings.dsn.get_secret_value()
+        try:  # fail fast, with the server's own words, before the pool starts retrying
+            psycopg.connect(dsn, connect_timeout=10).close()
+        except psycopg.Error as e:
+            raise ConfigError(
+                f"[store] kind = 'postgres': cannot connect: {str(e).strip()}; check dsn, that "
+                "the server runs and that this user may log in"
+            ) from None
+        options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+        self.pool = ConnectionPool(
+            dsn, min_size=1, max_size=settings.pool_max, kwargs=options, open=False
+        )
+        self.pool.open(wait=True, timeout=30)
+        if not read_only:
+            self.upgrade()
+        self._load_partitions()
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings, *, data_dir: Path, read_only: bool) -> Self:
+        try:
+            own = PostgresSettings.model_validate(settings.backend_options())
+        except ValueError as e:
+            raise ConfigError(f"[store] kind = 'postgres': {e}") from None
+        return cls(own, read_only=read_only)
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        with self.pool.connection() as conn:
+            yield conn
+
+    # -- schema ---------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT to_regclass(%s)", (f"{self.s.schema_name}.genba_meta",)
+            ).fetchone()
+            if not row or row[0] is None:
+                return 0
+            got = conn.execute(
+                sql.SQL("SELECT value FROM {}.genba_meta WHERE key = 'schema_version'").format(
+                    self._schema
+                )
+            ).fetchone()
+        return int(got[0]) if got else 0
+
+    def upgrade(self) -> list[tuple[int, str]]:
+        """Apply the migrations this database lacks, in order, in one transaction."""
+        applied: list[tuple[int, str]] = []
+        with self._conn() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('genba schema'))")
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self._schema))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {}.genba_meta (key text PRIMARY KEY, value text)"
+                ).format(self._schema)
+            )
+            row = conn.execute(
+                sql.SQL("SELECT value FROM {}.genba_meta WHERE key = 'schema_version'").format(
+                    self._schema
+                )
+            ).fetchone()
+            version = int(row[0]) if row else 0
+            for number, what, ddl in MIGRATIONS:
+                if number <= version:
+                    continue
+                conn.execute(sql.SQL(ddl.replace("{s}", "{schema}")).format(schema=self._schema))
+                applied.append((number, what))
+                version = number
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.genba_meta VALUES ('schema_version', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ).format(self._schema),
+                (str(version),),
+            )
+        for number, what in applied:
+            log.info("postgres: applied migration %d: %s", number, what)
+        return applied
+
+    def _load_partitions(self) -> None:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n "
+                "ON n.oid = p.relnamespace WHERE p.relname = 'samples' AND n.nspname = %s",
+                (self.s.schema_name,),
+            ).fetchall()
+        for (name,) in rows:
+            m = re.fullmatch(r"samples_p(m?)(\d+)", name)
+            if m:
+                self._partitions.add(-int(m.group(2)) if m.group(1) else int(m.group(2)))
+
+    def _ensure_partitions(
+        self, conn: psycopg.Connection[Any], ts_ns: npt.NDArray[np.int64]
+    ) -> None:
+        width = self.s.partition_days * DAY_NS
+        needed = set(np.unique(ts_ns // width).tolist()) - self._partitions
+        for p in sorted(needed):
+            name = sql.Identifier(f"samples_p{'m' if p < 0 else ''}{abs(p)}")
+            start, end = sql.Literal(p * width), sql.Literal((p + 1) * width)
+            ddl = sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {s}.{name} PARTITION OF {s}.samples "
+                "FOR VALUES FROM ({start}) TO ({end})"
+            )
+            conn.execute(ddl.format(s=self._schema, name=name, start=start, end=end))
+        self._partitions |= needed
+
+    # -- writes ---------------------------------------------------------------------------
+    def append(self, batch: SampleBatch) -> None:
+        if not len(batch):
+            return
+        payload = copy_payload(batch)
+        newest = _newest_per_tag(batch)
+        with self._lock, self._conn() as conn, conn.transaction():
+            self._ensure_partitions(conn, batch.ts_ns)
+            with conn.cursor() as cur:
+                copy_sql = sql.SQL(
+                    "COPY {}.samples (tag_id, ts_ns, value, quality) FROM STDIN (FORMAT BINARY)"
+                ).format(self._schema)
+                with cur.copy(copy_sql) as copy:
+                    copy.write(payload)
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {s}.last_values "
+                        "SELECT * FROM unnest(%s::int4[], %s::int8[], %s::float8[], %s::int2[]) "
+                        "ON CONFLICT (tag_id) DO UPDATE SET ts_ns = excluded.ts_ns, "
+                        "value = excluded.value, quality = excluded.quality "
+                        "WHERE excluded.ts_ns >= {s}.last_values.ts_ns"
+                    ).format(s=self._schema),
+                    (
+                        newest.tag_ids.tolist(),
+                        newest.ts_ns.tolist(),
+                        newest.values.tolist(),
+                        newest.quality.astype(np.int16).tolist(),
+                    ),
+                )
+
+    def save_tags(self, tags: list[Tag]) -> None:
+        if not tags:
+            return
+        with self._conn() as conn, conn.transaction():
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {s}.tags SELECT * FROM unnest("
+                    "%s::int4[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[]) "
+                    "ON CONFLICT (id) DO UPDATE SET path = excluded.path, unit = excluded.unit, "
+                    "description = excluded.description, low = excluded.low, high = excluded.high"
+                ).format(s=self._schema),
+                (
+                    [t.id for t in tags],
+                    [t.path for t in tags],
+                    [t.spec.unit for t in tags],
+                    [t.spec.description for t in tags],
+                    [t.spec.low for t in tags],
+                    [t.spec.high for t in tags],
+                ),
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+    def load_tags(self) -> list[Tag]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT * FROM {}.tags ORDER BY id").format(self._schema)
+            ).fetchall()
+        return [Tag(r[0], TagSpec(r[1], r[2], r[3], r[4], r[5])) for r in rows]
+
+    def _copy_out(self, query: sql.Composable) -> SampleBatch:
+        with self._conn() as conn, conn.cursor() as cur:
+            out = bytearray()
+            with cur.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)) as copy:
+                for chunk in copy:
+                    out += chunk
+            conn.rollback()
+        return parse_copy(bytes(out)) if out else SampleBatch.empty()
+
+    def raw(
+        self, tag_ids: list[TagId], span: TimeRange, *, limit: int | None = None
+    ) -> SampleBatch:
+        query = sql.SQL(
+            "SELECT tag_id, ts_ns, value, quality FROM {}.samples "
+            "WHERE tag_id = ANY({}::int4[]) AND ts_ns >= {} AND ts_ns < {} ORDER BY ts_ns, tag_id"
+        ).format(
+            self._schema, sql.Literal(list(tag_ids)), sql.Literal(span.start_ns),
+            sql.Literal(span.end_ns),
+        )  # fmt: skip
+        if limit is not None:
+            query = sql.SQL("{} LIMIT {}").format(query, sql.Literal(int(limit)))
+        return self._copy_out(query)
+
+    def aggregate(
+        self, tag_ids: list[TagId], span: TimeRange, *, every_ns: int, aggs: list[str]
+    ) -> Buckets:
+        check_aggs(aggs)
+        exprs = sql.SQL(", ").join(sql.SQL(_AGG_SQL[a]) for a in aggs)
+        query = sql.SQL(
+            "SELECT tag_id, ts_ns - (((ts_ns %% %(e)s) + %(e)s) %% %(e)s) AS bucket, {} "
+            "FROM {}.samples WHERE tag_id = ANY(%(ids)s::int4[]) AND ts_ns >= %(a)s AND ts_ns < %(b)s "
+            "AND quality < {} GROUP BY 1, 2 ORDER BY 1, 2"
+        ).format(exprs, self._schema, sql.Literal(_BAD))
+        params = {"e": every_ns, "ids": list(tag_ids), "a": span.start_ns, "b": span.end_ns}
+        with self._conn() as conn:
+            rows = conn.execute(query, params).fetchall()
+            conn.rollback()
+        cols = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(aggs))
+        return Buckets(
+            np.asarray(cols[0], dtype=np.int32),
+            np.asarray(cols[1], dtype=np.int64),
+            {a: np.asarray(cols[2 + i], dtype=np.float64) for i, a in enumerate(aggs)},
+        )
+
+    def last(self, tag_ids: list[TagId] | None = None) -> SampleBatch:
+        where = (
+            sql.SQL("") if tag_ids is None
+            else sql.SQL(" WHERE tag_id = ANY({}::int4[])").format(sql.Literal(list(tag_ids)))
+        )  # fmt: skip
+        query = sql.SQL(
+            "SELECT tag_id, ts_ns, value, quality FROM {}.last_values{} ORDER BY tag_id"
+        ).format(self._schema, where)
+        return self._copy_out(query)
+
+    def count(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}.samples").format(self._schema)
+            ).fetchone()
+            conn.rollback()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _newest_per_tag(batch: SampleBatch) -> SampleBatch:
+    """Each tag's newest sample in ``batch``."""
+    order = np.lexsort((batch.ts_ns, batch.tag_ids))
+    ids = batch.tag_ids[order]
+    rows = order[np.flatnonzero(np.diff(ids, append=np.int32(-1)) != 0)]
+    return SampleBatch(
+        batch.tag_ids[rows], batch.ts_ns[rows], batch.values[rows], batch.quality[rows]
+    )
