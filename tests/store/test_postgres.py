@@ -123,3 +123,50 @@ async def test_a_node_with_the_simulator_on_postgres(
     assert got["ts_ms"][-1] == last["ts_ms"]
     assert got["value"][-1] == last["value"]
     assert rn.node.health()["store"]["kind"] == "postgres"
+
+
+def test_an_older_schema_is_upgraded_in_order(
+    postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import genba.store.postgres as pgmod
+
+    monkeypatch.setattr(pgmod, "MIGRATIONS", MIGRATIONS[:1])  # a node of an older genba
+    old = _store(postgres_dsn, tmp_path)
+    old.append(SampleBatch.from_columns(tag_ids=[1], ts_ns=[0], values=[1.5]))
+    assert old.schema_version() == 1
+    old.close()
+    monkeypatch.setattr(pgmod, "MIGRATIONS", MIGRATIONS)
+    new = PostgresStore(pgmod.PostgresSettings(dsn=postgres_dsn), read_only=True)
+    try:
+        assert new.schema_version() == 1  # read-only: left alone
+    finally:
+        new.close()
+    new = _store(postgres_dsn, tmp_path)
+    try:
+        assert new.schema_version() == MIGRATIONS[-1][0]
+        assert new.raw([1], TimeRange(0, 1)).values.tolist() == [1.5]  # data kept
+    finally:
+        new.close()
+
+
+def test_genba_db_upgrade_reports_the_migrations(
+    postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import genba.store.postgres as pgmod
+    from genba.cli import cli
+
+    toml = tmp_path / "genba.toml"
+    toml.write_text(f'[store]\nkind = "postgres"\ndsn = "{postgres_dsn}"\n')
+    monkeypatch.setattr(pgmod, "MIGRATIONS", MIGRATIONS[:1])
+    first = CliRunner().invoke(cli, ["db", "upgrade", "-c", str(toml)])
+    assert first.exit_code == 0, first.output
+    assert "applied migration 1: tags, partitioned samples, last values" in first.output
+    monkeypatch.setattr(pgmod, "MIGRATIONS", MIGRATIONS)
+    second = CliRunner().invoke(cli, ["db", "upgrade", "-c", str(toml)])
+    assert "applied migration 2" in second.output
+    assert "applied migration 1" not in second.output
+    assert f"postgres: schema version {MIGRATIONS[-1][0]}, current" in second.output
+    third = CliRunner().invoke(cli, ["db", "upgrade", "-c", str(toml)])
+    assert "applied" not in third.output

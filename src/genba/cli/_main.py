@@ -203,6 +203,40 @@ def query(
         _say(f"showing the first {len(rows)} samples; raise --limit or use --every for more.")
 
 
+@cli.group()
+def db() -> None:
+    """The historian's database: schema upgrades."""
+
+
+@db.command()
+@config_option
+def upgrade(config_path: Path) -> None:
+    """Apply the schema migrations the store lacks (a writable node also does this on start).
+
+    Stop the node first. PostgreSQL: numbered migrations, in order, in one transaction. DuckDB
+    creates and keeps its schema itself when the node opens the file.
+    """
+    from genba.store import open_store
+
+    config = _load(config_path)
+    try:
+        store = open_store(config.store, data_dir=config.data_dir, read_only=False)
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        run = getattr(store, "upgrade", None)
+        if run is None:
+            _say(f"{config.store.kind}: the schema is kept current on open; nothing to do")
+            return
+        applied = run()  # opening applied them already; this reports what is current
+        version = store.schema_version()  # type: ignore[attr-defined]
+        for number, what in getattr(store, "applied_on_open", []) + applied:
+            _say(f"applied migration {number}: {what}")
+        _say(f"{config.store.kind}: schema version {version}, current")
+    finally:
+        store.close()
+
+
 from genba.cli._simulate import simulate  # noqa: E402 - registered after the group exists
 
 cli.add_command(simulate)
