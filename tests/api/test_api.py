@@ -245,3 +245,52 @@ async def test_closing_a_live_socket_releases_its_subscription(api: RunningNode)
         await _recv(ws)
         assert len(api.node.bus.stats().subscriptions) == 2
     await wait_until(lambda: len(api.node.bus.stats().subscriptions) == 1)
+
+
+async def test_twa_resample_value_at_and_pages_through_the_api(
+    make_config: Callable[[str], GenbaConfig], run_node: Any
+) -> None:
+    rn: RunningNode = await run_node(make_config('[node]\nname = "q"\n'))
+    t0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, ms
+    rows = [  # 10 from -30 s, 20 from 20 s, a BAD 40 at 50 s (ignored), 0 from 80 s
+        {"tag": "s/a/l/m/x", "timestamp": t0 + dt * 1000, "value": v, "quality": q}
+        for dt, v, q in ((-30, 10.0, 0), (20, 20.0, 0), (50, 40.0, 2), (80, 0.0, 0))
+    ]
+    r = await rn.http.post("/api/ingest", json=rows)
+    assert r.json()["accepted"] == 4
+    await wait_until(lambda: rn.node.writer.stats.stored_samples == 4)
+    span = {"start": t0, "end": t0 + 120_000}
+    b = (
+        await rn.http.get(
+            "/api/tags/s/a/l/m/x/samples", params=span | {"every": "1m", "agg": "avg,twa"}
+        )
+    ).json()
+    assert b["ts_ms"] == [t0, t0 + 60_000]
+    assert b["avg"] == [20.0, 0.0]
+    assert b["twa"] == pytest.approx([1000 / 60, 400 / 60])
+    g = (await rn.http.get("/api/tags/s/a/l/m/x/resample", params=span | {"step": "30s"})).json()
+    assert g["value"] == [10.0, 20.0, 20.0, 0.0]
+    g = (
+        await rn.http.get(
+            "/api/tags/s/a/l/m/x/resample", params=span | {"step": "30s", "method": "linear"}
+        )
+    ).json()
+    assert g["value"][0] == pytest.approx(16.0)
+    assert g["value"][3] is None  # nothing known after 80 s to draw a line to
+    v = (await rn.http.get("/api/tags/s/a/l/m/x/value", params={"at": t0 + 50_000})).json()
+    assert v["sample"]["value"] == 20.0
+    assert v["sample"]["ts_ms"] == t0 + 20_000
+    v = (await rn.http.get("/api/tags/s/a/l/m/x/value", params={"at": t0 - 31_000})).json()
+    assert v["sample"] is None
+    everything = {"start": t0 - 60_000, "end": t0 + 120_000, "limit": 3}
+    p1 = (await rn.http.get("/api/tags/s/a/l/m/x/samples", params=everything)).json()
+    assert p1["truncated"] is True
+    p2 = (
+        await rn.http.get("/api/tags/s/a/l/m/x/samples", params=everything | {"after": p1["next"]})
+    ).json()
+    assert p1["value"] + p2["value"] == [10.0, 20.0, 40.0, 0.0]
+    assert p2["truncated"] is False
+    assert p2["next"] is None
+    bad = await rn.http.get("/api/tags/s/a/l/m/x/samples", params=everything | {"after": "x"})
+    assert bad.status_code == 400
+    assert "not a page cursor" in bad.text

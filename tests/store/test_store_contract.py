@@ -10,6 +10,7 @@ import pytest
 
 from genba.errors import QueryError
 from genba.store import Store, StoreSettings, TimeRange, open_store
+from genba.store._derived import resample, time_weighted, value_at
 from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
 
 KINDS = ["duckdb", "postgres"]
@@ -125,3 +126,69 @@ def test_everything_survives_a_reopen(
         assert again.last([1]).values.tolist() == [8.0]
     finally:
         again.close()
+
+
+def test_sum_aggregate(store: Store) -> None:
+    store.append(FIXTURE)
+    b = store.aggregate([1], TimeRange(0, 3 * MIN), every_ns=MIN, aggs=["sum"])
+    assert b.columns["sum"].tolist() == [3.0, 12.0, 21.0]  # 0+1+2, 3+4+5, 6+7+8
+
+
+def test_raw_pages_with_a_cursor_give_every_row_once(store: Store) -> None:
+    store.append(FIXTURE)
+    whole = store.raw([1, 2], TimeRange(0, 10 * MIN))
+    rows: list[tuple[int, int, float]] = []
+    after = None
+    while True:
+        page = store.raw([1, 2], TimeRange(0, 10 * MIN), limit=4, after=after)
+        if not len(page):
+            break
+        rows += zip(page.ts_ns.tolist(), page.tag_ids.tolist(), page.values.tolist(), strict=True)
+        after = (int(page.ts_ns[-1]), int(page.tag_ids[-1]))
+    assert rows == list(
+        zip(whole.ts_ns.tolist(), whole.tag_ids.tolist(), whole.values.tolist(), strict=True)
+    )
+    assert len(rows) == 11
+
+
+S = NS_PER_S
+# Tag 3, an irregular signal: 10 from -30 s (before the range), 20 from 20 s, a BAD 40 at 50 s
+# (ignored: the 20 holds), 0 from 80 s.
+IRREGULAR = SampleBatch.from_columns(
+    tag_ids=[3, 3, 3, 3],
+    ts_ns=[-30 * S, 20 * S, 50 * S, 80 * S],
+    values=[10.0, 20.0, 40.0, 0.0],
+    quality=[0, 0, 2, 0],
+)
+
+
+def test_time_weighted_average_by_hand(store: Store) -> None:
+    store.append(IRREGULAR)
+    b = time_weighted(store, [3], TimeRange(0, 2 * MIN), MIN)
+    # minute 0: 10 for 20 s, 20 for 40 s -> (200 + 800) / 60; minute 1: 20 for 20 s, 0 for 40 s
+    assert b.bucket_ns.tolist() == [0, MIN]
+    assert b.columns["twa"].tolist() == pytest.approx([1000 / 60, 400 / 60])
+    plain = store.aggregate([3], TimeRange(0, 2 * MIN), every_ns=MIN, aggs=["avg"])
+    assert plain.columns["avg"].tolist() == [20.0, 0.0]  # what a plain average says instead
+
+
+def test_resample_step_and_linear_by_hand(store: Store) -> None:
+    store.append(IRREGULAR)
+    grid, step = resample(store, 3, TimeRange(0, 2 * MIN), 30 * S, "step")
+    assert grid.tolist() == [0, 30 * S, 60 * S, 90 * S]
+    assert step.tolist() == [10.0, 20.0, 20.0, 0.0]
+    _, lin = resample(store, 3, TimeRange(0, 2 * MIN), 30 * S, "linear")
+    # lines through (-30, 10), (20, 20), (80, 0); nothing known after 80 s
+    assert lin[:3].tolist() == pytest.approx([16.0, 20 - 20 / 6, 20 - 40 / 3])
+    assert np.isnan(lin[3])
+
+
+def test_value_at_a_time_looks_back_as_far_as_needed(store: Store) -> None:
+    store.append(IRREGULAR)
+    long_ago = 40 * 24 * 3600 * S
+    store.append(SampleBatch.from_columns(tag_ids=[4], ts_ns=[-long_ago], values=[7.5]))
+    got = value_at(store, [3, 4, 99], 50 * S)
+    assert got.tag_ids.tolist() == [3, 4]
+    assert got.values.tolist() == [20.0, 7.5]  # the BAD 40 at 50 s does not count
+    assert got.ts_ns.tolist() == [20 * S, -long_ago]
+    assert len(value_at(store, [3], -31 * S)) == 0  # before the first sample: unknown

@@ -66,12 +66,42 @@ def create_app(node: Node) -> FastAPI:
             str | None, Query(description="Bucket size (1m, 10s…): aggregates instead of raw.")
         ] = None,
         agg: Annotated[
-            str, Query(description="Aggregates, comma-separated: avg,min,max,count,first,last.")
+            str,
+            Query(
+                description="Aggregates, comma-separated: avg,min,max,count,first,last,sum, and "
+                "twa (time-weighted average)."
+            ),
         ] = "avg",
         limit: Annotated[int | None, Query(description="Most raw samples to return.")] = None,
+        after: Annotated[
+            str | None, Query(description="The 'next' of the previous page: the page after it.")
+        ] = None,
     ) -> dict[str, Any]:
         """Raw samples of one tag in a range, or time-bucket aggregates with ``every``."""
-        return history.samples(path, start=start, end=end, every=every, agg=agg, limit=limit)
+        return history.samples(
+            path, start=start, end=end, every=every, agg=agg, limit=limit, after=after
+        )
+
+    @app.get("/api/tags/{path:path}/resample", tags=["tags"])
+    def resample(
+        path: str,
+        step: Annotated[str, Query(description="Grid step: 1s, 1m, 1h…")],
+        method: Annotated[
+            str, Query(description="step: the value holding; linear: interpolated.")
+        ] = "step",
+        start: Annotated[str | None, Query(description="Like samples; default -1h.")] = None,
+        end: Annotated[str | None, Query(description="Like start; default now.")] = None,
+    ) -> dict[str, Any]:
+        """One tag on a regular, epoch-aligned grid; null where nothing is known."""
+        return history.resample(path, step=step, method=method, start=start, end=end)
+
+    @app.get("/api/tags/{path:path}/value", tags=["tags"])
+    def value(
+        path: str,
+        at: Annotated[str, Query(description="ISO 8601, epoch ms, now, or -15m.")],
+    ) -> dict[str, Any]:
+        """The value holding at a time: the last good sample at or before it (null if none)."""
+        return history.value(path, at)
 
     @app.get("/api/tags/{path:path}/last", tags=["tags"])
     def last(path: str) -> dict[str, Any]:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from genba.clock import Clock
 from genba.errors import QueryError
 from genba.paths import check_pattern
 from genba.store import Store, TimeRange, check_aggs
+from genba.store._derived import resample, time_weighted, value_at
 from genba.tags import TagRegistry
 from genba.timeparse import parse_duration, parse_time
 from genba.types import NS_PER_MS, SampleBatch, Tag
@@ -20,6 +23,16 @@ DEFAULT_SPAN = "-1h"
 RAW_LIMIT_DEFAULT = 10_000
 RAW_LIMIT_MAX = 1_000_000
 MAX_BUCKETS = 100_000
+
+
+def _cursor(after: str | None) -> tuple[int, int] | None:
+    """``after`` as given back in ``next``: ``<ts_ns>:<tag_id>``."""
+    if after is None:
+        return None
+    ts, sep, tag = after.partition(":")
+    if not sep or not ts.lstrip("-").isdigit() or not tag.isdigit():
+        raise QueryError(f"after {after!r} is not a page cursor; pass the 'next' of a page")
+    return int(ts), int(tag)
 
 
 def _last_dict(batch: SampleBatch, i: int) -> dict[str, Any]:
@@ -87,10 +100,13 @@ class History:
         every: str | None = None,
         agg: str = "avg",
         limit: int | None = None,
+        after: str | None = None,
     ) -> dict[str, Any]:
         """Raw samples of a tag, or time-bucket aggregates when ``every`` is given.
 
-        ``agg`` is one aggregate or several joined by commas (``min,avg,max``).
+        ``agg`` is one aggregate or several joined by commas (``min,avg,max``); ``twa`` is the
+        time-weighted average. A truncated raw answer carries ``next``: pass it as ``after``
+        for the following page.
         """
         tag = self.registry.get(path)
         span = self.span(start, end)
@@ -104,11 +120,12 @@ class History:
             n = RAW_LIMIT_DEFAULT if limit is None else limit
             if not 0 < n <= RAW_LIMIT_MAX:
                 raise QueryError(f"limit must be between 1 and {RAW_LIMIT_MAX}, got {n}.")
-            batch = self.store.raw([tag.id], span, limit=n + 1)
+            batch = self.store.raw([tag.id], span, limit=n + 1, after=_cursor(after))
             truncated = len(batch) > n
             batch = batch.select(slice(0, n)) if truncated else batch
             return head | {
                 "truncated": truncated,
+                "next": f"{batch.ts_ns[-1]}:{batch.tag_ids[-1]}" if truncated else None,
                 "ts_ms": (batch.ts_ns // NS_PER_MS).tolist(),
                 "value": batch.values.tolist(),
                 "quality": batch.quality.tolist(),
@@ -120,14 +137,65 @@ class History:
                 f"{buckets:,} buckets of {every} in this range is more than {MAX_BUCKETS:,}; "
                 "choose a larger interval or a shorter range."
             )
-        aggs = check_aggs([a.strip() for a in agg.split(",") if a.strip()])
-        b = self.store.aggregate([tag.id], span, every_ns=every_ns, aggs=aggs)
+        aggs = [a.strip() for a in agg.split(",") if a.strip()]
+        plain = check_aggs([a for a in aggs if a != "twa"]) if aggs != ["twa"] else []
+        parts = []
+        if plain:
+            parts.append(self.store.aggregate([tag.id], span, every_ns=every_ns, aggs=plain))
+        if "twa" in aggs:
+            parts.append(time_weighted(self.store, [tag.id], span, every_ns))
+        times = np.unique(np.concatenate([b.bucket_ns for b in parts]))
+        columns: dict[str, list[float | None]] = {}
+        for b in parts:
+            at = np.searchsorted(times, b.bucket_ns)
+            for name, col in b.columns.items():
+                full = np.full(len(times), np.nan)
+                full[at] = col
+                columns[name] = [None if v != v else v for v in full.tolist()]
         return (
             head
             | {
                 "every_ms": every_ns // NS_PER_MS,
                 "aggs": aggs,
-                "ts_ms": (b.bucket_ns // NS_PER_MS).tolist(),
+                "ts_ms": (times // NS_PER_MS).tolist(),
             }
-            | {a: b.columns[a].tolist() for a in aggs}
+            | {a: columns[a] for a in aggs}
         )
+
+    def resample(
+        self,
+        path: str,
+        *,
+        step: str,
+        method: str = "step",
+        start: str | None = None,
+        end: str | None = None,
+    ) -> dict[str, Any]:
+        """The tag on a regular grid: the value holding at each step, or interpolated."""
+        tag = self.registry.get(path)
+        span = self.span(start, end)
+        if method not in ("step", "linear"):
+            raise QueryError(f"unknown method {method!r}; valid values are: step, linear")
+        grid, values = resample(
+            self.store,
+            tag.id,
+            span,
+            parse_duration(step),
+            "linear" if method == "linear" else "step",
+        )
+        return {
+            "path": path,
+            "unit": tag.spec.unit,
+            "method": method,
+            "step_ms": parse_duration(step) // NS_PER_MS,
+            "ts_ms": (grid // NS_PER_MS).tolist(),
+            "value": [None if v != v else v for v in values.tolist()],
+        }
+
+    def value(self, path: str, at: str) -> dict[str, Any]:
+        """The value holding at a time: the tag's last good sample at or before it."""
+        tag = self.registry.get(path)
+        at_ns = parse_time(at, now_ns=self.clock.now_ns())
+        got = value_at(self.store, [tag.id], at_ns)
+        sample = _last_dict(got, 0) if len(got) else None
+        return {"path": path, "unit": tag.spec.unit, "at_ms": at_ns // NS_PER_MS, "sample": sample}

@@ -21,7 +21,7 @@ from genba.errors import ConfigError, QueryError
 from genba.timeparse import format_time
 from genba.types import SampleBatch, Tag, TagId
 
-AGGREGATES = ("avg", "min", "max", "count", "first", "last")
+AGGREGATES = ("avg", "min", "max", "count", "first", "last", "sum")
 """Aggregate functions over a time bucket. They use samples whose quality is not BAD."""
 
 
@@ -114,9 +114,16 @@ class Store(Protocol):
         ...
 
     def raw(
-        self, tag_ids: list[TagId], span: TimeRange, *, limit: int | None = None
+        self,
+        tag_ids: list[TagId],
+        span: TimeRange,
+        *,
+        limit: int | None = None,
+        after: tuple[int, TagId] | None = None,
     ) -> SampleBatch:
-        """Samples of ``tag_ids`` in ``span``, ordered by time then tag."""
+        """Samples of ``tag_ids`` in ``span``, ordered by time then tag; at most ``limit``.
+
+        ``after = (ts_ns, tag_id)`` of the last row of a page gives the next page."""
         ...
 
     def aggregate(

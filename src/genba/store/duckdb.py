@@ -44,6 +44,7 @@ _AGG_SQL = {
     "count": "count(*)::DOUBLE",
     "first": "arg_min(value, ts_ns)",
     "last": "arg_max(value, ts_ns)",
+    "sum": "sum(value)",
 }
 
 _BAD = 2  # Quality.BAD: left out of aggregates
@@ -246,14 +247,22 @@ class DuckDBStore:
         return [Tag(r[0], TagSpec(r[1], r[2], r[3], r[4], r[5])) for r in rows]
 
     def raw(
-        self, tag_ids: list[TagId], span: TimeRange, *, limit: int | None = None
+        self,
+        tag_ids: list[TagId],
+        span: TimeRange,
+        *,
+        limit: int | None = None,
+        after: tuple[int, TagId] | None = None,
     ) -> SampleBatch:
         sql = (
             "SELECT tag_id, ts_ns, value, quality FROM samples "
             "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
-            "ORDER BY ts_ns, tag_id"
         )
         params: dict[str, object] = {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns}
+        if after is not None:
+            sql += "AND (ts_ns > $after_ts OR (ts_ns = $after_ts AND tag_id > $after_tag)) "
+            params["after_ts"], params["after_tag"] = int(after[0]), int(after[1])
+        sql += "ORDER BY ts_ns, tag_id"
         if limit is not None:
             sql += " LIMIT $limit"
             params["limit"] = limit

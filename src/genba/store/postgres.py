@@ -41,6 +41,7 @@ _AGG_SQL = {
     "count": "count(*)::float8",
     "first": "(array_agg(value ORDER BY ts_ns))[1]",
     "last": "(array_agg(value ORDER BY ts_ns DESC))[1]",
+    "sum": "sum(value)",
 }
 
 # The binary COPY row of (tag_id int4, ts_ns int8, value float8, quality int2): a field count,
@@ -323,15 +324,30 @@ class PostgresStore:
         return parse_copy(bytes(out)) if out else SampleBatch.empty()
 
     def raw(
-        self, tag_ids: list[TagId], span: TimeRange, *, limit: int | None = None
+        self,
+        tag_ids: list[TagId],
+        span: TimeRange,
+        *,
+        limit: int | None = None,
+        after: tuple[int, TagId] | None = None,
     ) -> SampleBatch:
+        page = (
+            sql.SQL(" AND (ts_ns, tag_id) > ({}, {})").format(
+                sql.Literal(int(after[0])), sql.Literal(int(after[1]))
+            )
+            if after is not None
+            else sql.SQL("")
+        )
         query = sql.SQL(
-            "SELECT tag_id, ts_ns, value, quality FROM {}.samples "
-            "WHERE tag_id = ANY({}::int4[]) AND ts_ns >= {} AND ts_ns < {} ORDER BY ts_ns, tag_id"
+            "SELECT tag_id, ts_ns, value, quality FROM {s}.samples WHERE tag_id = ANY({ids}::int4[])"
+            " AND ts_ns >= {a} AND ts_ns < {b}{page} ORDER BY ts_ns, tag_id"
         ).format(
-            self._schema, sql.Literal(list(tag_ids)), sql.Literal(span.start_ns),
-            sql.Literal(span.end_ns),
-        )  # fmt: skip
+            s=self._schema,
+            ids=sql.Literal(list(tag_ids)),
+            a=sql.Literal(span.start_ns),
+            b=sql.Literal(span.end_ns),
+            page=page,
+        )
         if limit is not None:
             query = sql.SQL("{} LIMIT {}").format(query, sql.Literal(int(limit)))
         return self._copy_out(query)

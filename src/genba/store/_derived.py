@@ -1,0 +1,179 @@
+"""Queries every backend answers the same way, built on :meth:`Store.raw`: the value at a time,
+resampling onto a regular grid (step or linear), and time-weighted averages.
+
+A tag's value is taken to hold from one sample until the next (a PLC register or a sensor
+reading is valid until it changes); BAD samples are left out, so the last good value holds
+through them. The math is plain numpy on the samples of the range plus the one sample before
+it, so both backends give identical answers.
+
+>>> step_at(np.array([0, 10]), np.array([1.0, 2.0]), np.array([-1, 0, 5, 10, 15]))
+array([nan,  1.,  1.,  2.,  2.])
+>>> linear_at(np.array([0, 10]), np.array([1.0, 2.0]), np.array([-1, 0, 5, 10, 15]))
+array([nan, 1. , 1.5, 2. , nan])
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from genba.errors import QueryError
+from genba.store._base import Buckets, Store, TimeRange
+from genba.types import NS_PER_S, SampleBatch, TagId
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+_BAD = 2
+HOUR_NS = 3600 * NS_PER_S
+LOOKBACKS_NS = (HOUR_NS, 24 * HOUR_NS, 30 * 24 * HOUR_NS, 366 * 24 * HOUR_NS, None)
+"""How far back :func:`value_at` looks, widening until it finds a sample."""
+MAX_GRID = 1_000_000
+
+
+def step_at(ts: I64, values: F64, grid: I64) -> F64:
+    """The value holding at each grid time: the last sample at or before it (NaN before any)."""
+    i = np.searchsorted(ts, grid, side="right") - 1
+    out = np.full(len(grid), np.nan)
+    ok = i >= 0
+    out[ok] = values[i[ok]]
+    return out
+
+
+def linear_at(ts: I64, values: F64, grid: I64) -> F64:
+    """Straight lines between samples; NaN outside the first and last sample."""
+    if not len(ts):
+        return np.full(len(grid), np.nan)
+    out = np.interp(grid.astype(np.float64), ts.astype(np.float64), values)
+    out[(grid < ts[0]) | (grid > ts[-1])] = np.nan
+    return out
+
+
+def twa_buckets(ts: I64, values: F64, start: int, end: int, every: int) -> tuple[I64, F64]:
+    """Time-weighted average per epoch-aligned bucket of [start, end) for a step signal.
+
+    ``ts``/``values`` are the samples, sorted, including the last one before ``start`` if any.
+    Time before the first known value is not covered; buckets with no covered time are left out.
+    """
+    first_bucket = start - start % every
+    edges = np.arange(first_bucket, end + every, every, dtype=np.int64)
+    edges = np.clip(edges, start, end)
+    edges = np.unique(edges)
+    if len(ts) == 0 or len(edges) < 2:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    x = np.maximum(ts, start)  # the one sample before start counts from start
+    keep = np.r_[x[1:] != x[:-1], True]  # same instant twice: the later value wins
+    x, y = x[keep], values[keep]
+    seg = np.diff(np.r_[x, max(end, int(x[-1]))]).astype(np.float64)
+    area = np.r_[0.0, np.cumsum(y * seg)]  # integral up to each knot
+
+    def integral(t: I64) -> F64:
+        k = np.searchsorted(x, t, side="right") - 1
+        known = k >= 0
+        kk = np.maximum(k, 0)
+        f = area[kk] + y[kk] * (t - x[kk])
+        return np.where(known, f, 0.0)
+
+    covered = np.maximum(edges - x[0], 0).astype(np.float64)
+    f = integral(edges)
+    span = np.diff(covered)
+    ok = span > 0
+    twa = np.diff(f)[ok] / span[ok]
+    bucket = edges[:-1][ok]
+    return bucket - bucket % every, twa
+
+
+def _good(batch: SampleBatch) -> SampleBatch:
+    keep = batch.quality < _BAD
+    return SampleBatch(
+        batch.tag_ids[keep], batch.ts_ns[keep], batch.values[keep], batch.quality[keep]
+    )
+
+
+def value_at(store: Store, tag_ids: list[TagId], t_ns: int) -> SampleBatch:
+    """Each tag's last good sample at or before ``t_ns`` (tags with none are left out)."""
+    found: dict[int, tuple[int, float, int]] = {}
+    todo = list(dict.fromkeys(tag_ids))
+    lo_prev = t_ns + 1
+    for back in LOOKBACKS_NS:
+        if not todo:
+            break
+        lo = -(2**62) if back is None else t_ns - back
+        if lo >= lo_prev:
+            continue
+        got = _good(store.raw(todo, TimeRange(lo, lo_prev)))
+        lo_prev = lo
+        for tag, ts, v, q in zip(
+            got.tag_ids.tolist(),
+            got.ts_ns.tolist(),
+            got.values.tolist(),
+            got.quality.tolist(),
+            strict=True,
+        ):  # rows come in time order: the last one of a tag wins
+            found[tag] = (ts, v, q)
+        todo = [t for t in todo if t not in found]
+    ids = sorted(found)
+    return SampleBatch.from_columns(
+        tag_ids=ids,
+        ts_ns=[found[i][0] for i in ids],
+        values=[found[i][1] for i in ids],
+        quality=[found[i][2] for i in ids],
+    )
+
+
+def _with_prior(store: Store, tag_id: TagId, span: TimeRange) -> tuple[I64, F64]:
+    before = value_at(store, [tag_id], span.start_ns - 1) if span.start_ns > -(2**62) else None
+    inside = _good(store.raw([tag_id], span))
+    ts, v = inside.ts_ns, inside.values
+    if before is not None and len(before):
+        ts, v = np.r_[before.ts_ns, ts], np.r_[before.values, v]
+    return ts.astype(np.int64), v.astype(np.float64)
+
+
+def resample(
+    store: Store, tag_id: TagId, span: TimeRange, step_ns: int, method: Literal["step", "linear"]
+) -> tuple[I64, F64]:
+    """The tag on a grid of ``step_ns`` (epoch-aligned) over ``span``: (grid times, values)."""
+    if step_ns <= 0:
+        raise QueryError("the resampling step must be positive, e.g. 1s or 1m")
+    first = -(-span.start_ns // step_ns) * step_ns
+    n = max((span.end_ns - 1 - first) // step_ns + 1, 0)
+    if n > MAX_GRID:
+        raise QueryError(
+            f"{n:,} grid points is more than {MAX_GRID:,}; choose a longer step or a shorter range"
+        )
+    grid = first + np.arange(n, dtype=np.int64) * step_ns
+    ts, v = _with_prior(store, tag_id, TimeRange(span.start_ns, span.end_ns))
+    if method == "step":
+        return grid, step_at(ts, v, grid)
+    if method == "linear":
+        after = value_after(store, tag_id, span.end_ns)
+        if after is not None:
+            ts, v = np.r_[ts, after[0]], np.r_[v, after[1]]
+        return grid, linear_at(ts, v, grid)
+    raise QueryError(f"unknown method {method!r}; valid values are: step, linear")
+
+
+def value_after(store: Store, tag_id: TagId, t_ns: int) -> tuple[int, float] | None:
+    """The first good sample at or after ``t_ns`` within a day, for interpolating up to it."""
+    got = _good(store.raw([tag_id], TimeRange(t_ns, t_ns + 24 * HOUR_NS), limit=1000))
+    return (int(got.ts_ns[0]), float(got.values[0])) if len(got) else None
+
+
+def time_weighted(store: Store, tag_ids: list[TagId], span: TimeRange, every_ns: int) -> Buckets:
+    """Time-weighted average ("twa") per tag and epoch-aligned bucket of ``every_ns``."""
+    tags: list[I64] = []
+    buckets: list[I64] = []
+    avgs: list[F64] = []
+    for tag in dict.fromkeys(tag_ids):
+        ts, v = _with_prior(store, tag, span)
+        b, a = twa_buckets(ts, v, span.start_ns, span.end_ns, every_ns)
+        tags.append(np.full(len(b), tag, dtype=np.int64))
+        buckets.append(b)
+        avgs.append(a)
+    return Buckets(
+        np.concatenate(tags).astype(np.int32) if tags else np.empty(0, dtype=np.int32),
+        np.concatenate(buckets) if buckets else np.empty(0, dtype=np.int64),
+        {"twa": np.concatenate(avgs) if avgs else np.empty(0)},
+    )
