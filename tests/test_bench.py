@@ -49,3 +49,17 @@ def test_connect_benchmark_runs_and_prints_its_tables() -> None:
         "| path", "| json, 1 metric/msg, MQTT 3.1.1", "| json, 1 metric/msg, MQTT 5",
         "| sparkplug, 100 metrics/msg", "| paho json subscriber (baseline)", "| messages", "| 1,500",
     ]  # fmt: skip
+
+
+def test_historian_benchmark_runs_and_prints_its_tables() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "historian.py"), "--tags", "20", "--samples", "500",
+         "--runs", "1"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [line.split(" | ")[0] for line in r.stdout.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "| backend", "| duckdb batch append", "| postgres binary COPY",
+        "| sqlite executemany (baseline)", "| backend", "| duckdb", "| postgres",
+    ]  # fmt: skip

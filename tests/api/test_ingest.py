@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -105,3 +106,34 @@ async def test_unreadable_bodies_are_400_with_the_fix(
     r = await rn.http.post("/api/ingest", content=content, headers={"content-type": ctype})
     assert r.status_code == 400
     assert fragment in r.json()["error"]["message"]
+
+
+def test_millisecond_timestamps_are_exact_to_the_nanosecond_in_every_format() -> None:
+    """ns since 1970 do not fit a float64: 1767225600001 ms must not become ...000.9998 ms."""
+    import pyarrow as pa
+    import pyarrow.ipc as paipc
+
+    from genba.deadletter import DeadLetters
+    from genba.node import ingest
+    from genba.tags import TagRegistry
+
+    ms = [1_767_225_600_001, 1_767_225_600_002, 1_767_225_600_003]
+    want = [m * 1_000_000 for m in ms]
+    sink = pa.BufferOutputStream()
+    table = pa.table({"tag": ["a/b"] * 3, "timestamp": ms, "value": [1.0, 2.0, 3.0]})
+    with paipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    bodies = {
+        "application/json": json.dumps(
+            [{"tag": "a/b", "timestamp": m, "value": 1.0} for m in ms]
+        ).encode(),
+        "text/csv": ("tag,timestamp,value\n" + "".join(f"a/b,{m},1\n" for m in ms)).encode(),
+        "application/vnd.apache.arrow.stream": sink.getvalue().to_pybytes(),
+    }
+    for content_type, body in bodies.items():
+        batch, result = ingest(
+            body, content_type, registry=TagRegistry(), now_ns=2 * 10**18,
+            dead_letters=DeadLetters(None), max_future_s=300,
+        )  # fmt: skip
+        assert result.accepted == 3, content_type
+        assert batch.ts_ns.tolist() == want, content_type

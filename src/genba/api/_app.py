@@ -126,8 +126,8 @@ def create_app(node: Node) -> FastAPI:
             dead_letters=node.dead_letters,
             max_future_s=max_future_s,
         )
-        if len(batch):
-            await node.bus.publish(batch)  # waits while the historian is busy: back-pressure
+        if len(batch):  # answered once durable: a 200 means stored, even if the node dies now
+            await node.publish_durable(batch)
         return result.as_dict()
 
     @app.get("/api/deadletter", tags=["node"])

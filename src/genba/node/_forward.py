@@ -33,6 +33,7 @@ from genba.types import SampleBatch
 
 log = logging.getLogger("genba.forward")
 ARROW = "application/vnd.apache.arrow.stream"
+SEND_MAX_SAMPLES = 200_000  # one request carries up to this much of a backlog
 
 
 class UpstreamError(Exception):
@@ -99,6 +100,9 @@ class Forwarder:
                     batches = [i for i in items if isinstance(i, SampleBatch)]
                     if batches:
                         await self._forward(SampleBatch.concat(batches))
+                deadline = time.monotonic() + 10  # stopping: hand over the backlog if we can
+                while self.spool.files and self.stats.connected and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a file count
+                    await asyncio.sleep(0.05)
             finally:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)
@@ -132,11 +136,15 @@ class Forwarder:
         """Send the spool to the upstream, oldest first, retrying with backoff."""
         delay = 0.5
         while True:
-            head = await asyncio.to_thread(self.spool.peek) if self.spool.files else None
-            if head is None:
+            head = (
+                await asyncio.to_thread(self.spool.peek_many, SEND_MAX_SAMPLES)
+                if self.spool.files
+                else []
+            )
+            if not head:
                 await asyncio.sleep(self.s.batch_ms / 1000)
                 continue
-            path, batch = head
+            batch = SampleBatch.concat([b for _, b in head])  # the backlog, many files a request
             try:
                 await self._post(batch)
             except UpstreamError:
@@ -144,7 +152,8 @@ class Forwarder:
                 delay = min(delay * 2, self.s.retry_max_s)
                 continue
             delay = 0.5
-            self.spool.pop(path)
+            for path, _ in head:
+                self.spool.pop(path)
             self.stats.spooled_samples = max(self.stats.spooled_samples - len(batch), 0)
             self.stats.spool_bytes = self.spool.bytes
 

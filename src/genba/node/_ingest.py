@@ -12,6 +12,7 @@ as whole arrays; only text timestamps are read one by one.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,18 +56,62 @@ def _number(x: Any) -> float:
         return np.nan
 
 
-def _time_ns(x: Any, now_ns: int) -> float:
+_MS_LIMIT = 9_000_000_000_000  # epoch ms beyond which ns no longer fit in int64 (year 2255)
+
+
+def _ms_to_ns(ms: float | int) -> int | None:
+    """Epoch ms (whole or fractional) as exact integer ns; None if not a finite time."""
+    if isinstance(ms, int):
+        return ms * NS_PER_MS if abs(ms) < _MS_LIMIT else None
+    if not math.isfinite(ms) or abs(ms) >= _MS_LIMIT:
+        return None
+    whole = math.floor(ms)
+    return whole * NS_PER_MS + round((ms - whole) * NS_PER_MS)
+
+
+def _time_ns(x: Any, now_ns: int) -> int | None:
+    """One timestamp cell: epoch ms (number or numeric text) or ISO 8601 text, as int ns."""
     if isinstance(x, int | float) and not isinstance(x, bool):
-        return float(x) * NS_PER_MS
+        return _ms_to_ns(x)
     if isinstance(x, str):
-        try:
-            return float(x) * NS_PER_MS
-        except ValueError:
+        for number in (int, float):
             try:
-                return float(parse_time(x, now_ns=now_ns))
-            except QueryError:
-                return np.nan
-    return np.nan
+                return _ms_to_ns(number(x))
+            except ValueError:
+                continue
+        try:
+            return parse_time(x, now_ns=now_ns)
+        except QueryError:
+            return None
+    return None
+
+
+def _timestamps(col: Any, now_ns: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The timestamp column as exact integer ns, and which cells held a readable time.
+
+    Integer arithmetic throughout: ns since 1970 need 61 bits, more than a float64 holds, and
+    a float detour moves timestamps by up to a few hundred ns (enough to change the ms).
+    """
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_timestamp(col.type):
+        ns = col.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+        valid = ~np.asarray(ns.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        return np.asarray(ns.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64), valid
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_integer(col.type):
+        ms = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        valid &= np.abs(ms) < _MS_LIMIT
+        return np.where(valid, ms, 0) * NS_PER_MS, valid
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_floating(col.type):
+        f = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+        valid = np.isfinite(f) & (np.abs(f) < _MS_LIMIT)
+        f = np.where(valid, f, 0.0)
+        whole = np.floor(f)
+        ns = whole.astype(np.int64) * NS_PER_MS + np.round((f - whole) * NS_PER_MS).astype(np.int64)
+        return ns, valid
+    items = col.to_pylist() if isinstance(col, pa.ChunkedArray) else col
+    exact = [_time_ns(x, now_ns) for x in items]
+    valid = np.array([x is not None for x in exact], dtype=bool)
+    return np.array([x or 0 for x in exact], dtype=np.int64), valid
 
 
 def _as_float(col: Any, convert: Any) -> F64:
@@ -126,18 +171,8 @@ def ingest(
     cols = _columns(body, content_type)
     tags: list[Any] = cols["tag"]
     n = len(tags)
-    ts_col = cols["timestamp"]
-    if isinstance(ts_col, pa.ChunkedArray) and pa.types.is_timestamp(ts_col.type):
-        ts = (
-            ts_col.cast(pa.timestamp("ns", tz="UTC"))
-            .cast(pa.int64())
-            .to_numpy(zero_copy_only=False)
-            .astype(np.float64)
-        )
-    elif isinstance(ts_col, pa.ChunkedArray) and not pa.types.is_string(ts_col.type):
-        ts = _as_float(ts_col, _number) * NS_PER_MS
-    else:
-        ts = _as_float(ts_col, lambda x: _time_ns(x, now_ns))
+    ts_ns, ts_ok = _timestamps(cols["timestamp"], now_ns)
+    ts = np.where(ts_ok, ts_ns.astype(np.float64), np.nan)  # for the range checks only
     values = _as_float(cols["value"], _number)
     quality = np.zeros(n) if cols["quality"] is None else _as_float(cols["quality"], _number)
     quality = np.where(np.isnan(quality), 0.0, quality)
@@ -170,7 +205,7 @@ def ingest(
         dead_letters.add(SOURCE, f"row {i}: {reason[i]}", topic=str(tags[i]), ts_ns=now_ns)
     batch = SampleBatch.from_columns(
         tag_ids=ids[ok],
-        ts_ns=ts[ok].astype(np.int64),
+        ts_ns=ts_ns[ok],
         values=values[ok],
         quality=quality[ok].astype(np.uint8),
     )

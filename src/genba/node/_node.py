@@ -29,7 +29,7 @@ from genba.node._history import History
 from genba.node._writer import HistorianWriter
 from genba.store import Store, open_store
 from genba.tags import TagRegistry
-from genba.types import NS_PER_MS, NS_PER_S
+from genba.types import NS_PER_MS, NS_PER_S, SampleBatch
 
 log = logging.getLogger("genba.node")
 
@@ -140,6 +140,12 @@ class Node:
                 log.exception("connector %r failed; restarting in %.1f s", ctx.name, delay)
                 await asyncio.sleep(delay)
                 backoff = min(backoff * 2, 60.0)
+
+    async def publish_durable(self, batch: SampleBatch) -> None:
+        """Put ``batch`` on the bus and return once it is durable (committed to the store or
+        to the on-disk spool): what an acknowledgement to a sender may promise."""
+        await self.bus.publish(batch)
+        await self.writer.wait_durable(self.bus.stats().published_samples)
 
     def health(self) -> dict[str, Any]:
         """What ``GET /api/health`` shows."""

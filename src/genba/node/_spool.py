@@ -76,16 +76,29 @@ class Spool:
         """The oldest batch, or None."""
         if not self._paths:
             return None
-        path = self._paths[0]
+        return self._paths[0], self._read(self._paths[0])
+
+    def peek_many(self, max_samples: int) -> list[tuple[Path, SampleBatch]]:
+        """The oldest batches, as many as fit in ``max_samples`` (at least one, if any)."""
+        out: list[tuple[Path, SampleBatch]] = []
+        total = 0
+        for path in list(self._paths):
+            batch = self._read(path)
+            if out and total + len(batch) > max_samples:
+                break
+            out.append((path, batch))
+            total += len(batch)
+        return out
+
+    def _read(self, path: Path) -> SampleBatch:
         with pa.memory_map(str(path)) as source:
             t = paipc.open_file(source).read_all()
-        batch = SampleBatch.from_columns(
+        return SampleBatch.from_columns(
             tag_ids=t["tag_id"].to_numpy(),
             ts_ns=t["ts_ns"].to_numpy(),
             values=t["value"].to_numpy(),
             quality=t["quality"].to_numpy(),
         )
-        return path, batch
 
     def pop(self, path: Path) -> None:
         """Forget the oldest batch, once the store holds it."""

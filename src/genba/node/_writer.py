@@ -74,6 +74,8 @@ class HistorianWriter:
         )
         self.stats = WriterStats()
         self._new_tags: dict[int, Tag] = {}
+        self.durable_samples = 0  # taken from the bus, in order, and now in the store or spool
+        self._durable_changed = asyncio.Condition()
         self._tags_lock = threading.Lock()
 
     def note_tags(self, tags: list[Tag]) -> None:
@@ -163,6 +165,18 @@ class HistorianWriter:
         self.stats.flushes += 1
         self.stats.stored_samples += len(batch)
         self.stats.pending_samples -= len(batch)
+        await self._now_durable(len(batch))
+
+    async def _now_durable(self, n: int) -> None:
+        self.durable_samples += n
+        async with self._durable_changed:
+            self._durable_changed.notify_all()
+
+    async def wait_durable(self, position: int) -> None:
+        """Return once the first ``position`` samples the bus carried are durable: committed
+        to the store, or written to the on-disk spool."""
+        async with self._durable_changed:
+            await self._durable_changed.wait_for(lambda: self.durable_samples >= position)
 
     def _failed(self, e: Exception, n: int, doing: str) -> None:
         self.stats.errors += 1
@@ -187,6 +201,7 @@ class HistorianWriter:
         self.stats.pending_samples -= len(batch)
         self.stats.spooled_samples += len(batch)
         self.stats.spool_bytes = spool.bytes
+        await self._now_durable(len(batch))
         self._start_replay()  # the last replay may have ended while this batch waited
 
     def _start_replay(self) -> None:
