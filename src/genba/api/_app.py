@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, WebSocket
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from genba import web
 from genba._version import __version__
 from genba.api import _errors
 from genba.api._live import live_stream
+from genba.errors import QueryError
 from genba.node import Node, ingest
+from genba.node._export import export_tables, write_file
+
+EPOCH = "1970-01-01T00:00:00Z"
 
 
 def create_app(node: Node) -> FastAPI:
@@ -129,6 +138,27 @@ def create_app(node: Node) -> FastAPI:
         if len(batch):  # answered once durable: a 200 means stored, even if the node dies now
             await node.publish_durable(batch)
         return result.as_dict()
+
+    @app.get("/api/export", tags=["tags"])
+    def export_file(
+        pattern: Annotated[str, Query(description="MQTT-style tag filter.")] = "#",
+        start: Annotated[str, Query(description="Like samples; default: all.")] = EPOCH,
+        end: Annotated[str | None, Query(description="Like start; default now.")] = None,
+        format: Annotated[str, Query(description="parquet or csv.")] = "parquet",
+    ) -> FileResponse:
+        """The history of the matching tags as a Parquet or CSV file (tag, timestamp, value,
+        quality), the columns `POST /api/ingest` and `genba import` take."""
+        if format not in ("parquet", "csv"):
+            raise QueryError(f"unknown format {format!r}; valid values are: parquet, csv")
+        span = history.span(start, end)
+        fd, name = tempfile.mkstemp(suffix=f".{format}")
+        os.close(fd)
+        write_file(export_tables(node.store, node.registry, pattern, span), Path(name), format)  # type: ignore[arg-type]
+        return FileResponse(
+            name,
+            filename=f"genba-export.{format}",
+            background=BackgroundTask(os.unlink, name),
+        )
 
     @app.get("/api/deadletter", tags=["node"])
     def deadletter(

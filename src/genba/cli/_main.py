@@ -237,6 +237,55 @@ def upgrade(config_path: Path) -> None:
         store.close()
 
 
+@cli.command("export")
+@config_option
+@click.option("--tags", "-t", default="#", show_default=True, help="MQTT-style tag filter.")
+@click.option("--start", "-s", default=None, help="ISO 8601, epoch ms or -7d (default: all).")
+@click.option("--end", "-e", default=None, help="Like --start (default now).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "csv"]), help="Default: from --output."
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="File to write (.parquet or .csv).",
+)  # fmt: skip
+def export_cmd(
+    config_path: Path, tags: str, start: str | None, end: str | None, fmt: str | None, output: Path
+) -> None:
+    """Write the history of the matching tags to a Parquet or CSV file.
+
+    Columns: tag, timestamp (UTC, to the nanosecond), value, quality; `genba import` reads it
+    back. Works with the node stopped or running.
+    """
+    from genba.cli._transfer import export
+
+    try:
+        export(_load(config_path), tags, start, end, fmt, output)
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+@click.option(
+    "--max-future-s", type=float, default=300.0, show_default=True,
+    help="Refuse rows stamped further ahead than this.",
+)  # fmt: skip
+def import_cmd(file: Path, config_path: Path, max_future_s: float) -> None:
+    """Back-fill history from a Parquet or CSV file (columns tag, timestamp, value[, quality]).
+
+    Rows are validated like POST /api/ingest; refused rows are listed with their reason. With
+    the node running, the import goes through its ingest, between live data.
+    """
+    from genba.cli._transfer import import_file
+
+    try:
+        import_file(_load(config_path), file, max_future_s)
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+
+
 from genba.cli._simulate import simulate  # noqa: E402 - registered after the group exists
 
 cli.add_command(simulate)

@@ -1,0 +1,104 @@
+"""Export history to Parquet or CSV, and import it back (or from another system).
+
+A file has the columns ``tag`` (path), ``timestamp`` (UTC, nanoseconds), ``value`` and
+``quality`` — the same columns ``POST /api/ingest`` takes, so an export imports unchanged and
+timestamps survive to the nanosecond. Export reads the store in pages (a million rows at a
+time), so a year of data never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as paipc
+import pyarrow.parquet as pq
+
+from genba.errors import QueryError
+from genba.store import Store, TimeRange
+from genba.tags import TagRegistry
+from genba.types import SampleBatch
+
+Format = Literal["parquet", "csv"]
+SCHEMA = pa.schema(
+    [
+        ("tag", pa.string()),
+        ("timestamp", pa.timestamp("ns", tz="UTC")),
+        ("value", pa.float64()),
+        ("quality", pa.uint8()),
+    ]
+)
+PAGE = 1_000_000
+
+
+def as_table(batch: SampleBatch, registry: TagRegistry) -> pa.Table:
+    """``batch`` with tag paths and a UTC timestamp column."""
+    return pa.table(
+        {
+            "tag": pa.array(registry.paths_of(batch.tag_ids.tolist()), pa.string()),
+            "timestamp": pa.array(batch.ts_ns, pa.timestamp("ns", tz="UTC")),
+            "value": pa.array(batch.values, pa.float64()),
+            "quality": pa.array(batch.quality, pa.uint8()),
+        },
+        schema=SCHEMA,
+    )
+
+
+def export_tables(
+    store: Store, registry: TagRegistry, pattern: str, span: TimeRange, page: int = PAGE
+) -> Iterator[pa.Table]:
+    """The samples of the tags matching ``pattern`` in ``span``, by time, a page at a time."""
+    ids = [t.id for t in registry.match(pattern)]
+    if not ids:
+        raise QueryError(f"no tag matches {pattern!r}; `genba tags` lists them")
+    after: tuple[int, int] | None = None
+    while True:
+        batch = store.raw(ids, span, limit=page, after=after)
+        if not len(batch):
+            return
+        yield as_table(batch, registry)
+        after = (int(batch.ts_ns[-1]), int(batch.tag_ids[-1]))
+
+
+def write_file(tables: Iterator[pa.Table], path: Path, fmt: Format) -> int:
+    """Write the tables to ``path``; the number of rows written."""
+    rows = 0
+    if fmt == "parquet":
+        with pq.ParquetWriter(path, SCHEMA, compression="zstd") as w:
+            for t in tables:
+                w.write_table(t)
+                rows += t.num_rows
+            if rows == 0:
+                w.write_table(SCHEMA.empty_table())
+    elif fmt == "csv":
+        with pacsv.CSVWriter(path, SCHEMA) as cw:
+            for t in tables:
+                cw.write_table(t)
+                rows += t.num_rows
+    else:
+        raise QueryError(f"unknown format {fmt!r}; valid values are: parquet, csv")
+    return rows
+
+
+def read_file(path: Path, chunk_rows: int = 100_000) -> Iterator[bytes]:
+    """A Parquet or CSV file as Arrow IPC streams of at most ``chunk_rows`` rows, the form
+    ``POST /api/ingest`` (and :func:`genba.node.ingest`) takes."""
+    if not path.exists():
+        raise QueryError(f"{path} does not exist")
+    if path.suffix.lower() == ".parquet":
+        batches: Iterator[pa.RecordBatch] = pq.ParquetFile(path).iter_batches(chunk_rows)
+    elif path.suffix.lower() == ".csv":
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=8 << 20))
+        batches = iter(reader)
+    else:
+        raise QueryError(f"{path}: import reads .parquet or .csv files")
+    for rb in batches:
+        for start in range(0, rb.num_rows, chunk_rows):
+            part = rb.slice(start, chunk_rows)
+            sink = pa.BufferOutputStream()
+            with paipc.new_stream(sink, part.schema) as w:
+                w.write_batch(part)
+            yield sink.getvalue().to_pybytes()
