@@ -133,3 +133,27 @@ def mqtt_broker(tmp_path: Path) -> Iterator[Broker]:
         pytest.fail(str(e))
     yield broker
     broker.stop()
+
+
+def stored_rows(config_path: Path) -> list[tuple[str, int, float, int]]:
+    """Every sample in the store of the node configured at ``config_path``, opened read-only:
+    (tag path, ts_ns, value, quality) in time order."""
+    from genba.config import load_config
+    from genba.store import TimeRange, open_store
+
+    cfg = load_config(config_path)
+    store = open_store(cfg.store, data_dir=cfg.data_dir, read_only=True)
+    try:
+        paths = {t.id: t.path for t in store.load_tags()}
+        got = store.raw(sorted(paths), TimeRange(0, 2**62))
+    finally:
+        store.close()
+    return list(
+        zip(
+            [paths[i] for i in got.tag_ids.tolist()],
+            got.ts_ns.tolist(),
+            got.values.tolist(),
+            got.quality.tolist(),
+            strict=True,
+        )
+    )

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from genba.cli import cli
 from genba.config import GenbaConfig, load_config
-from genba.store import TimeRange, open_store
+from genba.store import open_store
 from genba.tags import TagRegistry
 from genba.types import NS_PER_S, SampleBatch, TagSpec
-from tests.conftest import RunningNode
+from tests.conftest import RunningNode, stored_rows
 
 T0 = 1_767_225_600 * NS_PER_S
 
@@ -42,19 +42,9 @@ def _fill(toml: Path) -> SampleBatch:
 
 
 def _read_all(toml: Path) -> dict[str, list[tuple[int, float, int]]]:
-    cfg = load_config(toml)
-    store = open_store(cfg.store, data_dir=cfg.data_dir, read_only=True)
-    try:
-        paths = {t.id: t.path for t in store.load_tags()}
-        got = store.raw(sorted(paths), TimeRange(0, 2**62))
-    finally:
-        store.close()
     out: dict[str, list[tuple[int, float, int]]] = {}
-    for i, ts, v, q in zip(
-        got.tag_ids.tolist(), got.ts_ns.tolist(), got.values.tolist(), got.quality.tolist(),
-        strict=True,
-    ):  # fmt: skip
-        out.setdefault(paths[i], []).append((ts, v, q))
+    for tag, ts, v, q in stored_rows(toml):
+        out.setdefault(tag, []).append((ts, v, q))
     return out
 
 
