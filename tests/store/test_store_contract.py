@@ -192,3 +192,11 @@ def test_value_at_a_time_looks_back_as_far_as_needed(store: Store) -> None:
     assert got.values.tolist() == [20.0, 7.5]  # the BAD 40 at 50 s does not count
     assert got.ts_ns.tolist() == [20 * S, -long_ago]
     assert len(value_at(store, [3], -31 * S)) == 0  # before the first sample: unknown
+
+
+def test_delete_before_removes_only_old_samples_of_the_given_tags(store: Store) -> None:
+    store.append(FIXTURE)
+    assert store.delete_before([1], 60 * NS_PER_S) == 3  # tag 1 at 0, 20, 40 s
+    assert store.raw([1], TimeRange(0, 10 * MIN)).ts_ns.tolist() == TS[3:].tolist()
+    assert len(store.raw([2], TimeRange(0, 10 * MIN))) == 2  # another tag: untouched
+    assert store.delete_before([], 10**18) == 0

@@ -8,6 +8,7 @@ from genba.config._model import (
     GenbaConfig,
     MachineSettings,
     NodeSettings,
+    RetentionSettings,
     TagSettings,
 )
 from genba.config._template import example_config
@@ -19,6 +20,7 @@ __all__ = [
     "GenbaConfig",
     "MachineSettings",
     "NodeSettings",
+    "RetentionSettings",
     "TagSettings",
     "example_config",
     "load_config",

@@ -18,6 +18,7 @@ from genba.config._model import (
     ForwardSettings,
     MachineSettings,
     NodeSettings,
+    RetentionSettings,
     TagSettings,
 )
 from genba.store import StoreSettings
@@ -72,6 +73,7 @@ def render_reference() -> str:
     parts.append(table("[[machine]]", MachineSettings, skip=("tag",)))
     parts.append(table("[[machine.tag]]", TagSettings))
     parts.append(table("[forward]", ForwardSettings))
+    parts.append(table("[[retention]]", RetentionSettings))
     return "\n\n".join([BEGIN, *parts, END])
 
 

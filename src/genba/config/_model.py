@@ -122,6 +122,23 @@ class ConnectorSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+class RetentionSettings(_Strict):
+    """``[[retention]]``: how long raw samples of the matching tags are kept (applied at start
+    and every hour). Rules are tried in order; the first whose ``tags`` matches a tag applies;
+    tags no rule matches are kept forever."""
+
+    tags: str = Field("#", description="Which tags (MQTT-style filter).")
+    raw_days: float = Field(gt=0, description="Delete raw samples older than this many days.")
+
+    @field_validator("tags")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        try:
+            return check_pattern(v)
+        except PatternError as e:
+            raise ValueError(str(e)) from None
+
+
 class ForwardSettings(_Strict):
     """``[forward]``: also send this node's samples to an upstream genba node (an edge node
     feeding a line or site node), keeping them on disk while the upstream is away."""
@@ -164,6 +181,7 @@ class GenbaConfig(_Strict):
     connector: list[ConnectorSettings] = Field(default_factory=list)
     machine: list[MachineSettings] = Field(default_factory=list)
     forward: ForwardSettings | None = None
+    retention: list[RetentionSettings] = Field(default_factory=list)
     _source: Path | None = PrivateAttr(None)
 
     @property

@@ -32,6 +32,7 @@ from genba.tags import TagRegistry
 from genba.types import NS_PER_MS, NS_PER_S, SampleBatch
 
 log = logging.getLogger("genba.node")
+RETENTION_EVERY_S = 3600.0
 
 
 def clock_from_settings(settings: ClockSettings) -> Clock:
@@ -87,6 +88,7 @@ class Node:
         self.started_ns = self.clock.now_ns()
         self._stop = asyncio.Event()
         self.running = False
+        self.retention_deleted = 0
 
     @property
     def name(self) -> str:
@@ -104,15 +106,20 @@ class Node:
                 writer = tg.create_task(self.writer.run(), name="historian-writer")
                 if self.forwarder is not None:
                     tg.create_task(self.forwarder.run(), name="forwarder")
+                keeper = (
+                    tg.create_task(self._keep_retention(), name="retention")
+                    if self.config.retention
+                    else None
+                )
                 tasks = [
                     tg.create_task(self._supervise(c, ctx), name=f"connector:{ctx.name}")
                     for c, ctx in self.connectors
                 ]
                 await self._stop.wait()
                 log.info("stopping: connectors first, then flushing the historian")
-                for t in tasks:
+                for t in [*tasks, *([keeper] if keeper else [])]:
                     t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(*tasks, *([keeper] if keeper else []), return_exceptions=True)
                 self.bus.close()
                 await writer
         finally:
@@ -141,6 +148,29 @@ class Node:
                 await asyncio.sleep(delay)
                 backoff = min(backoff * 2, 60.0)
 
+    def apply_retention(self) -> int:
+        """Delete raw samples older than their ``[[retention]]`` rule allows; how many."""
+        now = self.clock.now_ns()
+        claimed: set[int] = set()
+        deleted = 0
+        for rule in self.config.retention:
+            ids = [t.id for t in self.registry.match(rule.tags) if t.id not in claimed]
+            claimed.update(ids)
+            if ids:
+                deleted += self.store.delete_before(ids, now - round(rule.raw_days * 86_400e9))
+        self.retention_deleted += deleted
+        if deleted:
+            log.info("retention: deleted %d raw samples past their [[retention]] age", deleted)
+        return deleted
+
+    async def _keep_retention(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.apply_retention)
+            except Exception:  # a failed sweep is retried at the next one
+                log.exception("retention sweep failed; next try in %g s", RETENTION_EVERY_S)
+            await asyncio.sleep(RETENTION_EVERY_S)
+
     async def publish_durable(self, batch: SampleBatch) -> None:
         """Put ``batch`` on the bus and return once it is durable (committed to the store or
         to the on-disk spool): what an acknowledgement to a sender may promise."""
@@ -159,7 +189,8 @@ class Node:
             "uptime_s": round((now - self.started_ns) / NS_PER_S / self.clock.speed, 3),
             "clock": {"kind": self.config.clock.kind, "speed": self.clock.speed},
             "tags": len(self.registry),
-            "store": {"kind": self.config.store.kind} | self.writer.stats.as_dict(),
+            "store": {"kind": self.config.store.kind, "retention_deleted": self.retention_deleted}
+            | self.writer.stats.as_dict(),
             "bus": {
                 "published_samples": bus.published_samples,
                 "published_batches": bus.published_batches,

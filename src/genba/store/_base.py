@@ -148,6 +148,10 @@ class Store(Protocol):
         """Number of samples held."""
         ...
 
+    def delete_before(self, tag_ids: list[TagId], before_ns: int) -> int:
+        """Remove the samples of ``tag_ids`` older than ``before_ns`` (retention); how many."""
+        ...
+
 
 def check_aggs(aggs: list[str]) -> list[str]:
     bad = [a for a in aggs if a not in AGGREGATES]

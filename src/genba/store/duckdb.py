@@ -296,6 +296,17 @@ class DuckDBStore:
     def last(self, tag_ids: list[TagId] | None = None) -> SampleBatch:
         return self._last.get(tag_ids)
 
+    def delete_before(self, tag_ids: list[TagId], before_ns: int) -> int:
+        if not tag_ids:
+            return 0
+        with self._write_lock, self._cursor() as cur:
+            row = cur.execute(
+                "DELETE FROM samples WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns < $before "
+                "RETURNING 1",
+                {"ids": tag_ids, "before": before_ns},
+            ).fetchall()
+        return len(row)
+
     def count(self) -> int:
         with self._cursor() as cur:
             row = cur.execute("SELECT count(*) FROM samples").fetchone()

@@ -383,6 +383,18 @@ class PostgresStore:
         ).format(self._schema, where)
         return self._copy_out(query)
 
+    def delete_before(self, tag_ids: list[TagId], before_ns: int) -> int:
+        if not tag_ids:
+            return 0
+        with self._lock, self._conn() as conn, conn.transaction():
+            cur = conn.execute(
+                sql.SQL(
+                    "DELETE FROM {}.samples WHERE tag_id = ANY(%s::int4[]) AND ts_ns < %s"
+                ).format(self._schema),
+                (list(tag_ids), before_ns),
+            )
+            return cur.rowcount
+
     def count(self) -> int:
         with self._conn() as conn:
             row = conn.execute(
