@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from genba.config import GenbaConfig
-from genba.errors import ConfigError
+from genba.errors import ConfigError, QueryError
 from genba.node import Node
 from genba.store import TimeRange
 from genba.types import NS_PER_S, SampleBatch, TagSpec
@@ -85,3 +86,64 @@ async def test_a_running_node_sweeps_at_start(
     rn = await run_node(config)
     await wait_until(lambda: rn.node.retention_deleted == 1)
     assert rn.node.store.raw([tag.id], TimeRange(0, now + 1)).values.tolist() == [2.0]
+
+
+TIERS = """
+[clock]
+kind = "simulated"
+start = 2026-03-01T00:00:00Z
+
+[[retention]]
+tags = "plant/#"
+raw_days = 10
+tiers = [{ every = "1h", keep_days = 100 }, { every = "1d" }]
+"""
+
+
+def test_tiers_keep_aggregates_after_raw_samples_age_out_and_queries_use_them(
+    make_config: Callable[[str], GenbaConfig],
+) -> None:
+    node = Node(make_config(TIERS))
+    try:
+        now = node.clock.now_ns()
+        (tag,) = node.registry.ensure([TagSpec("plant/a/b/c/v")])
+        k = np.arange(40 * 144)  # every 10 minutes for 40 days, ending now
+        ts = now - 40 * DAY + k * 600 * NS_PER_S
+        rng = np.random.default_rng(3)
+        node.store.append(
+            SampleBatch.from_columns(
+                tag_ids=[tag.id] * len(k), ts_ns=ts, values=rng.normal(5, 2, len(k))
+            )
+        )
+        aggs = ["avg", "min", "max", "count", "sum", "first", "last"]
+        end = now - now % DAY  # whole days, all closed
+        start = end - 41 * DAY
+        truth = {
+            every: node.store.aggregate([tag.id], TimeRange(start, end), every_ns=n, aggs=aggs)
+            for every, n in (("1d", DAY), ("2h", 2 * 3600 * NS_PER_S))
+        }
+        node.apply_retention()
+        assert node.store.raw([tag.id], TimeRange(0, now - 10 * DAY)).ts_ns.size == 0
+        for every, want in truth.items():
+            got = node.history.samples(
+                "plant/a/b/c/v", start=str(start // 10**6), end=str(end // 10**6),
+                every=every, agg=",".join(aggs),
+            )  # fmt: skip
+            assert got["source"] == "tier 3600000 ms"  # the finest tier dividing it
+            assert got["ts_ms"] == (want.bucket_ns // 10**6).tolist()
+            for a in aggs:
+                assert got[a] == pytest.approx(want.columns[a].tolist(), rel=1e-12), (every, a)
+        recent = node.history.samples("plant/a/b/c/v", start="-5d", every="1h", agg="avg")
+        assert "source" not in recent  # within raw_days: raw samples
+        with pytest.raises(QueryError, match="no tier"):
+            node.history.samples("plant/a/b/c/v", start="-30d", every="30m", agg="avg")
+        with pytest.raises(QueryError, match="twa needs raw samples"):
+            node.history.samples("plant/a/b/c/v", start="-30d", every="1d", agg="twa")
+        node.apply_retention()  # again: buckets replaced, nothing doubled
+        again = node.history.samples(
+            "plant/a/b/c/v", start=str(start // 10**6), end=str(end // 10**6), every="1d",
+            agg="count",
+        )  # fmt: skip
+        assert again["count"] == truth["1d"].columns["count"].tolist()
+    finally:
+        node.store.close()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genba.errors import QueryError
-from genba.store import Store, StoreSettings, TimeRange, open_store
+from genba.store import ROLLUP, Store, StoreSettings, TimeRange, open_store
 from genba.store._derived import resample, time_weighted, value_at
 from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
 
@@ -200,3 +200,20 @@ def test_delete_before_removes_only_old_samples_of_the_given_tags(store: Store) 
     assert store.raw([1], TimeRange(0, 10 * MIN)).ts_ns.tolist() == TS[3:].tolist()
     assert len(store.raw([2], TimeRange(0, 10 * MIN))) == 2  # another tag: untouched
     assert store.delete_before([], 10**18) == 0
+
+
+def test_rollups_are_kept_replaced_read_and_aged_per_tier(store: Store) -> None:
+    store.append(FIXTURE)
+    tier = store.aggregate([1, 2], TimeRange(0, 3 * MIN), every_ns=MIN, aggs=list(ROLLUP))
+    store.write_rollup(MIN, tier)
+    store.write_rollup(MIN, tier)  # again: replaced, not doubled
+    back = store.read_rollup(MIN, [1], TimeRange(0, 3 * MIN))
+    assert back.bucket_ns.tolist() == [0, MIN, 2 * MIN]
+    assert back.columns["sum"].tolist() == [3.0, 12.0, 21.0]
+    assert back.columns["first"].tolist() == [0.0, 3.0, 6.0]
+    assert len(store.read_rollup(60 * MIN, [1], TimeRange(0, 3 * MIN))) == 0  # another tier
+    assert store.rollup_end(MIN, [1, 2]) == 2 * MIN
+    assert store.rollup_end(60 * MIN, [1, 2]) is None
+    assert store.rollup_end(MIN, [99]) is None
+    assert store.delete_rollup_before(MIN, [1], MIN) == 1
+    assert store.read_rollup(MIN, [1, 2], TimeRange(0, 3 * MIN)).tag_ids.tolist() == [1, 1, 2]

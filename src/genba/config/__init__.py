@@ -10,6 +10,7 @@ from genba.config._model import (
     NodeSettings,
     RetentionSettings,
     TagSettings,
+    TierSettings,
 )
 from genba.config._template import example_config
 
@@ -22,6 +23,7 @@ __all__ = [
     "NodeSettings",
     "RetentionSettings",
     "TagSettings",
+    "TierSettings",
     "example_config",
     "load_config",
     "parse_config",

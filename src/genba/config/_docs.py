@@ -20,6 +20,7 @@ from genba.config._model import (
     NodeSettings,
     RetentionSettings,
     TagSettings,
+    TierSettings,
 )
 from genba.store import StoreSettings
 
@@ -74,6 +75,7 @@ def render_reference() -> str:
     parts.append(table("[[machine.tag]]", TagSettings))
     parts.append(table("[forward]", ForwardSettings))
     parts.append(table("[[retention]]", RetentionSettings))
+    parts.append(table("[[retention.tiers]]", TierSettings))
     return "\n\n".join([BEGIN, *parts, END])
 
 

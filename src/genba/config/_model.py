@@ -8,9 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from genba.errors import PatternError
+from genba.errors import PatternError, QueryError
 from genba.paths import check_asset_path, check_level, check_pattern
 from genba.store import StoreSettings
+from genba.timeparse import parse_duration
 from genba.types import TagSpec
 
 
@@ -122,6 +123,27 @@ class ConnectorSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+class TierSettings(_Strict):
+    """A downsampling tier of a ``[[retention]]`` rule: ``every``-long aggregates (count, sum,
+    min, max, first, last per bucket) kept for ``keep_days`` (or forever)."""
+
+    every: str = Field(description="Bucket size, e.g. '1m', '1h'.")
+    keep_days: float | None = Field(None, gt=0, description="Delete older buckets (default never).")
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        try:
+            parse_duration(v)
+        except QueryError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @property
+    def every_ns(self) -> int:
+        return parse_duration(self.every)
+
+
 class RetentionSettings(_Strict):
     """``[[retention]]``: how long raw samples of the matching tags are kept (applied at start
     and every hour). Rules are tried in order; the first whose ``tags`` matches a tag applies;
@@ -129,6 +151,11 @@ class RetentionSettings(_Strict):
 
     tags: str = Field("#", description="Which tags (MQTT-style filter).")
     raw_days: float = Field(gt=0, description="Delete raw samples older than this many days.")
+    tiers: list[TierSettings] = Field(
+        [],
+        description="Downsampling tiers, e.g. [{every = '1m', keep_days = 730}, {every = '1h'}]; "
+        "queries reaching past raw_days read the finest tier that covers them.",
+    )
 
     @field_validator("tags")
     @classmethod

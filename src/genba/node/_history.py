@@ -6,13 +6,15 @@ one class, so they cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from genba.clock import Clock
+from genba.config import RetentionSettings
 from genba.errors import QueryError
-from genba.paths import check_pattern
+from genba.paths import check_pattern, matches
 from genba.store import Store, TimeRange, check_aggs
 from genba.store._derived import resample, time_weighted, value_at
 from genba.tags import TagRegistry
@@ -20,6 +22,7 @@ from genba.timeparse import parse_duration, parse_time
 from genba.types import NS_PER_MS, SampleBatch, Tag
 
 DEFAULT_SPAN = "-1h"
+DAY_NS = 86_400 * 10**9
 RAW_LIMIT_DEFAULT = 10_000
 RAW_LIMIT_MAX = 1_000_000
 MAX_BUCKETS = 100_000
@@ -58,7 +61,14 @@ def _tag_dict(tag: Tag) -> dict[str, Any]:
 class History:
     """Read side of the historian for one registry and store."""
 
-    def __init__(self, registry: TagRegistry, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        registry: TagRegistry,
+        store: Store,
+        clock: Clock,
+        retention: Sequence[RetentionSettings] = (),
+    ) -> None:
+        self.retention = list(retention)
         self.registry = registry
         self.store = store
         self.clock = clock
@@ -138,6 +148,9 @@ class History:
                 "choose a larger interval or a shorter range."
             )
         aggs = [a.strip() for a in agg.split(",") if a.strip()]
+        tier = self._tier_for(tag, span, every_ns)
+        if tier is not None:
+            return head | self._from_tier(tag, span, every_ns, tier, aggs)
         plain = check_aggs([a for a in aggs if a != "twa"]) if aggs != ["twa"] else []
         parts = []
         if plain:
@@ -161,6 +174,61 @@ class History:
             }
             | {a: columns[a] for a in aggs}
         )
+
+    def _tier_for(self, tag: Tag, span: TimeRange, every_ns: int) -> int | None:
+        """The bucket size of the finest tier that answers ``every_ns`` buckets over ``span``,
+        when raw samples no longer reach back to its start; None: read raw samples."""
+        rule = next((r for r in self.retention if matches(r.tags, tag.path)), None)
+        now = self.clock.now_ns()
+        if rule is None or span.start_ns >= now - round(rule.raw_days * DAY_NS):
+            return None
+        fits = [
+            t.every_ns
+            for t in rule.tiers
+            if t.every_ns <= every_ns
+            and every_ns % t.every_ns == 0
+            and (t.keep_days is None or span.start_ns >= now - round(t.keep_days * DAY_NS))
+        ]
+        if not fits:
+            tiers = ", ".join(t.every for t in rule.tiers) or "none"
+            raise QueryError(
+                f"raw samples of {tag.path} are kept {rule.raw_days:g} days and no tier (tiers: "
+                f"{tiers}) divides {every_ns // NS_PER_MS} ms over this range; query a recent "
+                "range, or a multiple of a tier's bucket"
+            )
+        return min(fits)
+
+    def _from_tier(
+        self, tag: Tag, span: TimeRange, every_ns: int, tier_ns: int, aggs: list[str]
+    ) -> dict[str, Any]:
+        """Requested aggregates recombined from a tier's buckets (never averaged averages)."""
+        if "twa" in aggs:
+            raise QueryError("twa needs raw samples; this range is older than they are kept")
+        check_aggs(aggs)
+        # Tier buckets are whole: a range starting inside one takes all of it.
+        start = span.start_ns - span.start_ns % tier_ns
+        r = self.store.read_rollup(tier_ns, [tag.id], TimeRange(start, span.end_ns))
+        group = r.bucket_ns - np.mod(r.bucket_ns, every_ns)
+        times, starts = np.unique(group, return_index=True)
+        ends = np.r_[starts[1:], len(group)] - 1
+        c = r.columns
+        count = np.add.reduceat(c["count"], starts) if len(group) else np.empty(0)
+        total = np.add.reduceat(c["sum"], starts) if len(group) else np.empty(0)
+        out = {
+            "count": count,
+            "sum": total,
+            "avg": total / np.where(count > 0, count, np.nan),
+            "min": np.minimum.reduceat(c["min"], starts) if len(group) else np.empty(0),
+            "max": np.maximum.reduceat(c["max"], starts) if len(group) else np.empty(0),
+            "first": c["first"][starts],
+            "last": c["last"][ends],
+        }
+        return {
+            "every_ms": every_ns // NS_PER_MS,
+            "aggs": aggs,
+            "source": f"tier {tier_ns // NS_PER_MS} ms",
+            "ts_ms": (times // NS_PER_MS).tolist(),
+        } | {a: [None if v != v else v for v in out[a].tolist()] for a in aggs}
 
     def resample(
         self,

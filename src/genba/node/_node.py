@@ -27,12 +27,13 @@ from genba.deadletter import DeadLetters
 from genba.node._forward import Forwarder
 from genba.node._history import History
 from genba.node._writer import HistorianWriter
-from genba.store import Store, open_store
+from genba.store import ROLLUP, Store, TimeRange, open_store
 from genba.tags import TagRegistry
 from genba.types import NS_PER_MS, NS_PER_S, SampleBatch
 
 log = logging.getLogger("genba.node")
 RETENTION_EVERY_S = 3600.0
+DAY_NS = 86_400 * NS_PER_S
 
 
 def clock_from_settings(settings: ClockSettings) -> Clock:
@@ -84,7 +85,7 @@ class Node:
         except BaseException:
             self.store.close()
             raise
-        self.history = History(self.registry, self.store, self.clock)
+        self.history = History(self.registry, self.store, self.clock, config.retention)
         self.started_ns = self.clock.now_ns()
         self._stop = asyncio.Event()
         self.running = False
@@ -149,19 +150,43 @@ class Node:
                 backoff = min(backoff * 2, 60.0)
 
     def apply_retention(self) -> int:
-        """Delete raw samples older than their ``[[retention]]`` rule allows; how many."""
+        """Roll raw samples up into each rule's tiers, then delete what is older than the
+        rule keeps (raw samples and tier buckets); the number of raw samples deleted."""
         now = self.clock.now_ns()
         claimed: set[int] = set()
         deleted = 0
         for rule in self.config.retention:
             ids = [t.id for t in self.registry.match(rule.tags) if t.id not in claimed]
             claimed.update(ids)
-            if ids:
-                deleted += self.store.delete_before(ids, now - round(rule.raw_days * 86_400e9))
+            if not ids:
+                continue
+            for tier in rule.tiers:
+                self._roll_up(ids, tier.every_ns, now)
+                if tier.keep_days is not None:
+                    cutoff = now - round(tier.keep_days * DAY_NS)
+                    self.store.delete_rollup_before(tier.every_ns, ids, cutoff)
+            deleted += self.store.delete_before(ids, now - round(rule.raw_days * DAY_NS))
         self.retention_deleted += deleted
         if deleted:
             log.info("retention: deleted %d raw samples past their [[retention]] age", deleted)
         return deleted
+
+    def _roll_up(self, ids: list[int], every: int, now: int) -> None:
+        """Aggregate the closed buckets since the tier's newest one (redone: it may have
+        been written while still open) from raw samples, a window at a time."""
+        end = now - now % every
+        start = self.store.rollup_end(every, ids)
+        if start is None:  # a new tier: from the oldest raw sample of these tags
+            oldest = self.store.raw(ids, TimeRange(-(2**62), end), limit=1)
+            if not len(oldest):
+                return
+            start = int(oldest.ts_ns[0]) - int(oldest.ts_ns[0]) % every
+        window = every * 10_000
+        for a in range(start, end, window):
+            span = TimeRange(a, min(a + window, end))
+            self.store.write_rollup(
+                every, self.store.aggregate(ids, span, every_ns=every, aggs=list(ROLLUP))
+            )
 
     async def _keep_retention(self) -> None:
         while True:

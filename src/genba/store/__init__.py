@@ -5,6 +5,7 @@ Every backend implements :class:`Store`; DuckDB (one file) is the default.
 
 from genba.store._base import (
     AGGREGATES,
+    ROLLUP,
     Buckets,
     Store,
     StoreSettings,
@@ -15,6 +16,7 @@ from genba.store._base import (
 
 __all__ = [
     "AGGREGATES",
+    "ROLLUP",
     "Buckets",
     "Store",
     "StoreSettings",

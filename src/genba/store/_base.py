@@ -23,6 +23,9 @@ from genba.types import SampleBatch, Tag, TagId
 
 AGGREGATES = ("avg", "min", "max", "count", "first", "last", "sum")
 """Aggregate functions over a time bucket. They use samples whose quality is not BAD."""
+ROLLUP = ("count", "sum", "min", "max", "first", "last")
+"""What a downsampling tier keeps per bucket: enough to answer every aggregate over any
+multiple of its bucket."""
 
 
 class StoreSettings(BaseModel):
@@ -150,6 +153,23 @@ class Store(Protocol):
 
     def delete_before(self, tag_ids: list[TagId], before_ns: int) -> int:
         """Remove the samples of ``tag_ids`` older than ``before_ns`` (retention); how many."""
+        ...
+
+    def write_rollup(self, every_ns: int, rollup: Buckets) -> None:
+        """Keep ``rollup`` (columns :data:`ROLLUP`) as the ``every_ns`` tier; a bucket written
+        again replaces the old one."""
+        ...
+
+    def read_rollup(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> Buckets:
+        """The ``every_ns`` tier's buckets of ``tag_ids`` starting in ``span``, by tag and time."""
+        ...
+
+    def rollup_end(self, every_ns: int, tag_ids: list[TagId]) -> int | None:
+        """The start of the newest bucket of ``tag_ids`` in the ``every_ns`` tier, if any."""
+        ...
+
+    def delete_rollup_before(self, every_ns: int, tag_ids: list[TagId], before_ns: int) -> int:
+        """Remove buckets of the ``every_ns`` tier that start before ``before_ns``; how many."""
         ...
 
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from genba.errors import ConfigError, StoreError, StoreLockedError
-from genba.store._base import Buckets, StoreSettings, TimeRange, check_aggs
+from genba.store._base import ROLLUP, Buckets, StoreSettings, TimeRange, check_aggs
 from genba.types import QUALITY_DTYPE, SampleBatch, Tag, TagId, TagSpec
 
 SCHEMA_VERSION = 1
@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL
 CREATE TABLE IF NOT EXISTS tags (
     id INTEGER PRIMARY KEY, path VARCHAR NOT NULL UNIQUE,
     unit VARCHAR NOT NULL, description VARCHAR NOT NULL, low DOUBLE, high DOUBLE
+);
+CREATE TABLE IF NOT EXISTS rollups (
+    every_ns BIGINT NOT NULL, tag_id INTEGER NOT NULL, bucket_ns BIGINT NOT NULL,
+    count DOUBLE, sum DOUBLE, min DOUBLE, max DOUBLE, first DOUBLE, last DOUBLE,
+    PRIMARY KEY (every_ns, tag_id, bucket_ns)
 );
 CREATE TABLE IF NOT EXISTS samples (
     tag_id INTEGER NOT NULL, ts_ns BIGINT NOT NULL, value DOUBLE NOT NULL,
@@ -306,6 +311,50 @@ class DuckDBStore:
                 {"ids": tag_ids, "before": before_ns},
             ).fetchall()
         return len(row)
+
+    def write_rollup(self, every_ns: int, rollup: Buckets) -> None:
+        if not len(rollup):
+            return
+        table = pa.table(
+            {"every_ns": pa.array([every_ns] * len(rollup), pa.int64()),
+             "tag_id": rollup.tag_ids, "bucket_ns": rollup.bucket_ns}
+            | {c: rollup.columns[c] for c in ROLLUP}
+        )  # fmt: skip
+        with self._write_lock, self._cursor() as cur:
+            cur.register("_genba_rollup", table)
+            cur.execute("INSERT OR REPLACE INTO rollups SELECT * FROM _genba_rollup")
+
+    def read_rollup(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> Buckets:
+        c = self._numpy(
+            "SELECT * FROM rollups WHERE every_ns = $e AND tag_id IN (SELECT unnest($ids)) "
+            "AND bucket_ns >= $a AND bucket_ns < $b ORDER BY tag_id, bucket_ns",
+            {"e": every_ns, "ids": tag_ids, "a": span.start_ns, "b": span.end_ns},
+        )
+        return Buckets(
+            np.asarray(c["tag_id"], dtype=np.int32),
+            np.asarray(c["bucket_ns"], dtype=np.int64),
+            {k: np.asarray(c[k], dtype=np.float64) for k in ROLLUP},
+        )
+
+    def rollup_end(self, every_ns: int, tag_ids: list[TagId]) -> int | None:
+        with self._cursor() as cur:
+            row = cur.execute(
+                "SELECT max(bucket_ns) FROM rollups WHERE every_ns = $e "
+                "AND tag_id IN (SELECT unnest($ids))",
+                {"e": every_ns, "ids": tag_ids},
+            ).fetchone()
+        return None if not row or row[0] is None else int(row[0])
+
+    def delete_rollup_before(self, every_ns: int, tag_ids: list[TagId], before_ns: int) -> int:
+        if not tag_ids:
+            return 0
+        with self._write_lock, self._cursor() as cur:
+            rows = cur.execute(
+                "DELETE FROM rollups WHERE every_ns = $e AND tag_id IN (SELECT unnest($ids)) "
+                "AND bucket_ns < $b RETURNING 1",
+                {"e": every_ns, "ids": tag_ids, "b": before_ns},
+            ).fetchall()
+        return len(rows)
 
     def count(self) -> int:
         with self._cursor() as cur:

@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from genba.errors import ConfigError
-from genba.store._base import Buckets, StoreSettings, TimeRange, check_aggs
+from genba.store._base import ROLLUP, Buckets, StoreSettings, TimeRange, check_aggs
 from genba.types import NS_PER_S, SampleBatch, Tag, TagId, TagSpec
 
 log = logging.getLogger("genba.store.postgres")
@@ -81,6 +81,17 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX {s}.samples_tag_ts;
         CREATE INDEX samples_tag_brin ON {s}.samples USING brin (tag_id)
             WITH (pages_per_range = 4);
+        """,
+    ),
+    (
+        3,
+        "downsampling tiers",
+        """
+        CREATE TABLE {s}.rollups (
+            every_ns bigint NOT NULL, tag_id integer NOT NULL, bucket_ns bigint NOT NULL,
+            count float8, sum float8, min float8, max float8, first float8, last float8,
+            PRIMARY KEY (every_ns, tag_id, bucket_ns)
+        );
         """,
     ),
 ]
@@ -392,6 +403,65 @@ class PostgresStore:
                     "DELETE FROM {}.samples WHERE tag_id = ANY(%s::int4[]) AND ts_ns < %s"
                 ).format(self._schema),
                 (list(tag_ids), before_ns),
+            )
+            return cur.rowcount
+
+    def write_rollup(self, every_ns: int, rollup: Buckets) -> None:
+        if not len(rollup):
+            return
+        cols = [rollup.columns[c].tolist() for c in ROLLUP]
+        with self._lock, self._conn() as conn, conn.transaction():
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.rollups SELECT %s, * FROM unnest(%s::int4[], %s::int8[], "
+                    "%s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], "
+                    "%s::float8[]) ON CONFLICT (every_ns, tag_id, bucket_ns) DO UPDATE SET "
+                    "count = excluded.count, sum = excluded.sum, min = excluded.min, "
+                    "max = excluded.max, first = excluded.first, last = excluded.last"
+                ).format(self._schema),
+                (every_ns, rollup.tag_ids.tolist(), rollup.bucket_ns.tolist(), *cols),
+            )
+
+    def read_rollup(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> Buckets:
+        with self._conn() as conn:
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT tag_id, bucket_ns, count, sum, min, max, first, last FROM {}.rollups "
+                    "WHERE every_ns = %s AND tag_id = ANY(%s::int4[]) AND bucket_ns >= %s "
+                    "AND bucket_ns < %s ORDER BY tag_id, bucket_ns"
+                ).format(self._schema),
+                (every_ns, list(tag_ids), span.start_ns, span.end_ns),
+            ).fetchall()
+            conn.rollback()
+        cols = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(ROLLUP))
+        return Buckets(
+            np.asarray(cols[0], dtype=np.int32),
+            np.asarray(cols[1], dtype=np.int64),
+            {c: np.asarray(cols[2 + i], dtype=np.float64) for i, c in enumerate(ROLLUP)},
+        )
+
+    def rollup_end(self, every_ns: int, tag_ids: list[TagId]) -> int | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT max(bucket_ns) FROM {}.rollups WHERE every_ns = %s "
+                    "AND tag_id = ANY(%s::int4[])"
+                ).format(self._schema),
+                (every_ns, list(tag_ids)),
+            ).fetchone()
+            conn.rollback()
+        return None if not row or row[0] is None else int(row[0])
+
+    def delete_rollup_before(self, every_ns: int, tag_ids: list[TagId], before_ns: int) -> int:
+        if not tag_ids:
+            return 0
+        with self._lock, self._conn() as conn, conn.transaction():
+            cur = conn.execute(
+                sql.SQL(
+                    "DELETE FROM {}.rollups WHERE every_ns = %s AND tag_id = ANY(%s::int4[]) "
+                    "AND bucket_ns < %s"
+                ).format(self._schema),
+                (every_ns, list(tag_ids), before_ns),
             )
             return cur.rowcount
 
