@@ -252,7 +252,7 @@ class PostgresStore:
         width = self.s.partition_days * DAY_NS
         needed = set(np.unique(ts_ns // width).tolist()) - self._partitions
         for p in sorted(needed):
-            name = sql.Identifier(f"samples_p{'m' if p < 0 else ''}{abs(p)}")
+            name = sql.Identifier(_partition(p))
             start, end = sql.Literal(p * width), sql.Literal((p + 1) * width)
             ddl = sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {s}.{name} PARTITION OF {s}.samples "
@@ -260,6 +260,13 @@ class PostgresStore:
             )
             conn.execute(ddl.format(s=self._schema, name=name, start=start, end=end))
         self._partitions |= needed
+
+    def _target(self, ts_ns: npt.NDArray[np.int64]) -> str:
+        """The partition a batch can be copied into directly (no per-row routing), when all
+        its rows fall in one; else the partitioned table."""
+        width = self.s.partition_days * DAY_NS
+        first, last = int(ts_ns.min()) // width, int(ts_ns.max()) // width
+        return "samples" if first != last else _partition(first)
 
     # -- writes ---------------------------------------------------------------------------
     def append(self, batch: SampleBatch) -> None:
@@ -276,8 +283,8 @@ class PostgresStore:
             self._ensure_partitions(conn, batch.ts_ns)
             with conn.cursor() as cur:
                 copy_sql = sql.SQL(
-                    "COPY {}.samples (tag_id, ts_ns, value, quality) FROM STDIN (FORMAT BINARY)"
-                ).format(self._schema)
+                    "COPY {}.{} (tag_id, ts_ns, value, quality) FROM STDIN (FORMAT BINARY)"
+                ).format(self._schema, sql.Identifier(self._target(batch.ts_ns)))
                 with cur.copy(copy_sql) as copy:
                     copy.write(payload)
                 cur.execute(
@@ -475,6 +482,11 @@ class PostgresStore:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _partition(number: int) -> str:
+    """The table of partition ``number`` (time // partition width): samples_p12, samples_pm1."""
+    return f"samples_p{'m' if number < 0 else ''}{abs(number)}"
 
 
 def _newest_per_tag(batch: SampleBatch) -> SampleBatch:
