@@ -15,6 +15,14 @@ from genba.timeparse import parse_duration
 from genba.types import TagSpec
 
 
+def _tag_filter(v: str) -> str:
+    """A config value that is an MQTT-style tag filter, checked with the reason if it is not."""
+    try:
+        return check_pattern(v)
+    except PatternError as e:
+        raise ValueError(str(e)) from None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -157,13 +165,7 @@ class RetentionSettings(_Strict):
         "queries reaching past raw_days read the finest tier that covers them.",
     )
 
-    @field_validator("tags")
-    @classmethod
-    def _pattern(cls, v: str) -> str:
-        try:
-            return check_pattern(v)
-        except PatternError as e:
-            raise ValueError(str(e)) from None
+    _tags = field_validator("tags")(lambda cls, v: _tag_filter(v))
 
 
 class ForwardSettings(_Strict):
@@ -189,13 +191,7 @@ class ForwardSettings(_Strict):
             raise ValueError(f"expected an http:// or https:// address, got {v!r}")
         return v.rstrip("/")
 
-    @field_validator("pattern")
-    @classmethod
-    def _pattern(cls, v: str) -> str:
-        try:
-            return check_pattern(v)
-        except PatternError as e:
-            raise ValueError(str(e)) from None
+    _pattern = field_validator("pattern")(lambda cls, v: _tag_filter(v))
 
 
 class GenbaConfig(_Strict):
