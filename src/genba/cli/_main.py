@@ -171,7 +171,7 @@ def tags(config_path: Path, pattern: str, fmt: str) -> None:
     "--agg",
     default="avg",
     show_default=True,
-    help="With --every: avg,min,max,count,first,last (comma-separated).",
+    help="With --every: avg,min,max,count,first,last,sum or twa (time-weighted), comma-separated.",
 )
 @click.option("--limit", type=int, default=None, help="Most raw samples (default 10000).")
 @format_option

@@ -88,6 +88,6 @@ def open_source(config: GenbaConfig) -> Iterator[Source]:
             api.close()
         return
     try:
-        yield History(TagRegistry(store.load_tags()), store, RealClock())
+        yield History(TagRegistry(store.load_tags()), store, RealClock(), config.retention)
     finally:
         store.close()
