@@ -13,6 +13,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
+import aiomqtt
 import numpy as np
 import numpy.typing as npt
 
@@ -84,6 +85,25 @@ class Backoff:
         delay = self._next * random.uniform(0.5, 1.5)
         self._next = min(self._next * 2, self.max_s)
         return delay
+
+
+async def consume(
+    client: aiomqtt.Client,
+    handle: Callable[[str, bytes], None],
+    flush: Callable[[], Awaitable[None]],
+    *,
+    batch_ms: int,
+    name: str,
+) -> None:
+    """Feed every message of a connected MQTT client to ``handle``; ``flush`` what was gathered
+    every ``batch_ms`` and once more when the connection ends (the MQTT connectors' loop)."""
+    flusher = asyncio.create_task(every(batch_ms / 1000, flush), name=f"{name}-flush")
+    try:
+        async for message in client.messages:
+            handle(str(message.topic), bytes(message.payload))
+    finally:
+        flusher.cancel()
+        await flush()
 
 
 async def every(interval_s: float, action: Callable[[], Awaitable[None]]) -> None:

@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from genba.connectors._base import ConnectorContext
-from genba.connectors._gather import Backoff, Pending, every
+from genba.connectors._gather import Backoff, Pending, consume
 from genba.connectors._payload import PayloadError, decode
 from genba.errors import PatternError
 from genba.paths import check_pattern
@@ -261,15 +261,13 @@ class MqttConnector:
                     health.connected = True
                     backoff.reset()
                     log.info("%s: connected to %s:%d", self.ctx.name, self.s.host, self.s.port)
-                    flusher = asyncio.create_task(
-                        every(self.s.batch_ms / 1000, self.flush), name=f"{self.ctx.name}-flush"
+                    await consume(
+                        client,
+                        self.handle,
+                        self.flush,
+                        batch_ms=self.s.batch_ms,
+                        name=self.ctx.name,
                     )
-                    try:
-                        async for message in client.messages:
-                            self.handle(str(message.topic), bytes(message.payload))
-                    finally:
-                        flusher.cancel()
-                        await self.flush()
             except aiomqtt.MqttError as e:
                 health.connected = False
                 health.errors += 1

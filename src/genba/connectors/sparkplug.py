@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
-from genba.connectors._gather import Backoff, Pending, every
+from genba.connectors._gather import Backoff, Pending, consume
 from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
 from genba.types import NS_PER_MS, NS_PER_S, Event, TagSpec
 
@@ -446,15 +446,13 @@ class SparkplugConnector:
                     await client.publish(state_topic, self._state(True), qos=1, retain=True)
                     health.connected = True
                     backoff.reset()
-                    flusher = asyncio.create_task(
-                        every(self.s.batch_ms / 1000, self.flush), name=f"{self.ctx.name}-flush"
+                    await consume(
+                        client,
+                        self.handle,
+                        self.flush,
+                        batch_ms=self.s.batch_ms,
+                        name=self.ctx.name,
                     )
-                    try:
-                        async for message in client.messages:
-                            self.handle(str(message.topic), bytes(message.payload))
-                    finally:
-                        flusher.cancel()
-                        await self.flush()
             except aiomqtt.MqttError as e:
                 health.errors += 1
                 health.last_error = f"MQTT: {e}"
