@@ -217,7 +217,8 @@ async def _genba(
 
 def run_genba(
     kind: str, port: int, n_msgs: int, rate_msgs: float = 0.0, protocol: str = "3.1.1"
-) -> float:
+) -> tuple[float, np.ndarray | None]:
+    """Seconds until every point is committed; with ``rate_msgs``, each message's latency."""
     per = 1 if kind == "json" else METRICS
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -227,10 +228,7 @@ def run_genba(
             return Publisher(kind, port, n_msgs, rate_msgs, str(times) if rate_msgs else "")
 
         seconds, trace = asyncio.run(_genba(kind, port, n_msgs * per, pub, d, protocol))
-        if rate_msgs:
-            sent = np.load(times)
-            RESULTS["latency"] = latencies(sent, trace, per)
-        return seconds
+        return seconds, latencies(np.load(times), trace, per) if rate_msgs else None
 
 
 def latencies(sent: np.ndarray, trace: list[tuple[int, int]], per: int) -> np.ndarray:
@@ -240,9 +238,6 @@ def latencies(sent: np.ndarray, trace: list[tuple[int, int]], per: int) -> np.nd
     need = (np.arange(len(sent)) + 1) * per  # points stored in publish order
     first = np.searchsorted(np.maximum.accumulate(count), need)
     return np.asarray((wall[np.minimum(first, len(wall) - 1)] - sent) / 1e9)
-
-
-RESULTS: dict[str, np.ndarray] = {}
 
 
 def run_baseline(port: int, n_msgs: int) -> float:
@@ -306,17 +301,17 @@ def main() -> None:
             port = broker.port
             rows = [
                 ("json, 1 metric/msg, MQTT 3.1.1", a.json_messages,
-                 median_of(a.runs, lambda: run_genba("json", port, a.json_messages))),
+                 median_of(a.runs, lambda: run_genba("json", port, a.json_messages)[0])),
                 ("json, 1 metric/msg, MQTT 5", a.json_messages,
                  median_of(a.runs, lambda: run_genba("json", port, a.json_messages,
-                                                     protocol="5"))),
+                                                     protocol="5")[0])),
                 ("sparkplug, 100 metrics/msg", a.spb_messages * METRICS,
-                 median_of(a.runs, lambda: run_genba("sparkplug", port, a.spb_messages))),
+                 median_of(a.runs, lambda: run_genba("sparkplug", port, a.spb_messages)[0])),
                 ("paho json subscriber (baseline)", a.json_messages,
                  median_of(a.runs, lambda: run_baseline(port, a.json_messages))),
             ]  # fmt: skip
             rate_msgs = a.latency_rate / METRICS
-            run_genba("sparkplug", port, int(rate_msgs * a.latency_s), rate_msgs)
+            _, lat_s = run_genba("sparkplug", port, int(rate_msgs * a.latency_s), rate_msgs)
         finally:
             broker.stop()
 
@@ -327,7 +322,8 @@ def main() -> None:
     for name, points, secs in rows:
         rate = points / secs
         print(f"| {name} | {points:,} | {secs:.3f} | {rate:,.0f} | {rate / base:.2f} |")
-    lat = RESULTS["latency"] * 1000
+    assert lat_s is not None
+    lat = lat_s * 1000
     print(
         f"\nsparkplug publish → queryable at {a.latency_rate:,.0f} points/s for {a.latency_s:g} s"
     )

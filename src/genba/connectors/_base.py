@@ -35,6 +35,12 @@ class ConnectorHealth:
     _rate_mark: tuple[float, int] = (0.0, 0)
     _rate: float = 0.0
 
+    def failed(self, reason: str) -> None:
+        """The link or the device failed: not connected, one more error, and why."""
+        self.connected = False
+        self.errors += 1
+        self.last_error = reason
+
     def samples_per_s(self) -> float:
         """Samples a second, averaged over at least the last 5 s of wall time."""
         now = time.monotonic()
@@ -94,8 +100,11 @@ class ConnectorContext:
             self.name, reason, topic=topic, payload=payload, ts_ns=self.clock.now_ns()
         )
 
-    async def publish(self, batch: SampleBatch) -> None:
-        """Put ``batch`` on the bus; returns once the historian holds it in its queue."""
+    async def publish(self, batch: SampleBatch | None) -> None:
+        """Put ``batch`` on the bus; returns once the historian holds it in its queue.
+        ``None`` (nothing gathered, as :meth:`Pending.take` says it) does nothing."""
+        if batch is None:
+            return
         await self.bus.publish(batch)
         self.health.samples += len(batch)
         self.health.batches += 1

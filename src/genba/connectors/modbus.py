@@ -201,9 +201,7 @@ class ModbusConnector:
                 try:
                     batch = await self.poll()
                 except (ModbusException, ConnectionError, OSError, TimeoutError) as e:
-                    health.connected = False
-                    health.errors += 1
-                    health.last_error = f"{type(e).__name__}: {e}"
+                    health.failed(f"{type(e).__name__}: {e}")
                     if self.client is not None:
                         self.client.close()
                         self.client = None

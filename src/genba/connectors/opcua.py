@@ -151,9 +151,7 @@ class OpcUaConnector:
         await node.write_value(ua.DataValue(ua.Variant(v, vtype)))
 
     async def flush(self) -> None:
-        batch = self._pending.take()
-        if batch is not None:
-            await self.ctx.publish(batch)
+        await self.ctx.publish(self._pending.take())
 
     async def run(self) -> None:
         backoff = Backoff(self.s.reconnect_max_s)
@@ -181,9 +179,7 @@ class OpcUaConnector:
                     await self.flush()
                     await self.client.check_connection()  # raises when the server is gone
             except (OSError, TimeoutError, ua.UaError, ConnectionError) as e:
-                health.connected = False
-                health.errors += 1
-                health.last_error = f"{type(e).__name__}: {e}"
+                health.failed(f"{type(e).__name__}: {e}")
                 await self.flush()
                 if self.client is not None:
                     try:

@@ -420,9 +420,7 @@ class SparkplugConnector:
         for ev in self._events:
             await self.ctx.bus.publish(ev)
         self._events.clear()
-        batch = self._pending.take()
-        if batch is not None:
-            await self.ctx.publish(batch)
+        await self.ctx.publish(self._pending.take())
 
     def _state(self, online: bool) -> bytes:
         return json.dumps({"online": online, "timestamp": int(time.time() * 1000)}).encode()
@@ -454,8 +452,7 @@ class SparkplugConnector:
                         name=self.ctx.name,
                     )
             except aiomqtt.MqttError as e:
-                health.errors += 1
-                health.last_error = f"MQTT: {e}"
+                health.failed(f"MQTT: {e}")
                 for (group, edge), node in self.nodes.items():
                     if node.born:  # we may miss its death or rebirth while away
                         self._mark_stale(Topic(group, "NDEATH", edge), device=None)

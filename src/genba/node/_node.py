@@ -142,8 +142,7 @@ class Node:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                ctx.health.errors += 1
-                ctx.health.last_error = f"{type(e).__name__}: {e}"
+                ctx.health.failed(f"{type(e).__name__}: {e}")
                 delay = backoff * random.uniform(0.5, 1.5)
                 log.exception("connector %r failed; restarting in %.1f s", ctx.name, delay)
                 await asyncio.sleep(delay)
