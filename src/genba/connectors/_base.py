@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, Self
 
@@ -79,6 +80,8 @@ class ConnectorContext:
     clock: Clock
     health: ConnectorHealth
     dead_letters: DeadLetters = field(default_factory=lambda: DeadLetters(None))
+    publish_durable: Callable[[SampleBatch], Awaitable[None]] | None = None
+    """The node's publish that returns once the samples are stored (None: no historian)."""
     _config_specs: dict[str, TagSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -100,12 +103,17 @@ class ConnectorContext:
             self.name, reason, topic=topic, payload=payload, ts_ns=self.clock.now_ns()
         )
 
-    async def publish(self, batch: SampleBatch | None) -> None:
-        """Put ``batch`` on the bus; returns once the historian holds it in its queue.
-        ``None`` (nothing gathered, as :meth:`Pending.take` says it) does nothing."""
+    async def publish(self, batch: SampleBatch | None, *, durable: bool = False) -> None:
+        """Put ``batch`` on the bus; returns once the historian holds it in its queue or,
+        with ``durable``, once it is committed to the store (or its on-disk spool): what a
+        connector may acknowledge to its source. ``None`` (nothing gathered, as
+        :meth:`Pending.take` says it) does nothing."""
         if batch is None:
             return
-        await self.bus.publish(batch)
+        if durable and self.publish_durable is not None:
+            await self.publish_durable(batch)
+        else:
+            await self.bus.publish(batch)
         self.health.samples += len(batch)
         self.health.batches += 1
         self.health.last_message_ns = self.clock.now_ns()
@@ -135,6 +143,7 @@ def create_connector(
     bus: Bus,
     clock: Clock,
     dead_letters: DeadLetters | None = None,
+    publish_durable: Callable[[SampleBatch], Awaitable[None]] | None = None,
 ) -> tuple[Connector, ConnectorContext]:
     """Build the ``index``-th ``[[connector]]`` through the ``genba.connectors`` plugins."""
     try:
@@ -150,6 +159,7 @@ def create_connector(
         clock=clock,
         health=health,
         dead_letters=dead_letters or DeadLetters(None),
+        publish_durable=publish_durable,
     )
     options = cls.Settings.model_validate(settings.options())
     connector: Connector = cls.from_settings(options, ctx)

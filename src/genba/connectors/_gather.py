@@ -10,6 +10,7 @@ and jittered exponential backoff between reconnects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
 
@@ -87,6 +88,18 @@ class Backoff:
         return delay
 
 
+ACK_EVERY = 10
+"""Unacknowledged QoS 1/2 messages that flush at once: half of Mosquitto's default window of
+20 messages in flight, so the broker keeps sending while genba stores the first half."""
+
+
+def ack_when_stored(client: aiomqtt.Client) -> aiomqtt.Client:
+    """Make ``client`` leave QoS 1/2 messages unacknowledged until :func:`consume` acks them
+    (set before connecting, so a persistent session's queued messages wait too)."""
+    client._client.manual_ack_set(True)  # aiomqtt has no option for it; paho's own switch
+    return client
+
+
 async def consume(
     client: aiomqtt.Client,
     handle: Callable[[str, bytes], None],
@@ -94,15 +107,45 @@ async def consume(
     *,
     batch_ms: int,
     name: str,
+    ack_every: int = 0,
 ) -> None:
     """Feed every message of a connected MQTT client to ``handle``; ``flush`` what was gathered
-    every ``batch_ms`` and once more when the connection ends (the MQTT connectors' loop)."""
-    flusher = asyncio.create_task(every(batch_ms / 1000, flush), name=f"{name}-flush")
+    every ``batch_ms`` and once more when the connection ends (the MQTT connectors' loop).
+
+    With ``ack_every`` (a client made by :func:`ack_when_stored`), QoS 1/2 messages are
+    acknowledged to the broker after the ``flush`` that stored their samples returns — the
+    flush must take what was gathered before its first ``await`` — in the order received, as
+    MQTT requires; ``ack_every`` unacknowledged messages flush at once, so the broker's window
+    of messages in flight (20 in Mosquitto by default) never stalls the stream for ``batch_ms``.
+    """
+    unacked: list[tuple[int, int]] = []
+    full = asyncio.Event()
+
+    async def flush_and_ack() -> None:
+        nonlocal unacked
+        done, unacked = unacked, []
+        full.clear()
+        await flush()
+        for mid, qos in done:
+            client._client.ack(mid, qos)
+
+    async def flusher() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(full.wait(), batch_ms / 1000)
+            await flush_and_ack()
+
+    task = asyncio.create_task(flusher(), name=f"{name}-flush")
     try:
         async for message in client.messages:
             handle(str(message.topic), bytes(message.payload))
+            if ack_every and message.qos > 0:
+                unacked.append((message.mid, message.qos))
+                if len(unacked) >= ack_every:
+                    full.set()
     finally:
-        flusher.cancel()
+        task.cancel()
+        unacked = []  # this connection is gone: the broker resends them on the next one
         await flush()
 
 

@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from genba.connectors._base import ConnectorContext
-from genba.connectors._gather import Backoff, Pending, consume
+from genba.connectors._gather import ACK_EVERY, Backoff, Pending, ack_when_stored, consume
 from genba.connectors._payload import PayloadError, decode
 from genba.errors import PatternError
 from genba.paths import check_pattern
@@ -95,6 +95,13 @@ class MqttSettings(BaseModel):
     port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 for TLS, usually).")
     topics: list[str] = Field(["#"], description="Topic filters to subscribe to.")
     qos: int = Field(1, ge=0, le=2, description="Subscription QoS.")
+    ack: Literal["stored", "received"] = Field(
+        "stored",
+        description="When QoS 1/2 messages are acknowledged to the broker: 'stored' - once "
+        "their samples are committed to the store, so a crash of the node loses nothing (the "
+        "broker resends the rest); 'received' - on receipt, faster, but a crash loses what was "
+        "not yet written (up to [store] flush_interval_ms).",
+    )
     protocol: Literal["3.1.1", "5"] = Field(
         "3.1.1",
         description="MQTT protocol version. 3.1.1 reads 2.6x more messages/s (bench/connect.py): paho parses "
@@ -246,14 +253,22 @@ class MqttConnector:
             "ignored_unmapped": self.ignored_unmapped,
             "ignored_sparkplug": self.ignored_sparkplug,
         }
-        await self.ctx.publish(self._pending.take())
+        await self.ctx.publish(self._pending.take(), durable=self._acks)
+
+    @property
+    def _acks(self) -> bool:
+        """Acknowledge messages only once stored (QoS 1/2 and ``ack = "stored"``)."""
+        return self.s.ack == "stored" and self.s.qos > 0
 
     async def run(self) -> None:
         backoff = Backoff(self.s.reconnect_max_s)
         health = self.ctx.health
         while True:
             try:
-                async with self._client() as client:
+                client = self._client()
+                if self._acks:
+                    ack_when_stored(client)
+                async with client:
                     for t in self.s.topics:
                         await client.subscribe(t, qos=self.s.qos)
                     health.connected = True
@@ -265,6 +280,7 @@ class MqttConnector:
                         self.flush,
                         batch_ms=self.s.batch_ms,
                         name=self.ctx.name,
+                        ack_every=ACK_EVERY if self._acks else 0,
                     )
             except aiomqtt.MqttError as e:
                 health.failed(f"MQTT: {e}")

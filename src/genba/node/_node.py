@@ -79,6 +79,7 @@ class Node:
                     bus=self.bus,
                     clock=self.clock,
                     dead_letters=self.dead_letters,
+                    publish_durable=self.publish_durable,
                 )
                 for i, c in enumerate(config.connector)
             ]
@@ -198,8 +199,9 @@ class Node:
     async def publish_durable(self, batch: SampleBatch) -> None:
         """Put ``batch`` on the bus and return once it is durable (committed to the store or
         to the on-disk spool): what an acknowledgement to a sender may promise."""
-        await self.bus.publish(batch)
-        await self.writer.wait_durable(self.bus.stats().published_samples)
+        async with self.writer.durable():
+            await self.bus.publish(batch)
+            await self.writer.wait_durable(self.bus.stats().published_samples)
 
     def health(self) -> dict[str, Any]:
         """What ``GET /api/health`` shows."""
