@@ -6,7 +6,8 @@ writer → DuckDB) reads them. A point counts when the historian writer has comm
 when a query can return it. Paths:
 
 * ``json, 1 metric/msg``: the MQTT connector, ``{"value": v, "timestamp": ms}`` per message,
-  1,000 topics;
+  1,000 topics; QoS 0, and QoS 1 (publisher and subscription) with the connector's two
+  ``ack`` settings: acknowledged to the broker once stored (the default), or on receipt;
 * ``sparkplug, 100 metrics/msg``: the Sparkplug B host; 10 devices × 100 metrics born with
   aliases (Eclipse Tahu's schema from the sparkplug-b-packets package, not genba's encoder),
   DDATA of 100 double metrics by alias;
@@ -47,7 +48,7 @@ T0_MS = (int(time.time()) - 3600) * 1000
 
 # -- the publisher (runs as a child process) ----------------------------------------------------
 def _payloads(kind: str, n: int) -> list[tuple[str, bytes]]:
-    if kind == "json":
+    if kind.startswith("json"):
         return [
             (f"bench/d{i % JSON_TOPICS}/v", b'{"value":%d.5,"timestamp":%d}' % (i, T0_MS + i))
             for i in range(n)
@@ -92,6 +93,7 @@ def publisher(kind: str, port: int, n: int, rate_msgs: float, times_file: str) -
     births = len(msgs) - n
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{kind}")
     c.max_queued_messages_set(0)
+    c.max_inflight_messages_set(1000)  # QoS 1: the publisher is not the bottleneck
     c.connect("127.0.0.1", port)
     c.loop_start()
     for topic, body in msgs[:births]:
@@ -100,6 +102,8 @@ def publisher(kind: str, port: int, n: int, rate_msgs: float, times_file: str) -
     sys.stdout.flush()
     sys.stdin.readline()  # go
     sent = np.zeros(n, dtype=np.int64)
+    qos = 1 if kind == "json-qos1" else 0
+    marks: list[mqtt.MQTTMessageInfo] = []
     t0 = time.perf_counter()
     sys.stdout.write(f"{time.time_ns()}\n")
     sys.stdout.flush()
@@ -109,7 +113,11 @@ def publisher(kind: str, port: int, n: int, rate_msgs: float, times_file: str) -
             if ahead > 0:
                 time.sleep(ahead)
         sent[i] = time.time_ns()
-        info = c.publish(topic, body, qos=0)
+        info = c.publish(topic, body, qos=qos)
+        if qos and i % 1000 == 0:  # paho's message ids wrap at 65,535: stay well below
+            marks.append(info)
+            if len(marks) > 30:
+                marks.pop(0).wait_for_publish(60)
     info.wait_for_publish(60)  # all written to the broker
     if times_file:
         np.save(times_file, sent)
@@ -142,17 +150,17 @@ class Publisher:
 
 
 # -- genba's side ---------------------------------------------------------------------------------
-def _config(kind: str, port: int, protocol: str) -> str:
-    if kind == "json":
+def _config(kind: str, port: int, options: str) -> str:
+    if kind.startswith("json"):
         return f"""
 [[connector]]
 kind = "mqtt"
 name = "uns"
 port = {port}
 topics = ["bench/#"]
-qos = 0
-protocol = "{protocol}"
+qos = {1 if kind == "json-qos1" else 0}
 clean_session = true
+{options}
 """
     return f"""
 [[connector]]
@@ -169,7 +177,7 @@ async def _genba(
     n_points: int,
     make_publisher: Callable[[], Publisher],
     d: Path,
-    protocol: str,
+    options: str,
 ) -> tuple[float, list[tuple[int, int]]]:
     """Run a node until ``n_points`` are committed; (seconds, [(wall ns, committed)...])."""
     from genba.config import parse_config
@@ -177,7 +185,7 @@ async def _genba(
 
     path = d / "genba.toml"
     path.write_text(
-        f'[node]\nname = "bench"\ndata_dir = "{d}/data"\n' + _config(kind, port, protocol)
+        f'[node]\nname = "bench"\ndata_dir = "{d}/data"\n' + _config(kind, port, options)
     )
     config = parse_config(path.read_text()).with_source(path)
     node = Node(config)
@@ -216,10 +224,11 @@ async def _genba(
 
 
 def run_genba(
-    kind: str, port: int, n_msgs: int, rate_msgs: float = 0.0, protocol: str = "3.1.1"
+    kind: str, port: int, n_msgs: int, rate_msgs: float = 0.0, options: str = ""
 ) -> tuple[float, np.ndarray | None]:
-    """Seconds until every point is committed; with ``rate_msgs``, each message's latency."""
-    per = 1 if kind == "json" else METRICS
+    """Seconds until every point is committed; with ``rate_msgs``, each message's latency.
+    ``options``: more settings of the MQTT connector (TOML lines)."""
+    per = 1 if kind.startswith("json") else METRICS
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         times = d / "sent.npy"
@@ -227,7 +236,7 @@ def run_genba(
         def pub() -> Publisher:
             return Publisher(kind, port, n_msgs, rate_msgs, str(times) if rate_msgs else "")
 
-        seconds, trace = asyncio.run(_genba(kind, port, n_msgs * per, pub, d, protocol))
+        seconds, trace = asyncio.run(_genba(kind, port, n_msgs * per, pub, d, options))
         return seconds, latencies(np.load(times), trace, per) if rate_msgs else None
 
 
@@ -304,7 +313,12 @@ def main() -> None:
                  median_of(a.runs, lambda: run_genba("json", port, a.json_messages)[0])),
                 ("json, 1 metric/msg, MQTT 5", a.json_messages,
                  median_of(a.runs, lambda: run_genba("json", port, a.json_messages,
-                                                     protocol="5")[0])),
+                                                     options='protocol = "5"')[0])),
+                ("json, 1 metric/msg, QoS 1, ack when stored", a.json_messages,
+                 median_of(a.runs, lambda: run_genba("json-qos1", port, a.json_messages)[0])),
+                ("json, 1 metric/msg, QoS 1, ack when received", a.json_messages,
+                 median_of(a.runs, lambda: run_genba("json-qos1", port, a.json_messages,
+                                                     options='ack = "received"')[0])),
                 ("sparkplug, 100 metrics/msg", a.spb_messages * METRICS,
                  median_of(a.runs, lambda: run_genba("sparkplug", port, a.spb_messages)[0])),
                 ("paho json subscriber (baseline)", a.json_messages,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genba.errors import QueryError
-from genba.store import ROLLUP, Store, StoreSettings, TimeRange, open_store
+from genba.store import Store, StoreSettings, TimeRange, open_store
 from genba.store._derived import resample, time_weighted, value_at
 from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
 
@@ -204,9 +204,8 @@ def test_delete_before_removes_only_old_samples_of_the_given_tags(store: Store) 
 
 def test_rollups_are_kept_replaced_read_and_aged_per_tier(store: Store) -> None:
     store.append(FIXTURE)
-    tier = store.aggregate([1, 2], TimeRange(0, 3 * MIN), every_ns=MIN, aggs=list(ROLLUP))
-    store.write_rollup(MIN, tier)
-    store.write_rollup(MIN, tier)  # again: replaced, not doubled
+    store.roll_up(MIN, [1, 2], TimeRange(0, 3 * MIN))
+    store.roll_up(MIN, [1, 2], TimeRange(0, 3 * MIN))  # again: replaced, not doubled
     back = store.read_rollup(MIN, [1], TimeRange(0, 3 * MIN))
     assert back.bucket_ns.tolist() == [0, MIN, 2 * MIN]
     assert back.columns["sum"].tolist() == [3.0, 12.0, 21.0]

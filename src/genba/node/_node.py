@@ -27,7 +27,7 @@ from genba.deadletter import DeadLetters
 from genba.node._forward import Forwarder
 from genba.node._history import History
 from genba.node._writer import HistorianWriter
-from genba.store import ROLLUP, Store, TimeRange, open_store
+from genba.store import Store, TimeRange, open_store
 from genba.tags import TagRegistry
 from genba.types import NS_PER_MS, NS_PER_S, SampleBatch
 
@@ -183,10 +183,7 @@ class Node:
             start = int(oldest.ts_ns[0]) - int(oldest.ts_ns[0]) % every
         window = every * 10_000
         for a in range(start, end, window):
-            span = TimeRange(a, min(a + window, end))
-            self.store.write_rollup(
-                every, self.store.aggregate(ids, span, every_ns=every, aggs=list(ROLLUP))
-            )
+            self.store.roll_up(every, ids, TimeRange(a, min(a + window, end)))
 
     async def _keep_retention(self) -> None:
         while True:

@@ -155,9 +155,9 @@ class Store(Protocol):
         """Remove the samples of ``tag_ids`` older than ``before_ns`` (retention); how many."""
         ...
 
-    def write_rollup(self, every_ns: int, rollup: Buckets) -> None:
-        """Keep ``rollup`` (columns :data:`ROLLUP`) as the ``every_ns`` tier; a bucket written
-        again replaces the old one."""
+    def roll_up(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> None:
+        """Aggregate the raw samples of ``tag_ids`` in ``span`` (whole buckets) into the
+        ``every_ns`` tier (columns :data:`ROLLUP`); a bucket rolled up again is replaced."""
         ...
 
     def read_rollup(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> Buckets:

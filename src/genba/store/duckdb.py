@@ -312,7 +312,8 @@ class DuckDBStore:
             ).fetchall()
         return len(row)
 
-    def write_rollup(self, every_ns: int, rollup: Buckets) -> None:
+    def roll_up(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> None:
+        rollup = self.aggregate(tag_ids, span, every_ns=every_ns, aggs=list(ROLLUP))
         if not len(rollup):
             return
         table = pa.table(

@@ -8,6 +8,13 @@ transaction, so "last value of every tag" is one small table read. Appends are o
 ``COPY`` per batch, its payload built from the batch's columns with numpy (no Python object per
 sample); raw reads come back the same way. Schema changes are numbered migrations, applied in
 order on start under an advisory lock (``genba db upgrade`` runs them on their own).
+
+Where the server offers TimescaleDB (``timescaledb = "auto"``), ``samples`` is a hypertable
+instead — chunks of ``partition_days``, compressed by Timescale's policy after
+``compress_after_days`` (segmented by tag, ordered by time) — and each downsampling tier is a
+continuous aggregate ``rollup_<every_ns>`` refreshed by :meth:`PostgresStore.roll_up`. The layout
+is kept in ``genba_meta``; a partitioned database with samples is converted once (the samples
+are moved into the hypertable in the upgrade's transaction).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +39,7 @@ from genba.store._base import ROLLUP, Buckets, StoreSettings, TimeRange, check_a
 from genba.types import NS_PER_S, SampleBatch, Tag, TagId, TagSpec
 
 log = logging.getLogger("genba.store.postgres")
+PARTITIONED, TIMESCALEDB = "partitioned", "timescaledb"  # genba_meta 'layout'
 _BAD = 2  # Quality.BAD: left out of aggregates
 DAY_NS = 86_400 * NS_PER_S
 _AGG_SQL = {
@@ -121,6 +129,20 @@ class PostgresSettings(BaseModel):
     )
     partition_days: int = Field(7, ge=1, le=366, description="Time span of one partition.")
     pool_max: int = Field(8, ge=1, le=100, description="Most connections the node opens.")
+    prepared_statements: bool = Field(
+        True,
+        description="Let psycopg prepare queries run often. Turn off behind a pooler whose "
+        "clients share server sessions (PgBouncer in transaction mode before 1.21).",
+    )
+    timescaledb: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Keep samples in a TimescaleDB hypertable with compression and continuous "
+        "aggregates: 'auto' when the server offers the extension, 'on' (an error if it does "
+        "not), 'off' (native partitions). A database that has samples is converted once.",
+    )
+    compress_after_days: float = Field(
+        7.0, gt=0, description="TimescaleDB: chunks whose samples are all older are compressed."
+    )
 
     @field_validator("schema_name")
     @classmethod
@@ -173,13 +195,20 @@ class PostgresStore:
                 f"[store] kind = 'postgres': cannot connect: {str(e).strip()}; check dsn, that "
                 "the server runs and that this user may log in"
             ) from None
-        options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+        options: dict[str, Any] = (
+            {"options": "-c default_transaction_read_only=on"} if read_only else {}
+        )
+        if not settings.prepared_statements:
+            options["prepare_threshold"] = None
         self.pool = ConnectionPool(
             dsn, min_size=1, max_size=settings.pool_max, kwargs=options, open=False
         )
         self.pool.open(wait=True, timeout=30)
+        self.layout = PARTITIONED
         self.applied_on_open: list[tuple[int, str]] = [] if read_only else self.upgrade()
-        self._load_partitions()
+        self.layout = self._read_layout()
+        if self.layout == PARTITIONED:
+            self._load_partitions()
 
     @classmethod
     def from_settings(cls, settings: StoreSettings, *, data_dir: Path, read_only: bool) -> Self:
@@ -232,6 +261,9 @@ class PostgresStore:
                 conn.execute(sql.SQL(ddl.replace("{s}", "{schema}")).format(schema=self._schema))
                 applied.append((number, what))
                 version = number
+            if self._wants_timescaledb(conn):
+                self._convert_to_timescaledb(conn)
+                applied.append((0, "samples moved into a TimescaleDB hypertable"))
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {}.genba_meta VALUES ('schema_version', %s) "
@@ -242,6 +274,85 @@ class PostgresStore:
         for number, what in applied:
             log.info("postgres: applied migration %d: %s", number, what)
         return applied
+
+    def _read_layout(self) -> str:
+        with self._conn() as conn:
+            if conn.execute(
+                "SELECT to_regclass(%s)", (f"{self.s.schema_name}.genba_meta",)
+            ).fetchone() == (None,):
+                return PARTITIONED
+            row = conn.execute(
+                sql.SQL("SELECT value FROM {}.genba_meta WHERE key = 'layout'").format(self._schema)
+            ).fetchone()
+            conn.rollback()
+        return str(row[0]) if row else PARTITIONED
+
+    def _wants_timescaledb(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether to convert now: the setting allows it, the layout is still partitioned and
+        the server offers the extension (with ``on``, an error if it does not)."""
+        if self.s.timescaledb == "off":
+            return False
+        row = conn.execute(
+            sql.SQL("SELECT value FROM {}.genba_meta WHERE key = 'layout'").format(self._schema)
+        ).fetchone()
+        if row and row[0] == TIMESCALEDB:
+            return False
+        offered = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        if offered is None and self.s.timescaledb == "on":
+            raise ConfigError(
+                "[store] timescaledb = 'on' but this PostgreSQL server does not offer the "
+                "timescaledb extension: install it (and add it to shared_preload_libraries), "
+                "or set timescaledb = 'auto' or 'off'"
+            )
+        return offered is not None
+
+    def _convert_to_timescaledb(self, conn: psycopg.Connection[Any]) -> None:
+        s = self._schema
+        width = self.s.partition_days * DAY_NS
+        try:
+            with conn.transaction():  # a savepoint: without the preloaded library, stay native
+                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        except psycopg.Error as e:
+            if self.s.timescaledb == "on":
+                raise ConfigError(f"[store] timescaledb = 'on': {str(e).strip()}") from None
+            log.warning("postgres: timescaledb offered but not usable (%s); native partitions",
+                        str(e).strip())  # fmt: skip
+            return
+        moved = conn.execute(sql.SQL("SELECT count(*) FROM {}.samples").format(s)).fetchone()
+        log.info(
+            "postgres: moving %d samples into a TimescaleDB hypertable", moved[0] if moved else 0
+        )
+        for statement in (
+            "ALTER TABLE {s}.samples RENAME TO samples_native",
+            "CREATE TABLE {s}.samples (tag_id integer NOT NULL, ts_ns bigint NOT NULL, "
+            "value float8 NOT NULL, quality smallint NOT NULL)",
+            "SELECT create_hypertable({name}, 'ts_ns', chunk_time_interval => {width}, "
+            "create_default_indexes => false)",
+            "INSERT INTO {s}.samples SELECT * FROM {s}.samples_native",
+            "DROP TABLE {s}.samples_native",
+            "CREATE INDEX samples_brin ON {s}.samples USING brin (tag_id, ts_ns) "
+            "WITH (pages_per_range = 4)",
+            "CREATE OR REPLACE FUNCTION {s}.now_ns() RETURNS bigint LANGUAGE sql STABLE AS "
+            "$$ SELECT (extract(epoch FROM now()) * 1e9)::bigint $$",
+            "SELECT set_integer_now_func({name}, {now_fn})",
+            "ALTER TABLE {s}.samples SET (timescaledb.compress, "
+            "timescaledb.compress_segmentby = 'tag_id', timescaledb.compress_orderby = 'ts_ns')",
+            "SELECT add_compression_policy({name}, compress_after => {after})",
+            "INSERT INTO {s}.genba_meta VALUES ('layout', 'timescaledb') "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        ):
+            conn.execute(
+                sql.SQL(statement).format(
+                    s=s,
+                    name=sql.Literal(f"{self.s.schema_name}.samples"),
+                    now_fn=sql.Literal(f"{self.s.schema_name}.now_ns"),
+                    width=sql.Literal(width),
+                    after=sql.Literal(round(self.s.compress_after_days * DAY_NS)),
+                )
+            )
+        self._partitions.clear()
 
     def _load_partitions(self) -> None:
         with self._conn() as conn:
@@ -273,7 +384,9 @@ class PostgresStore:
 
     def _target(self, ts_ns: npt.NDArray[np.int64]) -> str:
         """The partition a batch can be copied into directly (no per-row routing), when all
-        its rows fall in one; else the partitioned table."""
+        its rows fall in one; else the partitioned table (or the hypertable)."""
+        if self.layout == TIMESCALEDB:
+            return "samples"
         width = self.s.partition_days * DAY_NS
         first, last = int(ts_ns.min()) // width, int(ts_ns.max()) // width
         return "samples" if first != last else _partition(first)
@@ -290,7 +403,8 @@ class PostgresStore:
         payload = copy_payload(batch)
         newest = _newest_per_tag(batch)
         with self._lock, self._conn() as conn, conn.transaction():
-            self._ensure_partitions(conn, batch.ts_ns)
+            if self.layout == PARTITIONED:
+                self._ensure_partitions(conn, batch.ts_ns)
             with conn.cursor() as cur:
                 copy_sql = sql.SQL(
                     "COPY {}.{} (tag_id, ts_ns, value, quality) FROM STDIN (FORMAT BINARY)"
@@ -423,7 +537,11 @@ class PostgresStore:
             )
             return cur.rowcount
 
-    def write_rollup(self, every_ns: int, rollup: Buckets) -> None:
+    def roll_up(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> None:
+        if self.layout == TIMESCALEDB:
+            self._refresh_aggregate(every_ns, span)
+            return
+        rollup = self.aggregate(tag_ids, span, every_ns=every_ns, aggs=list(ROLLUP))
         if not len(rollup):
             return
         cols = [rollup.columns[c].tolist() for c in ROLLUP]
@@ -439,17 +557,67 @@ class PostgresStore:
                 (every_ns, rollup.tag_ids.tolist(), rollup.bucket_ns.tolist(), *cols),
             )
 
-    def read_rollup(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> Buckets:
+    def _refresh_aggregate(self, every_ns: int, span: TimeRange) -> None:
+        """TimescaleDB: refresh the tier's continuous aggregate (made on first use) over
+        ``span``, for every tag: Timescale materialises whole buckets of the hypertable."""
+        view = sql.Identifier(_aggregate_view(every_ns))
+        with self._lock, self._conn() as conn:
+            conn.autocommit = True  # CREATE … continuous and CALL refresh refuse a transaction
+            try:
+                conn.execute(
+                    sql.SQL(
+                        "CREATE MATERIALIZED VIEW IF NOT EXISTS {s}.{view} WITH "
+                        "(timescaledb.continuous, timescaledb.materialized_only = true) AS "
+                        "SELECT tag_id, time_bucket({e}, ts_ns) AS bucket_ns, "
+                        "count(*)::float8 AS count, sum(value) AS sum, min(value) AS min, "
+                        "max(value) AS max, first(value, ts_ns) AS first, "
+                        "last(value, ts_ns) AS last FROM {s}.samples WHERE quality < {bad} "
+                        "GROUP BY 1, 2 WITH NO DATA"
+                    ).format(
+                        s=self._schema, view=view, e=sql.Literal(every_ns), bad=sql.Literal(_BAD)
+                    )
+                )
+                conn.execute(
+                    sql.SQL("CALL refresh_continuous_aggregate({}, {}, {})").format(
+                        sql.Literal(f"{self.s.schema_name}.{_aggregate_view(every_ns)}"),
+                        sql.Literal(span.start_ns),
+                        sql.Literal(span.end_ns),
+                    )
+                )
+            finally:
+                conn.autocommit = False
+
+    def _tier(self, every_ns: int) -> tuple[sql.Composable, sql.Composable] | None:
+        """Where the ``every_ns`` tier is read: (relation, extra condition); None if it has
+        none yet."""
+        if self.layout != TIMESCALEDB:
+            return (
+                sql.SQL("{}.rollups").format(self._schema),
+                sql.SQL("every_ns = {} AND ").format(sql.Literal(every_ns)),
+            )
+        name = f"{self.s.schema_name}.{_aggregate_view(every_ns)}"
         with self._conn() as conn:
-            rows = conn.execute(
-                sql.SQL(
-                    "SELECT tag_id, bucket_ns, count, sum, min, max, first, last FROM {}.rollups "
-                    "WHERE every_ns = %s AND tag_id = ANY(%s::int4[]) AND bucket_ns >= %s "
-                    "AND bucket_ns < %s ORDER BY tag_id, bucket_ns"
-                ).format(self._schema),
-                (every_ns, list(tag_ids), span.start_ns, span.end_ns),
-            ).fetchall()
+            exists = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
             conn.rollback()
+        if not exists or exists[0] is None:
+            return None
+        relation = sql.SQL("{}.{}").format(self._schema, sql.Identifier(_aggregate_view(every_ns)))
+        return relation, sql.SQL("")
+
+    def read_rollup(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> Buckets:
+        tier = self._tier(every_ns)
+        rows: list[tuple[Any, ...]] = []
+        if tier is not None:
+            with self._conn() as conn:
+                rows = conn.execute(
+                    sql.SQL(
+                        "SELECT tag_id, bucket_ns, count, sum, min, max, first, last FROM {} "
+                        "WHERE {}tag_id = ANY(%s::int4[]) AND bucket_ns >= %s "
+                        "AND bucket_ns < %s ORDER BY tag_id, bucket_ns"
+                    ).format(*tier),
+                    (list(tag_ids), span.start_ns, span.end_ns),
+                ).fetchall()
+                conn.rollback()
         cols = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(ROLLUP))
         return Buckets(
             np.asarray(cols[0], dtype=np.int32),
@@ -458,27 +626,39 @@ class PostgresStore:
         )
 
     def rollup_end(self, every_ns: int, tag_ids: list[TagId]) -> int | None:
+        tier = self._tier(every_ns)
+        if tier is None:
+            return None
         with self._conn() as conn:
             row = conn.execute(
-                sql.SQL(
-                    "SELECT max(bucket_ns) FROM {}.rollups WHERE every_ns = %s "
-                    "AND tag_id = ANY(%s::int4[])"
-                ).format(self._schema),
-                (every_ns, list(tag_ids)),
+                sql.SQL("SELECT max(bucket_ns) FROM {} WHERE {}tag_id = ANY(%s::int4[])").format(
+                    *tier
+                ),
+                (list(tag_ids),),
             ).fetchone()
             conn.rollback()
         return None if not row or row[0] is None else int(row[0])
 
     def delete_rollup_before(self, every_ns: int, tag_ids: list[TagId], before_ns: int) -> int:
-        if not tag_ids:
+        tier = self._tier(every_ns)
+        if not tag_ids or tier is None:
             return 0
+        relation, condition = tier
         with self._lock, self._conn() as conn, conn.transaction():
+            if self.layout == TIMESCALEDB:  # a continuous aggregate's rows live in its own
+                row = conn.execute(  # materialisation hypertable, which takes a DELETE
+                    "SELECT materialization_hypertable_schema, materialization_hypertable_name "
+                    "FROM timescaledb_information.continuous_aggregates "
+                    "WHERE view_schema = %s AND view_name = %s",
+                    (self.s.schema_name, _aggregate_view(every_ns)),
+                ).fetchone()
+                assert row is not None  # _tier found the view
+                relation = sql.SQL("{}.{}").format(sql.Identifier(row[0]), sql.Identifier(row[1]))
             cur = conn.execute(
                 sql.SQL(
-                    "DELETE FROM {}.rollups WHERE every_ns = %s AND tag_id = ANY(%s::int4[]) "
-                    "AND bucket_ns < %s"
-                ).format(self._schema),
-                (every_ns, list(tag_ids), before_ns),
+                    "DELETE FROM {} WHERE {}tag_id = ANY(%s::int4[]) AND bucket_ns < %s"
+                ).format(relation, condition),
+                (list(tag_ids), before_ns),
             )
             return cur.rowcount
 
@@ -497,6 +677,11 @@ class PostgresStore:
 def _partition(number: int) -> str:
     """The table of partition ``number`` (time // partition width): samples_p12, samples_pm1."""
     return f"samples_p{'m' if number < 0 else ''}{abs(number)}"
+
+
+def _aggregate_view(every_ns: int) -> str:
+    """The continuous aggregate of the ``every_ns`` tier (TimescaleDB layout)."""
+    return f"rollup_{every_ns}"
 
 
 def _newest_per_tag(batch: SampleBatch) -> SampleBatch:
