@@ -231,7 +231,7 @@ def upgrade(config_path: Path) -> None:
         applied = run()  # opening applied them already; this reports what is current
         version = store.schema_version()  # type: ignore[attr-defined]
         for number, what in getattr(store, "applied_on_open", []) + applied:
-            _say(f"applied migration {number}: {what}")
+            _say(f"applied migration {number}: {what}" if number else f"applied: {what}")
         _say(f"{config.store.kind}: schema version {version}, current")
     finally:
         store.close()

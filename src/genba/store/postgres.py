@@ -263,7 +263,7 @@ class PostgresStore:
                 version = number
             if self._wants_timescaledb(conn):
                 self._convert_to_timescaledb(conn)
-                applied.append((0, "samples moved into a TimescaleDB hypertable"))
+                applied.append((0, "samples moved into a TimescaleDB hypertable"))  # 0: no number
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {}.genba_meta VALUES ('schema_version', %s) "
