@@ -47,7 +47,8 @@ def test_connect_benchmark_runs_and_prints_its_tables() -> None:
     rows = [line.split(" | ")[0] for line in r.stdout.splitlines() if line.startswith("| ")]
     assert rows == [
         "| path", "| json, 1 metric/msg, MQTT 3.1.1", "| json, 1 metric/msg, MQTT 5",
-        "| sparkplug, 100 metrics/msg", "| paho json subscriber (baseline)", "| messages", "| 1,500",
+        "| json, 1 metric/msg, QoS 1, ack when stored",
+        "| json, 1 metric/msg, QoS 1, ack when received", "| sparkplug, 100 metrics/msg", "| paho json subscriber (baseline)", "| messages", "| 1,500",
     ]  # fmt: skip
 
 
