@@ -114,9 +114,9 @@ class HistorianWriter:
                         del self._new_tags[t.id]
         if len(batch):
             batch = self._without_redeliveries(batch)
+        if len(batch):
             self._store.append(batch)
-            if len(batch):
-                self._note_newest(batch)
+            self._note_newest(batch)
 
     def _note_newest(self, batch: SampleBatch) -> None:
         newest = self._newest

@@ -224,19 +224,21 @@ class PostgresStore:
             yield conn
 
     # -- schema ---------------------------------------------------------------------------
+    def _meta(self, conn: psycopg.Connection[Any], key: str) -> str | None:
+        """``key`` of ``genba_meta`` (None when unset, or before the first upgrade)."""
+        table = f"{self.s.schema_name}.genba_meta"
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,):
+            return None
+        row = conn.execute(
+            sql.SQL("SELECT value FROM {}.genba_meta WHERE key = %s").format(self._schema), (key,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def schema_version(self) -> int:
         with self._conn() as conn:
-            row = conn.execute(
-                "SELECT to_regclass(%s)", (f"{self.s.schema_name}.genba_meta",)
-            ).fetchone()
-            if not row or row[0] is None:
-                return 0
-            got = conn.execute(
-                sql.SQL("SELECT value FROM {}.genba_meta WHERE key = 'schema_version'").format(
-                    self._schema
-                )
-            ).fetchone()
-        return int(got[0]) if got else 0
+            version = self._meta(conn, "schema_version")
+            conn.rollback()
+        return int(version or 0)
 
     def upgrade(self) -> list[tuple[int, str]]:
         """Apply the migrations this database lacks, in order, in one transaction."""
@@ -249,12 +251,7 @@ class PostgresStore:
                     "CREATE TABLE IF NOT EXISTS {}.genba_meta (key text PRIMARY KEY, value text)"
                 ).format(self._schema)
             )
-            row = conn.execute(
-                sql.SQL("SELECT value FROM {}.genba_meta WHERE key = 'schema_version'").format(
-                    self._schema
-                )
-            ).fetchone()
-            version = int(row[0]) if row else 0
+            version = int(self._meta(conn, "schema_version") or 0)
             for number, what, ddl in MIGRATIONS:
                 if number <= version:
                     continue
@@ -272,30 +269,21 @@ class PostgresStore:
                 (str(version),),
             )
         for number, what in applied:
-            log.info("postgres: applied migration %d: %s", number, what)
+            log.info("postgres: applied %s", f"migration {number}: {what}" if number else what)
         return applied
 
     def _read_layout(self) -> str:
         with self._conn() as conn:
-            if conn.execute(
-                "SELECT to_regclass(%s)", (f"{self.s.schema_name}.genba_meta",)
-            ).fetchone() == (None,):
-                return PARTITIONED
-            row = conn.execute(
-                sql.SQL("SELECT value FROM {}.genba_meta WHERE key = 'layout'").format(self._schema)
-            ).fetchone()
+            layout = self._meta(conn, "layout")
             conn.rollback()
-        return str(row[0]) if row else PARTITIONED
+        return layout or PARTITIONED
 
     def _wants_timescaledb(self, conn: psycopg.Connection[Any]) -> bool:
         """Whether to convert now: the setting allows it, the layout is still partitioned and
         the server offers the extension (with ``on``, an error if it does not)."""
         if self.s.timescaledb == "off":
             return False
-        row = conn.execute(
-            sql.SQL("SELECT value FROM {}.genba_meta WHERE key = 'layout'").format(self._schema)
-        ).fetchone()
-        if row and row[0] == TIMESCALEDB:
+        if self._meta(conn, "layout") == TIMESCALEDB:
             return False
         offered = conn.execute(
             "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
@@ -508,12 +496,7 @@ class PostgresStore:
         with self._conn() as conn:
             rows = conn.execute(query, params).fetchall()
             conn.rollback()
-        cols = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(aggs))
-        return Buckets(
-            np.asarray(cols[0], dtype=np.int32),
-            np.asarray(cols[1], dtype=np.int64),
-            {a: np.asarray(cols[2 + i], dtype=np.float64) for i, a in enumerate(aggs)},
-        )
+        return _buckets(rows, aggs)
 
     def last(self, tag_ids: list[TagId] | None = None) -> SampleBatch:
         where = (
@@ -618,12 +601,7 @@ class PostgresStore:
                     (list(tag_ids), span.start_ns, span.end_ns),
                 ).fetchall()
                 conn.rollback()
-        cols = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(ROLLUP))
-        return Buckets(
-            np.asarray(cols[0], dtype=np.int32),
-            np.asarray(cols[1], dtype=np.int64),
-            {c: np.asarray(cols[2 + i], dtype=np.float64) for i, c in enumerate(ROLLUP)},
-        )
+        return _buckets(rows, list(ROLLUP))
 
     def rollup_end(self, every_ns: int, tag_ids: list[TagId]) -> int | None:
         tier = self._tier(every_ns)
@@ -677,6 +655,16 @@ class PostgresStore:
 def _partition(number: int) -> str:
     """The table of partition ``number`` (time // partition width): samples_p12, samples_pm1."""
     return f"samples_p{'m' if number < 0 else ''}{abs(number)}"
+
+
+def _buckets(rows: list[tuple[Any, ...]], names: list[str]) -> Buckets:
+    """Rows of (tag_id, bucket_ns, one value per name) as columns."""
+    cols = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(names))
+    return Buckets(
+        np.asarray(cols[0], dtype=np.int32),
+        np.asarray(cols[1], dtype=np.int64),
+        {n: np.asarray(cols[2 + i], dtype=np.float64) for i, n in enumerate(names)},
+    )
 
 
 def _aggregate_view(every_ns: int) -> str:
