@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime
 
-from genba.sim._calendar import BREAK, OFF, WORK, Break, CalendarCursor, Shift, ShiftCalendar
+from genba.calendar import BREAK, OFF, WORK, Break, Shift, ShiftCalendar
+from genba.sim._calendar import CalendarCursor
 
 NS = 10**9
 

@@ -12,16 +12,30 @@ from genba.config._model import (
     TagSettings,
     TierSettings,
 )
+from genba.config._production import (
+    CalendarSettings,
+    CostSettings,
+    LineSettings,
+    ProductSettings,
+    ReasonSettings,
+    SignalSettings,
+)
 from genba.config._template import example_config
 
 __all__ = [
+    "CalendarSettings",
     "ClockSettings",
     "ConnectorSettings",
+    "CostSettings",
     "ForwardSettings",
     "GenbaConfig",
+    "LineSettings",
     "MachineSettings",
     "NodeSettings",
+    "ProductSettings",
+    "ReasonSettings",
     "RetentionSettings",
+    "SignalSettings",
     "TagSettings",
     "TierSettings",
     "example_config",

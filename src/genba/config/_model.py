@@ -8,6 +8,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from genba.calendar import ShiftCalendar
+from genba.config._production import (
+    DEFAULT_REASONS,
+    CalendarSettings,
+    CostSettings,
+    LineSettings,
+    ProductSettings,
+    ReasonSettings,
+    SignalSettings,
+)
 from genba.errors import PatternError, QueryError
 from genba.paths import check_asset_path, check_level, check_pattern
 from genba.store import StoreSettings
@@ -101,6 +111,14 @@ class MachineSettings(_Strict):
     description: str = Field("", description="What the machine is.")
     ideal_cycle_time_s: float | None = Field(
         None, gt=0, description="Fastest possible time for one part, in seconds."
+    )
+    ideal_cycle_time_s_by_product: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ideal cycle per product name where it is not ideal_cycle_time_s × the "
+        "product's cycle_factor.",
+    )
+    signals: SignalSettings = Field(
+        default_factory=SignalSettings, description="How states and counts are read."
     )
     tag: list[TagSettings] = Field(default_factory=list, description="The machine's tags.")
 
@@ -205,6 +223,11 @@ class GenbaConfig(_Strict):
     machine: list[MachineSettings] = Field(default_factory=list)
     forward: ForwardSettings | None = None
     retention: list[RetentionSettings] = Field(default_factory=list)
+    calendar: list[CalendarSettings] = Field(default_factory=list)
+    line: list[LineSettings] = Field(default_factory=list)
+    product: list[ProductSettings] = Field(default_factory=list)
+    costs: CostSettings = Field(default_factory=CostSettings)
+    reason: list[ReasonSettings] = Field(default_factory=list)
     _source: Path | None = PrivateAttr(None)
 
     @property
@@ -223,6 +246,7 @@ class GenbaConfig(_Strict):
             if m.path in seen:
                 raise ValueError(f"machine {m.path!r} is declared twice")
             seen.add(m.path)
+        _check_production(self)
         return self
 
     @property
@@ -236,5 +260,62 @@ class GenbaConfig(_Strict):
     def machines_of(self, line: str) -> list[MachineSettings]:
         return [m for m in self.machine if m.line == line]
 
+    def line_settings(self, path: str) -> LineSettings:
+        """The ``[[line]]`` of ``path``, or its defaults when it has none."""
+        for ln in self.line:
+            if ln.path == path:
+                return ln
+        return LineSettings(path=path)
+
+    def calendar_of(self, line: str) -> ShiftCalendar:
+        """The shift calendar of ``line`` (24/7 UTC when it names none)."""
+        name = self.line_settings(line).calendar
+        for c in self.calendar:
+            if c.name == name:
+                return c.build()
+        return ShiftCalendar([])
+
+    def reasons(self) -> list[ReasonSettings]:
+        """The reason tree: ``[[reason]]``, or the built-in one when there is none."""
+        return list(self.reason) or list(DEFAULT_REASONS)
+
     def tag_specs(self) -> list[TagSpec]:
         return [s for m in self.machine for s in m.tag_specs()]
+
+
+def _unique(items: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            raise ValueError(f"{what} {item!r} is declared twice")
+        seen.add(item)
+
+
+def _check_production(config: GenbaConfig) -> None:
+    """Cross-references of the production settings: each names something that exists."""
+    _unique([c.name for c in config.calendar], "calendar")
+    _unique([ln.path for ln in config.line], "line")
+    _unique([p.name for p in config.product], "product")
+    _unique([str(p.code) for p in config.product], "product code")
+    _unique([str(r.code) for r in config.reason], "reason code")
+    calendars = {c.name for c in config.calendar}
+    products = {p.name for p in config.product}
+    for ln in config.line:
+        if ln.calendar and ln.calendar not in calendars:
+            raise ValueError(
+                f"line {ln.path!r} names calendar {ln.calendar!r}, which is not defined; "
+                f"calendars: {', '.join(sorted(calendars)) or '(none: add a [[calendar]])'}"
+            )
+        names = [m.path.rsplit("/", 1)[1] for m in config.machines_of(ln.path)]
+        if ln.constraint and ln.constraint not in names:
+            raise ValueError(
+                f"line {ln.path!r}: constraint {ln.constraint!r} is not one of its machines "
+                f"({', '.join(names) or 'none declared'})"
+            )
+    for m in config.machine:
+        bad = sorted(set(m.ideal_cycle_time_s_by_product) - products)
+        if bad:
+            raise ValueError(
+                f"machine {m.path!r}: ideal_cycle_time_s_by_product names unknown product "
+                f"{bad[0]!r}; products: {', '.join(sorted(products)) or '(none declared)'}"
+            )

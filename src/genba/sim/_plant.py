@@ -20,7 +20,8 @@ from typing import Any
 
 import simpy
 
-from genba.sim._calendar import OFF, WORK, CalendarCursor
+from genba.calendar import OFF, WORK
+from genba.sim._calendar import CalendarCursor
 from genba.sim._logs import PART_GOOD, PART_STARTUP, Logs
 from genba.sim._reasons import SUDDEN, Reason
 from genba.sim._scenario import LineSettings, MachineSettings, Scenario

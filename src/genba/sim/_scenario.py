@@ -20,10 +20,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from genba.calendar import DAYS, Break, Shift, ShiftCalendar
 from genba.config import parse_toml_model
 from genba.errors import ConfigError
 from genba.paths import check_asset_path, check_level
-from genba.sim._calendar import DAYS, Break, Shift, ShiftCalendar
 
 BUILT_IN = ("demo", "large")
 

@@ -1,0 +1,264 @@
+"""Read the signals of machines from the store and turn them into timelines and counts.
+
+One raw query per tag; everything after is numpy over whole arrays. The tags of a machine
+are named by its ``[machine.signals]`` (docs/kpi.md); a missing one is an
+:class:`~genba.errors.UnknownTagError` naming the setting to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from genba.config import GenbaConfig, MachineSettings
+from genba.errors import QueryError
+from genba.kpi._timeline import (
+    Counts,
+    Energy,
+    States,
+    apply_operator_reasons,
+    counter_increments,
+    rules_state,
+    startup_mask,
+    state_at,
+    track_states,
+)
+from genba.states import MachineState as S
+from genba.store import Store, TimeRange
+from genba.tags import TagRegistry
+from genba.types import Quality
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+NS = 1_000_000_000
+OPERATOR_REASON = "downtime_reason"
+"""Tag (under each machine) holding reasons entered by operators, at the stop's start."""
+DEFAULT_SMALL_STOP_S = 300.0
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Timelines of a group of machines over one span, ready for :func:`compute`."""
+
+    machines: list[MachineSettings]
+    states: States
+    counts: Counts
+    energy: Energy
+    unattributed: F64
+    """Parts per machine counted across a data gap (not placed in time)."""
+
+
+class SignalReader:
+    """Reads one machine's signal tags over a span (with a look-back for the state before)."""
+
+    def __init__(self, store: Store, registry: TagRegistry) -> None:
+        self.store = store
+        self.registry = registry
+
+    def series(
+        self, machine: MachineSettings, name: str, setting: str, span: TimeRange
+    ) -> tuple[I64, F64] | None:
+        """Samples of ``machine``'s tag ``name`` (not BAD), or None when ``name`` is ''."""
+        if not name:
+            return None
+        path = f"{machine.path}/{name}"
+        if path not in self.registry:
+            if setting == OPERATOR_REASON:
+                return np.zeros(0, dtype=np.int64), np.zeros(0)
+            raise QueryError(
+                f"Unknown tag '{path}': [machine.signals] {setting} of {machine.path} names "
+                f"{name!r}; set it to one of that machine's tags (`genba tags -p "
+                f"'{machine.path}/#'`), or to '' if it has none."
+            )
+        b = self.store.raw([self.registry.get(path).id], span)
+        ok = b.quality < Quality.BAD
+        return b.ts_ns[ok], b.values[ok]
+
+
+def _product_index(config: GenbaConfig) -> dict[int, int]:
+    return {p.code: i + 1 for i, p in enumerate(config.product)}
+
+
+def ideal_cycles(config: GenbaConfig, machines: list[MachineSettings]) -> F64:
+    """``[m, k]``: ideal cycle of machine m for product index k (0: unknown product)."""
+    factors = [1.0] + [p.cycle_factor for p in config.product]
+    out = np.zeros((len(machines), len(factors)))
+    for i, m in enumerate(machines):
+        if m.ideal_cycle_time_s is None:
+            raise QueryError(
+                f"machine {m.path} has no ideal_cycle_time_s; set it in its [[machine]] to "
+                "compute performance and OEE"
+            )
+        out[i] = np.array(factors) * m.ideal_cycle_time_s
+        for j, p in enumerate(config.product):
+            if p.name in m.ideal_cycle_time_s_by_product:
+                out[i, j + 1] = m.ideal_cycle_time_s_by_product[p.name]
+    return out
+
+
+def load(
+    config: GenbaConfig,
+    reader: SignalReader,
+    machines: list[MachineSettings],
+    span: TimeRange,
+) -> Loaded:
+    """States, counts and energy of ``machines`` over ``span``."""
+    products = _product_index(config)
+    parts_s, parts_c, parts_e = [], [], []
+    unattributed = np.zeros(len(machines))
+    for i, m in enumerate(machines):
+        sig = m.signals
+        gap = int(sig.max_gap_s * NS)
+        wide = TimeRange(span.start_ns - gap, span.end_ns)
+        small = sig.small_stop_s
+        if small is None:
+            small = DEFAULT_SMALL_STOP_S if sig.mode == "rules" else 0.0
+        if sig.mode == "rules":
+            run = reader.series(m, sig.run_tag, "run_tag", wide)
+            speed = reader.series(m, sig.speed_tag, "speed_tag", wide)
+            base = run if run is not None else speed
+            assert base is not None  # validated: rules mode has one of them
+            ts = base[0]
+            run_v = _at(run, ts)
+            speed_v = _at(speed, ts)
+            state = rules_state(run_v, speed_v, sig.min_speed)
+        else:
+            st = reader.series(m, sig.state_tag, "state_tag", wide)
+            assert st is not None
+            ts, state = st[0], _map_codes(m, st[1], sig.code_map())
+        reason = reader.series(m, sig.reason_tag, "reason_tag", wide)
+        states = track_states(
+            ts,
+            state,
+            _at(reason, ts),
+            span=(span.start_ns, span.end_ns),
+            max_gap_ns=gap,
+            debounce_ns=int(sig.debounce_s * NS),
+            small_stop_ns=int(small * NS),
+            machine=i,
+        )
+        entered = reader.series(m, OPERATOR_REASON, OPERATOR_REASON, span)
+        if entered is not None:
+            states = apply_operator_reasons(states, *entered)
+        parts_s.append(states)
+        product = reader.series(m, sig.product_tag, "product_tag", wide)
+        counts, lost = _counts(m, reader, states, product, products, wide, span, gap, i)
+        parts_c.append(counts)
+        unattributed[i] = lost
+        if sig.energy_tag:
+            parts_e.append(_energy(m, reader, states, wide, span, gap, i))
+    return Loaded(
+        machines,
+        States.concat(parts_s),
+        Counts.concat(parts_c),
+        Energy.concat(parts_e),
+        unattributed,
+    )
+
+
+def _at(series: tuple[I64, F64] | None, ts: I64) -> F64 | None:
+    """The value of ``series`` at each time (the latest sample at or before; NaN before any)."""
+    if series is None:
+        return None
+    t, v = series
+    idx = np.searchsorted(t, ts, "right") - 1
+    return np.where(idx >= 0, v[np.maximum(idx, 0)] if len(v) else np.nan, np.nan)
+
+
+def _map_codes(m: MachineSettings, values: F64, codes: dict[int, int]) -> F64:
+    lut_keys = np.array(sorted(codes), dtype=np.float64)
+    lut_vals = np.array([codes[int(k)] for k in lut_keys], dtype=np.float64)
+    idx = np.clip(np.searchsorted(lut_keys, values), 0, len(lut_keys) - 1)
+    known = lut_keys[idx] == values
+    bad = ~known & ~np.isnan(values)
+    if bad.any():
+        raise QueryError(
+            f"machine {m.path} reports state code {values[bad][0]:g}, which "
+            "[machine.signals] state_codes does not map; add it, e.g. "
+            f'state_codes = {{ "{values[bad][0]:g}" = "down" }}'
+        )
+    return np.where(known, lut_vals[idx], np.nan)
+
+
+def _increments(
+    series: tuple[I64, F64] | None, counter_max: int, span: TimeRange, gap: int
+) -> tuple[I64, F64, float]:
+    """(time, parts) of each counter step inside ``span``, and parts counted across gaps."""
+    if series is None or len(series[0]) < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), 0.0
+    t, v = series
+    inc = counter_increments(v, counter_max=counter_max)
+    at = t[1:] - 1
+    inside = (at >= span.start_ns) & (at < span.end_ns) & (inc != 0)
+    across = np.diff(t) > gap
+    lost = float(inc[inside & across].sum())
+    keep = inside & ~across
+    return at[keep], inc[keep], lost
+
+
+def _counts(
+    m: MachineSettings,
+    reader: SignalReader,
+    states: States,
+    product: tuple[I64, F64] | None,
+    products: dict[int, int],
+    wide: TimeRange,
+    span: TimeRange,
+    gap: int,
+    i: int,
+) -> tuple[Counts, float]:
+    sig = m.signals
+    g_t, g_n, g_lost = _increments(
+        reader.series(m, sig.good_count_tag, "good_count_tag", wide), sig.counter_max, span, gap
+    )
+    r_t, r_n, r_lost = _increments(
+        reader.series(m, sig.reject_count_tag, "reject_count_tag", wide),
+        sig.counter_max,
+        span,
+        gap,
+    )
+    ts = np.concatenate([g_t, r_t])
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    good = np.concatenate([g_n, np.zeros(len(r_n))])[order]
+    reject = np.concatenate([np.zeros(len(g_n)), r_n])[order]
+    codes = _at(product, ts)
+    if codes is None or not products:
+        pidx = np.zeros(len(ts), dtype=np.int32)
+    else:
+        pidx = _product_idx(m, codes, products)
+    startup = startup_mask(states, ts, good + reject, sig.startup_parts)
+    counts = Counts(np.full(len(ts), i, dtype=np.int32), ts, pidx, good, reject, reject * startup)
+    return counts, g_lost + r_lost
+
+
+def _product_idx(m: MachineSettings, codes: F64, products: dict[int, int]) -> npt.NDArray[np.int32]:
+    keys = np.array(sorted(products), dtype=np.float64)
+    vals = np.array([products[int(k)] for k in keys], dtype=np.int32)
+    idx = np.clip(np.searchsorted(keys, codes), 0, len(keys) - 1)
+    known = keys[idx] == codes
+    bad = ~known & ~np.isnan(codes) & (codes != 0)
+    if bad.any():
+        raise QueryError(
+            f"machine {m.path} made product code {codes[bad][0]:g}, which no [[product]] "
+            f"has; add a [[product]] with code = {codes[bad][0]:g}"
+        )
+    return np.where(known, vals[idx], 0).astype(np.int32)
+
+
+def _energy(
+    m: MachineSettings,
+    reader: SignalReader,
+    states: States,
+    wide: TimeRange,
+    span: TimeRange,
+    gap: int,
+    i: int,
+) -> Energy:
+    t, kwh, _ = _increments(
+        reader.series(m, m.signals.energy_tag, "energy_tag", wide), 0, span, gap
+    )
+    producing = state_at(states, t) == S.RUNNING
+    return Energy(np.full(len(t), i, dtype=np.int32), t, kwh, producing)

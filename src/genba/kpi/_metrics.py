@@ -1,0 +1,179 @@
+"""KPIs from summed figures: ratios, the waterfall, losses, reliability and money.
+
+Each function takes :class:`~genba.kpi._oee.Figures` already summed to one entity and one
+period (arrays of shape (1, 1)) and returns JSON-ready numbers. An undefined ratio (nothing
+to divide by) is ``None`` — never 0 or NaN. Formulas: docs/kpi.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genba.config import CostSettings, ProductSettings
+from genba.kpi._oee import Figures
+
+
+def _f(x: Any) -> float:
+    return float(x.sum())
+
+
+def ratio(a: float, b: float) -> float | None:
+    """``a / b``, or None when ``b`` is zero (the figure is undefined)."""
+    return a / b if b > 1e-12 else None
+
+
+def oee(f: Figures) -> dict[str, Any]:
+    """Availability, performance, quality, OEE, TEEP, the waterfall and the six big losses."""
+    all_s, unknown = _f(f.all_s), _f(f.time("unknown"))
+    planned, run = _f(f.planned_s), _f(f.run_s)
+    net, fp = _f(f.net_run_s), _f(f.fully_productive_s)
+    su = _f(f.startup_reject_s)
+    small = _f(f.time("small_stop"))
+    known = all_s - unknown
+    o = ratio(fp, planned)
+    good, reject = _f(f.good), _f(f.reject)
+    return {
+        "availability": ratio(run, planned),
+        "performance": ratio(net, run),
+        "quality": ratio(fp, net),
+        "oee": o,
+        "teep": ratio(fp, known),
+        "utilisation": ratio(planned, known),
+        "waterfall_min": {
+            "all_time": all_s / 60,
+            "unknown": unknown / 60,
+            "not_planned": _f(f.time("not_planned")) / 60,
+            "planned": planned / 60,
+            "run": run / 60,
+            "net_run": net / 60,
+            "fully_productive": fp / 60,
+        },
+        "losses_min": {
+            "breakdowns": _f(f.time("down")) / 60,
+            "setup_adjustments": _f(f.time("setup")) / 60,
+            "small_stops": small / 60,
+            "reduced_speed": (run - small - net) / 60,
+            "startup_rejects": su / 60,
+            "production_rejects": (net - fp - su) / 60,
+            "starved_blocked": (_f(f.time("starved")) + _f(f.time("blocked"))) / 60,
+        },
+        "counts": {
+            "good": good,
+            "reject": reject,
+            "total": good + reject,
+            "startup_rejects": _f(f.startup_reject),
+        },
+    }
+
+
+def reliability(f: Figures) -> dict[str, Any]:
+    """MTBF, MTTR, throughput, cycle time, first pass yield and counts against target."""
+    n = _f(f.failures)
+    planned, run, net = _f(f.planned_s), _f(f.run_s), _f(f.net_run_s)
+    good, total = _f(f.good), _f(f.good) + _f(f.reject)
+    mtbf = ratio(run, n)
+    mttr = ratio(_f(f.repair_s), n)
+    ideal_per_part = ratio(net, total)
+    target = None if ideal_per_part is None else planned / ideal_per_part
+    return {
+        "failures": int(n),
+        "mtbf_h": None if mtbf is None else mtbf / 3600,
+        "mttr_min": None if mttr is None else mttr / 60,
+        "throughput_per_h": ratio(good * 3600, planned),
+        "avg_cycle_s": ratio(run, total),
+        "ideal_cycle_s": ideal_per_part,
+        "first_pass_yield": ratio(good, total),
+        "count": total,
+        "target": target,
+        "count_vs_target": None if target is None else ratio(total, target),
+    }
+
+
+def money(
+    line: Figures,
+    first: Figures,
+    last: Figures,
+    constraint: Figures,
+    *,
+    machines: int,
+    operators: float,
+    costs: CostSettings,
+    products: list[ProductSettings],
+    by_product_started: list[float],
+    by_product_finished: list[float],
+    wip_avg_units: float | None,
+) -> dict[str, Any]:
+    """Costs of a line in one period, cost per good unit, the money of each loss, margin
+    per product and WIP turnover. ``first``/``last`` are the line's first and last machine,
+    ``constraint`` its constraint machine."""
+    sched_h = float(line.scheduled_s.max()) / 3600  # the same calendar for every machine
+    material = sum(n * p.material_cost for n, p in zip(by_product_started, products, strict=True))
+    energy_kwh = _f(line.energy_kwh)
+    parts = {
+        "material": material,
+        "energy": energy_kwh * costs.energy_price_per_kwh,
+        "labour": sched_h * operators * costs.labour_rate_per_h,
+        "machine_hours": sched_h * machines * costs.machine_rate_per_h,
+    }
+    total = sum(parts.values())
+    finished = _f(last.good)
+    revenue = sum(n * p.price for n, p in zip(by_product_finished, products, strict=True))
+    unit_margin = ratio(
+        sum(n * (p.price - p.material_cost) for n, p in zip(by_product_finished, products, strict=True)),
+        sum(by_product_finished),
+    )  # fmt: skip
+    unit_material = ratio(material, sum(by_product_started))
+    c = oee(constraint)["losses_min"]
+    ideal = ratio(_f(constraint.net_run_s), _f(constraint.good) + _f(constraint.reject))
+    losses: dict[str, dict[str, float | None]] = {}
+    for name, minutes in c.items():
+        lost_units = None if ideal is None else minutes * 60 / ideal
+        money_lost = None if lost_units is None or unit_margin is None else lost_units * unit_margin
+        losses[name] = {"minutes": minutes, "lost_units": lost_units, "money": money_lost}
+    scrap_units = _f(line.reject)
+    scrap = None if unit_material is None else scrap_units * unit_material
+    idle_energy = _f(line.energy_idle_kwh) * costs.energy_price_per_kwh
+    conversion = total - material
+    cogs = None if unit_material is None else finished * unit_material
+    by_product = []
+    share_base = sum(by_product_finished)
+    for n_fin, n_start, p in zip(by_product_finished, by_product_started, products, strict=True):
+        conv = conversion * (n_fin / share_base) if share_base else 0.0
+        by_product.append(
+            {
+                "product": p.name,
+                "finished": n_fin,
+                "started": n_start,
+                "revenue": n_fin * p.price,
+                "material": n_start * p.material_cost,
+                "conversion": conv,
+                "margin": n_fin * p.price - n_start * p.material_cost - conv,
+            }
+        )
+    wip_value = (
+        None if wip_avg_units is None or unit_material is None else wip_avg_units * unit_material
+    )
+    period_h = float(line.all_s.max()) / 3600
+    turnover = None if cogs is None or wip_value is None else ratio(cogs, wip_value)
+    return {
+        "currency": costs.currency,
+        "costs": parts,
+        "total_cost": total,
+        "good_units": finished,
+        "cost_per_good_unit": ratio(total, finished),
+        "revenue": revenue,
+        "margin": revenue - total,
+        "energy_kwh": energy_kwh,
+        "loss_money": losses,
+        "scrap_units": scrap_units,
+        "scrap_material": scrap,
+        "energy_not_producing": idle_energy,
+        "by_product": by_product,
+        "wip_avg_units": wip_avg_units,
+        "wip_avg_value": wip_value,
+        "inventory_turnover": turnover,
+        "inventory_turnover_per_year": None
+        if turnover is None or period_h <= 0
+        else turnover * 8760 / period_h,
+        "material_of_goods_finished": cogs,
+    }

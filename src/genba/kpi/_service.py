@@ -1,0 +1,450 @@
+"""KPIs as people ask for them: an asset (site, area, line or machine), a range, a grouping.
+
+The API, the CLI and the report all answer through :class:`Kpi`, so they cannot drift
+apart. Every row names its entity (a machine, a line, or the asset above them) and period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from genba.calendar import OFF, WORK, ShiftCalendar
+from genba.clock import Clock
+from genba.config import GenbaConfig, MachineSettings
+from genba.errors import QueryError
+from genba.kpi import _metrics
+from genba.kpi._load import OPERATOR_REASON, Loaded, SignalReader, ideal_cycles, load
+from genba.kpi._oee import CLASSES, Calendar, Figures, Periods, compute
+from genba.states import MachineState as S
+from genba.store import Store, TimeRange
+from genba.tags import TagRegistry
+from genba.timeparse import format_time, parse_time
+from genba.types import NS_PER_MS, SampleBatch, TagSpec
+
+NS = 1_000_000_000
+BY = ("shift", "day", "hour")
+RATIOS = ("availability", "performance", "quality", "oee")
+STOP_STATES = (S.DOWN, S.SETUP, S.SMALL_STOP, S.STARVED, S.BLOCKED)
+
+
+@dataclass
+class LineResult:
+    path: str
+    machines: list[MachineSettings]
+    loaded: Loaded
+    figures: Figures
+    constraint: int
+
+
+@dataclass
+class Result:
+    asset: str
+    span: TimeRange
+    by: str | None
+    periods: Periods
+    labels: list[str]
+    lines: list[LineResult]
+
+
+def calendar_arrays(cal: ShiftCalendar, span: TimeRange) -> Calendar:
+    segs = cal.segments(span.start_ns, span.end_ns)
+    return Calendar(
+        np.array([s.start_ns for s in segs], dtype=np.int64),
+        np.array([s.end_ns for s in segs], dtype=np.int64),
+        np.array([1 if s.status == WORK else 0 for s in segs], dtype=np.int64),
+        np.array([s.status != OFF for s in segs], dtype=bool),
+    )
+
+
+def periods_of(cal: ShiftCalendar, span: TimeRange, by: str | None) -> tuple[Periods, list[str]]:
+    """Reporting periods: the whole span, or shifts / local days / hours clipped to it."""
+    a, b = span.start_ns, span.end_ns
+    if by is None:
+        bounds = [(a, b, "all")]
+    elif by == "shift":
+        if not cal.shifts:
+            raise QueryError(
+                "The calendar of this asset has no shifts (24/7); group by day or hour instead."
+            )
+        bounds = [
+            (max(i.start_ns, a), min(i.end_ns, b), f"{i.day.isoformat()} {i.name}")
+            for i in cal.shift_instances(a, b)
+        ]
+    elif by == "day":
+        day = datetime.fromtimestamp(a // NS, tz=cal.tz).date()
+        bounds = []
+        while True:
+            s = int(datetime.combine(day, datetime.min.time(), tzinfo=cal.tz).timestamp()) * NS
+            e = (
+                int(
+                    datetime.combine(
+                        day + timedelta(days=1), datetime.min.time(), tzinfo=cal.tz
+                    ).timestamp()
+                )
+                * NS
+            )
+            if s >= b:
+                break
+            bounds.append((max(s, a), min(e, b), day.isoformat()))
+            day += timedelta(days=1)
+    elif by == "hour":
+        h = 3600 * NS
+        starts = range(a - a % h, b, h)
+        bounds = [(max(s, a), min(s + h, b), format_time(s)[:13] + ":00Z") for s in starts]
+    else:
+        raise QueryError(f"Unknown grouping {by!r}; valid values are: {', '.join(BY)}.")
+    bounds = [x for x in bounds if x[1] > x[0]]
+    return (
+        Periods(
+            np.array([x[0] for x in bounds], dtype=np.int64),
+            np.array([x[1] for x in bounds], dtype=np.int64),
+        ),
+        [x[2] for x in bounds],
+    )
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if x != x else x
+
+
+class Kpi:
+    """KPIs of the machines in ``config``, read from ``store``."""
+
+    def __init__(
+        self, config: GenbaConfig, registry: TagRegistry, store: Store, clock: Clock
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.store = store
+        self.clock = clock
+        self.reader = SignalReader(store, registry)
+
+    # -- what is asked ---------------------------------------------------------------------
+    def machines(self, asset: str) -> list[MachineSettings]:
+        """The machines at or under ``asset`` ('' for all), in config order."""
+        asset = asset.strip("/")
+        out = [
+            m for m in self.config.machine if not asset or m.path == asset or m.path.startswith(asset + "/")
+        ]  # fmt: skip
+        if not out:
+            known = sorted({m.line for m in self.config.machine})
+            raise QueryError(
+                f"No machine of genba.toml is at or under {asset!r}; "
+                f"lines: {', '.join(known) or '(none: add [[machine]] entries)'}."
+            )
+        return out
+
+    def span(self, start: str | None, end: str | None) -> TimeRange:
+        now = self.clock.now_ns()
+        end_ns = parse_time(end, now_ns=now) if end else now
+        start_ns = parse_time(start, now_ns=now) if start else end_ns - 86_400 * NS
+        return TimeRange(start_ns, end_ns)
+
+    def compute(self, asset: str, start: str | None, end: str | None, by: str | None) -> Result:
+        """Load and sum the figures of every line under ``asset``."""
+        machines = self.machines(asset)
+        span = self.span(start, end)
+        lines: dict[str, list[MachineSettings]] = {}
+        for m in machines:
+            lines.setdefault(m.line, []).append(m)
+        first_cal = self.config.calendar_of(next(iter(lines)))
+        periods, labels = periods_of(first_cal, span, by)
+        out = []
+        for path, ms in lines.items():
+            loaded = load(self.config, self.reader, ms, span)
+            figures = compute(
+                loaded.states,
+                loaded.counts,
+                loaded.energy,
+                n_machines=len(ms),
+                ideal_s=ideal_cycles(self.config, ms),
+                calendar=calendar_arrays(self.config.calendar_of(path), span),
+                periods=periods,
+            )
+            out.append(LineResult(path, ms, loaded, figures, self._constraint(path, ms)))
+        return Result(asset, span, by, periods, labels, out)
+
+    def _constraint(self, line: str, ms: list[MachineSettings]) -> int:
+        name = self.config.line_settings(line).constraint
+        names = [m.path.rsplit("/", 1)[1] for m in ms]
+        if name and name in names:
+            return names.index(name)
+        return int(np.argmax([m.ideal_cycle_time_s or 0.0 for m in ms]))
+
+    # -- answers ---------------------------------------------------------------------------
+    def _rows(self, r: Result, fn: Any, *, lines_only: bool = False) -> list[dict[str, Any]]:
+        rows = []
+        level = r.asset.strip("/").count("/") + 1 if r.asset.strip("/") else 0
+        for p, label in enumerate(r.labels):
+            head = {
+                "period": label,
+                "start": format_time(int(r.periods.start_ns[p])),
+                "end": format_time(int(r.periods.end_ns[p])),
+            }
+            per_period = [ln.figures.take_period(p) for ln in r.lines]
+            if not lines_only:
+                for ln, f in zip(r.lines, per_period, strict=True):
+                    for i, m in enumerate(ln.machines):
+                        one = f.take(np.array([i]))
+                        rows.append(
+                            head | {"entity": m.path, "level": "machine"} | fn(one, ln, i, p)
+                        )
+            for ln, f in zip(r.lines, per_period, strict=True):
+                if level <= 3:
+                    rows.append(
+                        head | {"entity": ln.path, "level": "line"} | fn(f.sum(0), ln, None, p)
+                    )
+            if level < 3 and len(r.lines) > 0:
+                total = _sum_all([f.sum(0) for f in per_period])
+                name = r.asset.strip("/") or "all"
+                lvl = ("all", "site", "area")[level]
+                if not lines_only:
+                    rows.append(head | {"entity": name, "level": lvl} | fn(total, None, None, p))
+        return rows
+
+    def oee(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """OEE, TEEP, waterfall and six big losses per machine, line and asset."""
+        r = self.compute(asset, start, end, by)
+
+        def fn(f: Figures, ln: LineResult | None, i: int | None, p: int) -> dict[str, Any]:
+            d = _metrics.oee(f)
+            if ln is not None and i is None:
+                c = ln.figures.take_period(p).take(np.array([ln.constraint]))
+                d["constraint"] = {"machine": ln.machines[ln.constraint].path} | {
+                    k: v for k, v in _metrics.oee(c).items() if k in RATIOS
+                }
+            if ln is not None and i is not None:
+                d["counts"]["unattributed"] = float(ln.loaded.unattributed[i])
+            return d
+
+        return self._answer(r, self._rows(r, fn))
+
+    def losses(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """The six big losses per entity, and a Pareto of stop time by reason."""
+        r = self.compute(asset, start, end, by)
+        rows = self._rows(r, lambda f, ln, i, p: {"losses_min": _metrics.oee(f)["losses_min"]})
+        names = {x.code: x for x in self.config.reasons()}
+        pareto: dict[tuple[str, int], float] = {}
+        for ln in r.lines:
+            t = ln.figures.by_reason
+            if t is None:
+                continue
+            for c, code, sec in zip(t.cls, t.reason, t.seconds, strict=True):
+                cls = CLASSES[int(c)]
+                if cls in ("unknown", "not_planned", "run"):
+                    continue
+                pareto[(cls, int(code))] = pareto.get((cls, int(code)), 0.0) + float(sec)
+        items = [
+            {
+                "state": cls,
+                "reason_code": code,
+                "reason": names[code].name if code in names else str(code),
+                "category": names[code].category if code in names else "unknown",
+                "minutes": sec / 60,
+            }
+            for (cls, code), sec in pareto.items()
+        ]
+        items.sort(key=lambda x: -x["minutes"])
+        return self._answer(r, rows) | {"pareto": items}
+
+    def reliability(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """MTBF, MTTR, throughput, first pass yield, counts vs target; failures by reason."""
+        r = self.compute(asset, start, end, by)
+        rows = self._rows(r, lambda f, ln, i, p: _metrics.reliability(f))
+        names = {x.code: x.name for x in self.config.reasons()}
+        by_reason: dict[str, dict[str, float]] = {}
+        for ln in r.lines:
+            st = ln.loaded.states
+            down = st.state == S.DOWN
+            first = down & np.append(
+                True, (st.state[:-1] != S.DOWN) | (st.machine[1:] != st.machine[:-1])
+            )
+            for code, s, e in zip(
+                st.reason[first], st.start_ns[first], st.end_ns[first], strict=True
+            ):
+                key = names.get(int(code), str(int(code)))
+                d = by_reason.setdefault(key, {"failures": 0, "minutes": 0.0})
+                d["failures"] += 1
+                d["minutes"] += (int(e) - int(s)) / NS / 60
+        return self._answer(r, rows) | {"failures_by_reason": by_reason}
+
+    def cost(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Costs, cost per good unit, loss money, margin per product, WIP turnover per line."""
+        r = self.compute(asset, start, end, by)
+        products = list(self.config.product)
+
+        def fn(f: Figures, ln: LineResult | None, _i: int | None, p: int) -> dict[str, Any]:
+            assert ln is not None
+            cnt = ln.loaded.counts
+            pi = r.periods.index(cnt.ts_ns)
+            sel = pi == p
+            first, last = 0, len(ln.machines) - 1
+            started = _by_product(cnt, sel & (cnt.machine == first), len(products), both=True)
+            finished = _by_product(cnt, sel & (cnt.machine == last), len(products), both=False)
+            one = ln.figures.take_period(p)
+            return _metrics.money(
+                f,
+                one.take(np.array([first])),
+                one.take(np.array([last])),
+                one.take(np.array([ln.constraint])),
+                machines=len(ln.machines),
+                operators=self.config.line_settings(ln.path).operators,
+                costs=self.config.costs,
+                products=products,
+                by_product_started=started,
+                by_product_finished=finished,
+                wip_avg_units=_wip(ln, r.periods, p),
+            )
+
+        rows = self._rows(r, fn, lines_only=True)
+        return self._answer(r, rows) | {"currency": self.config.costs.currency}
+
+    def _answer(self, r: Result, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "asset": r.asset or "all",
+            "start": format_time(r.span.start_ns),
+            "end": format_time(r.span.end_ns),
+            "by": r.by,
+            "rows": rows,
+        }
+
+    # -- downtime --------------------------------------------------------------------------
+    def downtime(self, asset: str, start: str | None = None, end: str | None = None, states: str = "down,setup") -> list[dict[str, Any]]:  # fmt: skip
+        """Stops of the machines under ``asset``: id, machine, times, state, reason."""
+        wanted = _states(states)
+        machines = self.machines(asset)
+        span = self.span(start, end)
+        reasons = {x.code: x for x in self.config.reasons()}
+        out = []
+        for m in machines:
+            st = load(self.config, self.reader, [m], span).states
+            for j in np.flatnonzero(np.isin(st.state, wanted)):
+                code = int(st.reason[j])
+                rs = reasons.get(code)
+                s, e = int(st.start_ns[j]), int(st.end_ns[j])
+                out.append(
+                    {
+                        "id": downtime_id(m.path, s),
+                        "machine": m.path,
+                        "start": format_time(s),
+                        "end": format_time(e),
+                        "start_ms": s // NS_PER_MS,
+                        "minutes": (e - s) / NS / 60,
+                        "state": S(int(st.state[j])).name.lower(),
+                        "reason_code": code,
+                        "reason": rs.name if rs else str(code),
+                        "category": rs.category if rs else "unknown",
+                        "entered_by_operator": bool(st.operator[j]),
+                    }
+                )
+        out.sort(key=lambda d: (d["start_ms"], d["machine"]))
+        return out
+
+    def reason_sample(self, downtime: str, code: int) -> SampleBatch:
+        """The sample that records an operator's reason ``code`` for stop ``downtime``, to
+        be stored on the machine's ``downtime_reason`` tag."""
+        m, start_ns = self._resolve(downtime)
+        reasons = {x.code: x for x in self.config.reasons()}
+        if code not in reasons:
+            raise QueryError(
+                f"Unknown reason code {code}; the reason tree has: "
+                + ", ".join(f"{c} ({x.category}/{x.name})" for c, x in sorted(reasons.items()))
+                + "."
+            )
+        span = TimeRange(start_ns - int(m.signals.max_gap_s * NS), start_ns + NS)
+        st = load(self.config, self.reader, [m], span).states
+        j = np.searchsorted(st.start_ns, start_ns, "right") - 1
+        if j < 0 or int(st.start_ns[j]) != start_ns or st.state[j] not in STOP_STATES:
+            raise QueryError(
+                f"No stop of {m.path} starts at {format_time(start_ns)}; take the id from "
+                "GET /api/downtime."
+            )
+        path = f"{m.path}/{OPERATOR_REASON}"
+        earlier = self.reader.series(
+            m, OPERATOR_REASON, OPERATOR_REASON, TimeRange(start_ns, start_ns + NS)
+        )
+        n = 0 if earlier is None else len(earlier[0])
+        (tag,) = self.registry.ensure(
+            [TagSpec(path, unit="1", description="Downtime reason code entered by an operator")]
+        )
+        return SampleBatch.from_columns(
+            tag_ids=np.array([tag.id], dtype=np.int32),
+            ts_ns=np.array([start_ns + n], dtype=np.int64),  # later entries win: 1 ns apart
+            values=np.array([float(code)]),
+        )
+
+    def _resolve(self, downtime: str) -> tuple[MachineSettings, int]:
+        head, sep, ts = downtime.rpartition("@")
+        for m in self.config.machine:
+            if sep and m.path.replace("/", ".") == head and ts.lstrip("-").isdigit():
+                return m, int(ts)
+        raise QueryError(
+            f"Unknown downtime id {downtime!r}; ids look like "
+            "'site.area.line.machine@<start ns>': take them from GET /api/downtime."
+        )
+
+
+def downtime_id(machine: str, start_ns: int) -> str:
+    """The id of the stop of ``machine`` starting at ``start_ns``.
+
+    >>> downtime_id("berlin/packaging/line1/filler", 1767571200000000000)
+    'berlin.packaging.line1.filler@1767571200000000000'
+    """
+    return f"{machine.replace('/', '.')}@{start_ns}"
+
+
+def _states(text: str) -> list[int]:
+    out = []
+    for name in text.split(","):
+        try:
+            out.append(int(S[name.strip().upper()]))
+        except KeyError:
+            raise QueryError(
+                f"Unknown state {name!r}; valid values are: "
+                + ", ".join(s.name.lower() for s in S)
+                + "."
+            ) from None
+    return out
+
+
+def _sum_all(fs: list[Figures]) -> Figures:
+    """Add figures of several lines (each summed to one row)."""
+    first = fs[0]
+    return Figures(
+        **{
+            k: np.sum([getattr(f, k) for f in fs], axis=0)
+            for k in first.__dataclass_fields__
+            if k != "by_reason"
+        }
+    )
+
+
+def _by_product(cnt: Any, sel: npt.NDArray[np.bool_], n: int, *, both: bool) -> list[float]:
+    w = cnt.good[sel] + (cnt.reject[sel] if both else 0.0)
+    sums = np.bincount(cnt.product[sel], weights=w, minlength=n + 1)
+    return [float(x) for x in sums[1:]] if n else []
+
+
+def _wip(ln: LineResult, periods: Periods, p: int) -> float | None:
+    """Average parts inside the line over period ``p``: started at the first machine, less
+    rejects anywhere, less good parts out of the last; the level at the period's start is the
+    lowest one the flows allow (a line cannot hold fewer than no parts)."""
+    c = ln.loaded.counts
+    a, b = int(periods.start_ns[p]), int(periods.end_ns[p])
+    sel = (c.ts_ns >= a) & (c.ts_ns < b)
+    first, last = 0, len(ln.machines) - 1
+    flow = np.where(c.machine == first, c.good + c.reject, 0.0) - c.reject
+    flow = flow - np.where(c.machine == last, c.good, 0.0)
+    t, f = c.ts_ns[sel], flow[sel]
+    if len(t) == 0:
+        return None
+    order = np.argsort(t, kind="stable")
+    t, level = t[order], np.cumsum(f[order])
+    start_level = -min(0.0, float(level.min()))
+    dt = np.diff(np.append(t, b)).astype(float)
+    return float(((level + start_level) * dt).sum() + start_level * (t[0] - a)) / (b - a)
