@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 
 from genba import web
 from genba._version import __version__
-from genba.api import _errors
+from genba.api import _errors, _kpi
 from genba.api._live import live_stream
 from genba.errors import QueryError
 from genba.node import Node, ingest
@@ -172,6 +172,8 @@ def create_app(node: Node) -> FastAPI:
             "counts": dict(node.dead_letters.counts),
             "records": node.dead_letters.recent(source, limit),
         }
+
+    _kpi.install(app, node)
 
     @app.websocket("/ws/live")
     async def live(ws: WebSocket, pattern: str = "#") -> None:

@@ -286,9 +286,12 @@ def import_cmd(file: Path, config_path: Path, max_future_s: float) -> None:
         raise click.ClickException(str(e)) from None
 
 
-from genba.cli._simulate import simulate  # noqa: E402 - registered after the group exists
+from genba.cli._kpi import kpi, report  # noqa: E402 - registered after the group exists
+from genba.cli._simulate import simulate  # noqa: E402
 
 cli.add_command(simulate)
+cli.add_command(kpi)
+cli.add_command(report)
 
 
 def main() -> None:

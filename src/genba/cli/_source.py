@@ -13,6 +13,7 @@ import httpx
 from genba.clock import RealClock
 from genba.config import GenbaConfig
 from genba.errors import GenbaError, StoreLockedError
+from genba.kpi import Kpi
 from genba.node import History
 from genba.store import open_store
 from genba.tags import TagRegistry
@@ -71,8 +72,52 @@ class ApiSource:
         result: dict[str, Any] = self._get(f"/api/tags/{quote(path)}/samples", query)
         return result
 
+    def kpi(
+        self, kind: str, asset: str, start: str | None, end: str | None, by: str | None
+    ) -> dict[str, Any]:
+        query = {"asset": asset, "start": start, "end": end, "by": by}
+        result: dict[str, Any] = self._get(f"/api/kpi/{kind}", query)
+        return result
+
     def close(self) -> None:
         self._http.close()
+
+
+class StoreKpi:
+    """KPIs computed here from the store file."""
+
+    def __init__(self, kpi: Kpi) -> None:
+        self._kpi = kpi
+
+    def kpi(
+        self, kind: str, asset: str, start: str | None, end: str | None, by: str | None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = getattr(self._kpi, kind)(asset, start, end, by)
+        return result
+
+
+class KpiSource(Protocol):
+    def kpi(
+        self, kind: str, asset: str, start: str | None, end: str | None, by: str | None
+    ) -> dict[str, Any]: ...
+
+
+@contextlib.contextmanager
+def open_kpi(config: GenbaConfig) -> Iterator[KpiSource]:
+    """KPIs from the store file, or from the running node's API when it holds the store."""
+    try:
+        store = open_store(config.store, data_dir=config.data_dir, read_only=True)
+    except StoreLockedError:
+        api = ApiSource(f"http://{config.node.http}")
+        try:
+            yield api
+        finally:
+            api.close()
+        return
+    try:
+        yield StoreKpi(Kpi(config, TagRegistry(store.load_tags()), store, RealClock()))
+    finally:
+        store.close()
 
 
 @contextlib.contextmanager

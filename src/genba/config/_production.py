@@ -96,7 +96,9 @@ class CalendarSettings(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as 'Europe/Berlin'") from None
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as 'Europe/Berlin'"
+            ) from None
         return v
 
     def build(self) -> ShiftCalendar:

@@ -144,11 +144,13 @@ def load(
             states = apply_operator_reasons(states, *entered)
         parts_s.append(states)
         product = reader.series(m, sig.product_tag, "product_tag", wide)
-        counts, lost = _counts(m, reader, states, product, products, wide, span, gap, i)
+        # A counter sample at the end counts the parts of the span's last interval.
+        to_end = TimeRange(wide.start_ns, span.end_ns + 1)
+        counts, lost = _counts(m, reader, states, product, products, to_end, span, gap, i)
         parts_c.append(counts)
         unattributed[i] = lost
         if sig.energy_tag:
-            parts_e.append(_energy(m, reader, states, wide, span, gap, i))
+            parts_e.append(_energy(m, reader, states, to_end, span, gap, i))
     return Loaded(
         machines,
         States.concat(parts_s),

@@ -140,9 +140,10 @@ class Kpi:
         return out
 
     def span(self, start: str | None, end: str | None) -> TimeRange:
+        """``[start, end)``; a relative start (``-8h``) counts back from the end."""
         now = self.clock.now_ns()
         end_ns = parse_time(end, now_ns=now) if end else now
-        start_ns = parse_time(start, now_ns=now) if start else end_ns - 86_400 * NS
+        start_ns = parse_time(start or "-24h", now_ns=end_ns)
         return TimeRange(start_ns, end_ns)
 
     def compute(self, asset: str, start: str | None, end: str | None, by: str | None) -> Result:

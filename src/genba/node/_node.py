@@ -24,6 +24,7 @@ from genba.clock import Clock, RealClock, SimulatedClock
 from genba.config import ClockSettings, GenbaConfig
 from genba.connectors import Connector, ConnectorContext, create_connector
 from genba.deadletter import DeadLetters
+from genba.kpi import Kpi
 from genba.node._forward import Forwarder
 from genba.node._history import History
 from genba.node._writer import HistorianWriter
@@ -87,6 +88,7 @@ class Node:
             self.store.close()
             raise
         self.history = History(self.registry, self.store, self.clock, config.retention)
+        self.kpi = Kpi(config, self.registry, self.store, self.clock)
         self.started_ns = self.clock.now_ns()
         self._stop = asyncio.Event()
         self.running = False

@@ -1,0 +1,60 @@
+"""A store filled from hand-written signals, and the KPIs computed from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genba.clock import RealClock
+from genba.config import parse_config
+from genba.kpi import Kpi
+from genba.store.duckdb import DuckDBStore
+from genba.tags import TagRegistry
+from genba.types import SampleBatch, TagSpec
+
+NS = 1_000_000_000
+
+
+def at(text: str) -> int:
+    """UTC nanoseconds of an ISO time."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()) * NS
+
+
+def steps(start: str, pieces: list[tuple[str, float]], end: str) -> tuple[np.ndarray, np.ndarray]:
+    """1 Hz samples of a piecewise-constant signal: (from time, value) pieces until end."""
+    a, b = at(start), at(end)
+    ts = np.arange(a, b, NS, dtype=np.int64)
+    marks = np.array([at(t) for t, _ in pieces], dtype=np.int64)
+    vals = np.array([v for _, v in pieces], dtype=float)
+    return ts, vals[np.searchsorted(marks, ts, "right") - 1]
+
+
+MakeKpi = Callable[[str, dict[str, tuple[np.ndarray, np.ndarray]]], Kpi]
+
+
+@pytest.fixture
+def make_kpi(tmp_path: Path) -> Iterator[MakeKpi]:
+    stores: list[DuckDBStore] = []
+
+    def make(config_text: str, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> Kpi:
+        config = parse_config(config_text)
+        store = DuckDBStore(tmp_path / f"kpi{len(stores)}.duckdb")
+        stores.append(store)
+        reg = TagRegistry()
+        tags = reg.ensure([TagSpec(p) for p in series])
+        store.save_tags(tags)
+        for tag, (ts, v) in zip(tags, series.values(), strict=True):
+            store.append(
+                SampleBatch.from_columns(
+                    tag_ids=np.full(len(ts), tag.id, dtype=np.int32), ts_ns=ts, values=v
+                )
+            )
+        return Kpi(config, reg, store, RealClock())
+
+    yield make
+    for s in stores:
+        s.close()
