@@ -1,0 +1,200 @@
+"""Edge cases: counter resets and rollovers, data gaps, a state change on a shift boundary,
+daylight-saving changes, rules-mode state tracking, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genba.calendar import Shift, ShiftCalendar
+from genba.config import parse_config
+from genba.errors import ConfigError, QueryError
+from genba.kpi import counter_increments, periods_of, track_states
+from genba.states import MachineState as S
+from genba.store import TimeRange
+from tests.kpi.conftest import NS, MakeKpi, at, steps
+
+TWO_SHIFTS = """
+[[calendar]]
+name = "two"
+shift = [{ name = "early", start = "06:00", end = "14:00" }, { name = "late", start = "14:00", end = "22:00" }]
+
+[[line]]
+path = "s/a/line"
+calendar = "two"
+
+[[machine]]
+path = "s/a/line/m"
+ideal_cycle_time_s = 2.0
+signals = { reason_tag = "", product_tag = "", energy_tag = "", reject_count_tag = "" }
+"""
+M = "s/a/line/m"
+D = "2026-01-05T"
+
+
+def test_counter_reset_and_rollover_are_increments() -> None:
+    # 10→11 (+1), reset to 2 (2 counted since the reset), 2→5 (+3)
+    assert counter_increments(np.array([10, 11, 2, 5.0]), counter_max=0).tolist() == [1, 2, 3]
+    # a 16-bit counter: 65534→65535 (+1), rolls over to 3 (+4), 3→4 (+1)
+    inc = counter_increments(np.array([65534, 65535, 3, 4.0]), counter_max=65535)
+    assert inc.tolist() == [1, 4, 1]
+    # a drop from low in the range is a reset, not a rollover
+    assert counter_increments(np.array([100, 7.0]), counter_max=65535).tolist() == [7]
+
+
+def test_counter_reset_mid_shift_counts_every_part(make_kpi: MakeKpi) -> None:
+    ts, state = steps(D + "06:00:00", [(D + "06:00:00", S.RUNNING)], D + "07:00:01")
+    k = (ts - ts[0]) // NS
+    # one part every 2 s (ideal); the PLC resets the counter just before 06:30:00, so the
+    # sample then shows 1 (the part finished at 06:30:00) instead of 900
+    good = np.where(ts < at(D + "06:30:00"), k // 2, (k - 1800) // 2 + 1).astype(float)
+    kpi = make_kpi(TWO_SHIFTS, {f"{M}/state": (ts, state), f"{M}/good_count": (ts, good)})
+    row = kpi.oee(M, D + "06:00:00Z", D + "07:00:00Z")["rows"][0]
+    assert row["counts"]["good"] == 1800  # 3600 s / 2 s, none lost at the reset
+    assert row["performance"] == pytest.approx(1.0)
+    assert row["oee"] == pytest.approx(1.0)
+
+
+def test_data_gap_is_unknown_time_not_running(make_kpi: MakeKpi) -> None:
+    ts, state = steps(D + "06:00:00", [(D + "06:00:00", S.RUNNING)], D + "07:00:01")
+    good = ((ts - ts[0]) // NS // 2).astype(float)
+    # no samples at all from 06:20 to 06:30 (a network outage)
+    keep = (ts < at(D + "06:20:00")) | (ts >= at(D + "06:30:00"))
+    kpi = make_kpi(
+        TWO_SHIFTS,
+        {f"{M}/state": (ts[keep], state[keep]), f"{M}/good_count": (ts[keep], good[keep])},
+    )
+    row = kpi.oee(M, D + "06:00:00Z", D + "07:00:00Z")["rows"][0]
+    w = row["waterfall_min"]
+    # the last sample before the gap (06:19:59) holds for max_gap_s = 10 s, to 06:20:09;
+    # the rest, to 06:30:00, is unknown: 9 min 51 s
+    assert w["unknown"] == pytest.approx(10 - 9 / 60)
+    assert w["planned"] == pytest.approx(60 - w["unknown"])
+    assert w["run"] == pytest.approx(w["planned"])  # not one unknown minute counted as running
+    # the parts made between the last sample before the gap (599 at 06:19:59) and the first
+    # after it (900 at 06:30:00) show up in one step: counted, but not placed in time
+    assert row["counts"]["unattributed"] == 301
+    assert row["counts"]["good"] == 1800 - 301
+
+
+def test_state_change_exactly_at_the_shift_boundary(make_kpi: MakeKpi) -> None:
+    pieces = [(D + "13:00:00", S.RUNNING), (D + "14:00:00", S.DOWN), (D + "14:30:00", S.RUNNING)]
+    ts, state = steps(D + "13:00:00", pieces, D + "15:00:01")
+    k = (ts - ts[0]) // NS
+    running_s = np.cumsum(np.append(0, state[:-1] == S.RUNNING))
+    good = (running_s // 2).astype(float)
+    del k
+    kpi = make_kpi(TWO_SHIFTS, {f"{M}/state": (ts, state), f"{M}/good_count": (ts, good)})
+    early, late = kpi.oee(M, D + "13:00:00Z", D + "15:00:00Z", by="shift")["rows"]
+    assert (early["period"], late["period"]) == ("2026-01-05 early", "2026-01-05 late")
+    assert early["losses_min"]["breakdowns"] == 0  # the breakdown starts with the late shift
+    assert early["availability"] == pytest.approx(1.0)
+    assert early["counts"]["good"] == 1800  # the part finished at 14:00:00 is the early one's
+    assert late["losses_min"]["breakdowns"] == pytest.approx(30)
+    assert late["availability"] == pytest.approx(0.5)
+    rel = kpi.reliability(M, D + "13:00:00Z", D + "15:00:00Z", by="shift")["rows"]
+    assert [r["failures"] for r in rel] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("night_of", "hours"),
+    [("2026-03-28", 7), ("2026-10-24", 9), ("2026-03-21", 8)],  # spring, autumn, ordinary
+)
+def test_night_shift_over_daylight_saving_change(night_of: str, hours: int) -> None:
+    cal = ShiftCalendar([Shift("night", "22:00", "06:00")], tz="Europe/Berlin")
+    a = at(night_of + "T12:00:00")
+    periods, labels = periods_of(cal, TimeRange(a, a + 86_400 * NS), "shift")
+    assert labels == [f"{night_of} night"]
+    assert (periods.end_ns[0] - periods.start_ns[0]) / NS / 3600 == hours
+
+
+def test_planned_time_over_the_spring_change_is_seven_hours(make_kpi: MakeKpi) -> None:
+    config = TWO_SHIFTS.replace(
+        'shift = [{ name = "early", start = "06:00", end = "14:00" }, { name = "late", start = "14:00", end = "22:00" }]',
+        'timezone = "Europe/Berlin"\nshift = [{ name = "night", start = "22:00", end = "06:00" }]',
+    )
+    # 2026-03-28 22:00 CET = 21:00Z; 2026-03-29 06:00 CEST = 04:00Z: seven real hours
+    pieces = [
+        ("2026-03-28T20:00:00", S.IDLE),
+        ("2026-03-28T21:00:00", S.RUNNING),
+        ("2026-03-29T04:00:00", S.IDLE),
+    ]
+    ts, state = steps("2026-03-28T20:00:00", pieces, "2026-03-29T06:00:01")
+    good = np.cumsum(np.append(0, state[:-1] == S.RUNNING)) // 2
+    kpi = make_kpi(config, {f"{M}/state": (ts, state), f"{M}/good_count": (ts, good * 1.0)})
+    rows = kpi.oee(M, "2026-03-28T20:00:00Z", "2026-03-29T06:00:00Z", by="day")["rows"]
+    # local days: the 28th ends at midnight CET = 23:00Z (2 h of the shift), the 29th has
+    # the other 5 h
+    assert [r["period"] for r in rows] == ["2026-03-28", "2026-03-29"]
+    assert [r["waterfall_min"]["planned"] for r in rows] == [pytest.approx(120), pytest.approx(300)]
+    assert all(r["oee"] == pytest.approx(1.0) for r in rows)
+
+
+def test_rules_mode_small_stops_and_debounce() -> None:
+    ts = np.arange(0, 1000, dtype=np.int64) * NS
+    run = np.ones(1000)
+    run[100:160] = 0  # 60 s stop: a small stop (under 300 s)
+    run[300:700] = 0  # 400 s stop: a breakdown
+    run[800:802] = 0  # 2 s blip: debounced away
+    from genba.kpi._timeline import rules_state
+
+    state = rules_state(run, None, 0.0)
+    st = track_states(
+        ts, state, None, span=(0, 1000 * NS), max_gap_ns=10 * NS,
+        debounce_ns=5 * NS, small_stop_ns=300 * NS,
+    )  # fmt: skip
+    got = [
+        (int(s // NS), int(e // NS), S(int(x)).name)
+        for s, e, x in zip(st.start_ns, st.end_ns, st.state, strict=True)
+    ]
+    assert got == [
+        (0, 100, "RUNNING"),
+        (100, 160, "SMALL_STOP"),
+        (160, 300, "RUNNING"),
+        (300, 700, "DOWN"),
+        (700, 1000, "RUNNING"),
+    ]
+
+
+def test_unknown_state_code_names_the_fix(make_kpi: MakeKpi) -> None:
+    ts, state = steps(D + "06:00:00", [(D + "06:00:00", 42.0)], D + "06:10:00")
+    kpi = make_kpi(TWO_SHIFTS, {f"{M}/state": (ts, state), f"{M}/good_count": (ts, state * 0)})
+    with pytest.raises(QueryError, match=r"state code 42.*state_codes = \{ \"42\" = \"down\" \}"):
+        kpi.oee(M, D + "06:00:00Z", D + "06:10:00Z")
+
+
+def test_state_codes_map_a_plc_s_own_codes(make_kpi: MakeKpi) -> None:
+    config = TWO_SHIFTS.replace(
+        'reject_count_tag = "" }',
+        'reject_count_tag = "", state_codes = { "0" = "down", "3" = "running" } }',
+    )
+    ts, state = steps(
+        D + "06:00:00", [(D + "06:00:00", 3.0), (D + "06:30:00", 0.0)], D + "07:00:01"
+    )
+    kpi = make_kpi(config, {f"{M}/state": (ts, state), f"{M}/good_count": (ts, ts * 0.0)})
+    row = kpi.oee(M, D + "06:00:00Z", D + "07:00:00Z")["rows"][0]
+    assert row["availability"] == pytest.approx(0.5)
+
+
+def test_missing_signal_tag_and_unknown_asset_name_the_fix(make_kpi: MakeKpi) -> None:
+    ts, state = steps(D + "06:00:00", [(D + "06:00:00", 1.0)], D + "06:10:00")
+    kpi = make_kpi(TWO_SHIFTS, {f"{M}/state": (ts, state)})
+    with pytest.raises(QueryError, match="good_count_tag of s/a/line/m names 'good_count'"):
+        kpi.oee(M, D + "06:00:00Z", D + "06:10:00Z")
+    with pytest.raises(QueryError, match="No machine .* under 's/a/nope'; lines: s/a/line"):
+        kpi.oee("s/a/nope", D + "06:00:00Z", D + "06:10:00Z")
+    with pytest.raises(QueryError, match="valid values are: shift, day, hour"):
+        kpi.oee(M, D + "06:00:00Z", D + "06:10:00Z", by="fortnight")
+
+
+def test_config_cross_references_are_checked() -> None:
+    with pytest.raises(ConfigError, match="names calendar 'nope', which is not defined"):
+        parse_config('[[line]]\npath = "s/a/l"\ncalendar = "nope"\n')
+    with pytest.raises(ConfigError, match="constraint 'x' is not one of its machines"):
+        parse_config('[[line]]\npath = "s/a/l"\nconstraint = "x"\n[[machine]]\npath = "s/a/l/m"\n')
+    with pytest.raises(ConfigError, match="unknown state 'broken'"):
+        parse_config(
+            '[[machine]]\npath = "s/a/l/m"\nsignals = { state_codes = { "1" = "broken" } }\n'
+        )
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Base'"):
+        parse_config('[[calendar]]\nname = "c"\ntimezone = "Mars/Base"\n')
