@@ -106,7 +106,7 @@ def money(
     """Costs of a line in one period, cost per good unit, the money of each loss, margin
     per product and WIP turnover. ``first``/``last`` are the line's first and last machine,
     ``constraint`` its constraint machine."""
-    sched_h = float(line.scheduled_s.max()) / 3600  # the same calendar for every machine
+    sched_h = _f(first.scheduled_s) / 3600  # one machine's: the line shares one calendar
     material = sum(n * p.material_cost for n, p in zip(by_product_started, products, strict=True))
     energy_kwh = _f(line.energy_kwh)
     parts = {
@@ -153,7 +153,7 @@ def money(
     wip_value = (
         None if wip_avg_units is None or unit_material is None else wip_avg_units * unit_material
     )
-    period_h = float(line.all_s.max()) / 3600
+    period_h = _f(first.all_s) / 3600
     turnover = None if cogs is None or wip_value is None else ratio(cogs, wip_value)
     return {
         "currency": costs.currency,
