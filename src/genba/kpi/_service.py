@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from genba.calendar import OFF, WORK, ShiftCalendar
 from genba.clock import Clock
-from genba.config import GenbaConfig, MachineSettings
+from genba.config import GenbaConfig, MachineSettings, ReasonSettings
 from genba.errors import QueryError
 from genba.kpi import _metrics
 from genba.kpi._load import OPERATOR_REASON, Loaded, SignalReader, ideal_cycles, load
@@ -229,7 +229,7 @@ class Kpi:
         """The six big losses per entity, and a Pareto of stop time by reason."""
         r = self.compute(asset, start, end, by)
         rows = self._rows(r, lambda f, ln, i, p: {"losses_min": _metrics.oee(f)["losses_min"]})
-        names = {x.code: x for x in self.config.reasons()}
+        names = self._reason_tree()
         pareto: dict[tuple[str, int], float] = {}
         for ln in r.lines:
             t = ln.figures.by_reason
@@ -257,7 +257,7 @@ class Kpi:
         """MTBF, MTTR, throughput, first pass yield, counts vs target; failures by reason."""
         r = self.compute(asset, start, end, by)
         rows = self._rows(r, lambda f, ln, i, p: _metrics.reliability(f))
-        names = {x.code: x.name for x in self.config.reasons()}
+        names = {c: x.name for c, x in self._reason_tree().items()}
         by_reason: dict[str, dict[str, float]] = {}
         for ln in r.lines:
             st = ln.loaded.states
@@ -305,6 +305,12 @@ class Kpi:
         rows = self._rows(r, fn, lines_only=True)
         return self._answer(r, rows) | {"currency": self.config.costs.currency}
 
+    def _reason_tree(self) -> dict[int, ReasonSettings]:
+        """Reason code → reason; code 0 is a stop nobody has given a reason yet."""
+        tree = {x.code: x for x in self.config.reasons()}
+        tree.setdefault(0, ReasonSettings(code=0, name="unassigned", category="unassigned"))
+        return tree
+
     def _answer(self, r: Result, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "asset": r.asset or "all",
@@ -320,7 +326,7 @@ class Kpi:
         wanted = _states(states)
         machines = self.machines(asset)
         span = self.span(start, end)
-        reasons = {x.code: x for x in self.config.reasons()}
+        reasons = self._reason_tree()
         out = []
         for m in machines:
             st = load(self.config, self.reader, [m], span).states

@@ -1,0 +1,121 @@
+"""``genba kpi`` and ``genba report`` on the store of a stopped node (a simulated day)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from genba.cli import cli
+from genba.config import load_config
+from genba.sim import GroundTruth, Simulator, load_scenario, truth
+from genba.store.duckdb import DuckDBStore
+from genba.tags import TagRegistry
+from genba.types import SampleBatch
+
+T0 = 1_767_571_200 * 10**9  # 2026-01-05T00:00Z
+DAY = ["--start", "2026-01-05T00:00:00Z", "--end", "2026-01-06T00:00:00Z"]
+LINE = "berlin/packaging/line1"
+
+
+@pytest.fixture(scope="module")
+def node_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GroundTruth]:
+    """`genba init` and one simulated day of the demo plant in its historian."""
+    d = tmp_path_factory.mktemp("node")
+    assert CliRunner().invoke(cli, ["init", str(d)]).exit_code == 0
+    config = load_config(d / "genba.toml")
+    sim = Simulator(load_scenario("demo"), t0_ns=T0)
+    reg = TagRegistry()
+    tags = reg.ensure(sim.tag_specs())
+    ts, values = sim.advance(86_400.0 + 1)
+    store = DuckDBStore(config.data_dir / "historian.duckdb")
+    store.save_tags(tags)
+    ids = np.array([t.id for t in tags], dtype=np.int32)
+    store.append(
+        SampleBatch.from_columns(
+            tag_ids=np.tile(ids, len(ts)), ts_ns=np.repeat(ts, len(ids)), values=values.ravel()
+        )
+    )
+    store.close()
+    return d, truth(sim, T0, T0 + 86_400 * 10**9)
+
+
+def run(d: Path, *args: str) -> str:
+    r = CliRunner().invoke(cli, [*args, "--config", str(d / "genba.toml")])
+    assert r.exit_code == 0, r.output
+    return r.stdout
+
+
+def test_kpi_oee_json_matches_the_truth(node_dir: tuple[Path, GroundTruth]) -> None:
+    d, tr = node_dir
+    rows = json.loads(run(d, "kpi", "oee", "--asset", LINE, *DAY, "--format", "json"))["rows"]
+    for row in rows[:3]:
+        assert row["oee"] == pytest.approx(tr.machines[row["entity"]].oee, abs=0.005)
+
+
+def test_kpi_oee_by_shift_as_csv(node_dir: tuple[Path, GroundTruth]) -> None:
+    d, _ = node_dir
+    out = list(
+        csv.DictReader(
+            io.StringIO(run(d, "kpi", "oee", "-a", LINE, *DAY, "--by", "shift", "--format", "csv"))
+        )
+    )
+    # 2026-01-05 00:00Z is 01:00 in Berlin: the night shift of the 4th, then three shifts,
+    # then the night of the 5th begun at 21:00Z
+    periods = list(dict.fromkeys(r["period"] for r in out))
+    assert periods == [
+        "2026-01-04 night",
+        "2026-01-05 early",
+        "2026-01-05 late",
+        "2026-01-05 night",
+    ]
+    assert {r["entity"] for r in out} == {
+        LINE,
+        *(f"{LINE}/{m}" for m in ("filler", "capper", "labeler")),
+    }
+    assert all(0 < float(r["oee_%"]) < 100 for r in out)
+
+
+def test_kpi_tables_for_losses_reliability_cost(node_dir: tuple[Path, GroundTruth]) -> None:
+    d, tr = node_dir
+    text = run(d, "kpi", "losses", "-a", LINE, *DAY)
+    assert "breakdowns_min" in text and "reduced_speed_min" in text
+    text = run(d, "kpi", "reliability", "-a", LINE, *DAY)
+    assert "mtbf_h" in text
+    cost = json.loads(run(d, "kpi", "cost", "-a", LINE, *DAY, "--format", "json"))
+    line = tr.lines[LINE]
+    assert cost["rows"][0]["cost_per_good_unit"] == pytest.approx(
+        line.cost_per_good_unit, rel=0.005
+    )
+
+
+def test_report_is_one_self_contained_html_file(
+    node_dir: tuple[Path, GroundTruth], tmp_path: Path
+) -> None:
+    d, _ = node_dir
+    out = tmp_path / "week.html"
+    r = CliRunner().invoke(
+        cli,
+        ["report", "--asset", "berlin", "--period", "day", "--end", "2026-01-06T00:00:00Z",
+         "-o", str(out), "--config", str(d / "genba.toml")],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    html = out.read_text()
+    assert html.count("<svg") >= 4  # waterfall, losses, Pareto, costs
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    oee = json.loads(run(d, "kpi", "oee", "-a", "berlin", *DAY, "--format", "json"))["rows"][-1]
+    assert f"{100 * oee['oee']:.1f} %" in html
+
+
+def test_kpi_errors_name_the_fix(node_dir: tuple[Path, GroundTruth]) -> None:
+    d, _ = node_dir
+    r = CliRunner().invoke(cli, ["kpi", "oee", "-a", "mars", "--config", str(d / "genba.toml")])
+    assert r.exit_code == 1
+    assert (
+        "No machine of genba.toml is at or under 'mars'; lines: berlin/packaging/line1" in r.output
+    )
