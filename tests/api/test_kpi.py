@@ -63,7 +63,8 @@ async def test_operator_reason_changes_the_losses(api: RunningNode) -> None:
     r = await api.http.post(f"/api/downtime/{down['id']}/reason", json={"code": 32})
     assert r.status_code == 200, r.text
     pareto = (await api.http.get("/api/kpi/losses", params={"asset": M, **RANGE})).json()["pareto"]
-    assert pareto[0]["reason"] == "electrical" and pareto[0]["minutes"] == pytest.approx(45)
+    assert pareto[0]["reason"] == "electrical"
+    assert pareto[0]["minutes"] == pytest.approx(45)
     rel = (await api.http.get("/api/kpi/reliability", params={"asset": M, **RANGE})).json()
     assert rel["failures_by_reason"] == {
         "electrical": {"failures": 1, "minutes": pytest.approx(45)}

@@ -181,7 +181,7 @@ def test_missing_signal_tag_and_unknown_asset_name_the_fix(make_kpi: MakeKpi) ->
     kpi = make_kpi(TWO_SHIFTS, {f"{M}/state": (ts, state)})
     with pytest.raises(QueryError, match="good_count_tag of s/a/line/m names 'good_count'"):
         kpi.oee(M, D + "06:00:00Z", D + "06:10:00Z")
-    with pytest.raises(QueryError, match="No machine .* under 's/a/nope'; lines: s/a/line"):
+    with pytest.raises(QueryError, match=r"No machine .* under 's/a/nope'; lines: s/a/line"):
         kpi.oee("s/a/nope", D + "06:00:00Z", D + "06:10:00Z")
     with pytest.raises(QueryError, match="valid values are: shift, day, hour"):
         kpi.oee(M, D + "06:00:00Z", D + "06:10:00Z", by="fortnight")

@@ -67,7 +67,7 @@ def textbook_signals(end: str = DAY + "14:00:01") -> dict[str, tuple[np.ndarray,
 
 def test_a_shift_worked_by_hand(make_kpi: MakeKpi) -> None:
     kpi = make_kpi(CONFIG, textbook_signals())
-    (row,) = [r for r in kpi.oee(M, DAY + "06:00:00Z", DAY + "14:00:00Z")["rows"]]
+    (row,) = list(kpi.oee(M, DAY + "06:00:00Z", DAY + "14:00:00Z")["rows"])
     # planned = 480 min shift − 30 min break = 450 min
     # run = 450 − 20 setup − 45 down = 385 min (the 6 min of small stops are run time)
     # net run = 18,000 parts × 1 s = 300 min; fully productive = 17,640 good × 1 s = 294 min

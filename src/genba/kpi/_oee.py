@@ -21,6 +21,7 @@ Time classes, and how they roll into the waterfall:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,11 +65,19 @@ _CONTINUES = np.zeros(16, dtype=bool)
 _CONTINUES[[S.DOWN, S.SETUP, S.STARVED, S.BLOCKED]] = True
 
 
+def _sum(idx: I64, weights: F64, n: int) -> F64:
+    """``bincount`` with float sums (typed as such)."""
+    return np.asarray(np.bincount(idx, weights=weights, minlength=n), dtype=np.float64)
+
+
 def _working_at(calendar: Calendar, ts: I64) -> npt.NDArray[np.int64]:
     if len(calendar.start_ns) == 0:
         return np.ones(len(ts), dtype=np.int64)
     seg = np.clip(np.searchsorted(calendar.start_ns, ts, "right") - 1, 0, None)
     return calendar.working[seg]
+
+
+_CLASS_FLAT = _CLASS.ravel()
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,38 @@ def _pieces(start: I64, end: I64, cuts: I64) -> tuple[npt.NDArray[np.intp], I64,
     return row, p_start, p_end
 
 
+def _slots(cuts: I64, calendar: Calendar, periods: Periods) -> tuple[I64, I64]:
+    """For each slot between consecutive ``cuts`` (slot j is ``[cuts[j-1], cuts[j])``, slot 0
+    before the first cut): is the calendar working, and which period holds it (-1: none)."""
+    left = np.append(cuts[:1] - 1, cuts) if len(cuts) else np.zeros(1, dtype=np.int64)
+    return _working_at(calendar, left), periods.index(left)
+
+
+def _by_reason(
+    key: I64, reason: npt.NDArray[np.int32], dur: F64, M: int, P: int, C: int
+) -> ReasonTable:
+    """Seconds per (machine, class, reason) from the (machine, period, class) bin ``key`` of
+    each piece (``M * P * C``: in no period); dense counting when codes are small."""
+    spill = M * P * C
+    lo, hi = (int(reason.min()), int(reason.max())) if len(reason) else (0, 0)
+    if lo >= 0 and hi < 64:
+        R = hi + 1
+        sums = _sum(key * R + reason, dur, (spill + 1) * R)
+        mcr = sums[: spill * R].reshape(M, P, C, R).sum(axis=1)
+        m, c, r = np.nonzero(mcr)
+        return ReasonTable(m, c, r, mcr[m, c, r])
+    kept = key < spill
+    key, reason, dur = key[kept], reason[kept], dur[kept]
+    codes, r_inv = np.unique(reason, return_inverse=True)
+    rc = len(codes)
+    mc = key // (P * C) * C + key % C
+    u_key, u_inv = np.unique(mc * rc + r_inv, return_inverse=True)
+    return ReasonTable(
+        u_key // rc // C, u_key // rc % C, codes[u_key % rc].astype(np.int64),
+        _sum(u_inv, dur, 0),
+    )  # fmt: skip
+
+
 def compute(
     states: States,
     counts: Counts,
@@ -199,67 +240,92 @@ def compute(
     cuts = np.unique(
         np.concatenate([calendar.start_ns, calendar.end_ns, periods.start_ns, periods.end_ns])
     )
-    row, a, b = _pieces(states.start_ns, states.end_ns, cuts)
-    working = _working_at(calendar, a)
+    slot_work, slot_period = _slots(cuts, calendar, periods)
+    # One lookup gives a piece's (period, class) bin from (slot, calendar working?, state);
+    # pieces in no period land in a spill bin past the end.
+    n_slots = len(slot_work)
+    spill = M * P * C
+    pc = np.where(slot_period >= 0, slot_period * C, spill)[:, None, None] + _CLASS[None, :, :]
+    pc = np.where(slot_period[:, None, None] >= 0, pc, spill).reshape(-1)  # (slot, work, state)
+    first_lut = pc.reshape(n_slots, 2, 16)[np.arange(n_slots), slot_work].reshape(-1)
+    # Two searchsorted per run. Every run's first piece ends at the first cut inside it (if
+    # any); only the few runs crossing a cut add further pieces.
+    s0, e0, st0 = states.start_ns, states.end_ns, states.state.astype(np.int64)
+    i0 = np.searchsorted(cuts, s0, "right")
+    next_cut = np.append(cuts, np.iinfo(np.int64).max)[i0]
+    crossing = np.flatnonzero(next_cut < e0)
+    first_end = e0.copy()
+    first_end[crossing] = next_cut[crossing]
+    row_x, a_x, b_x = _pieces(next_cut[crossing], e0[crossing], cuts)
+    row_x = crossing[row_x]
+    slot_x = np.searchsorted(cuts, a_x, "right")
+    st_x = st0[row_x]
     # A stop that began in planned time counts in full, also where it runs into a break or
     # past the shift: the machine was being repaired or set up, not resting.
-    began = _working_at(calendar, states.start_ns)[row]
-    working = np.where(_CONTINUES[states.state[row]], working | began, working)
-    cls = _CLASS[working, states.state[row]]
-    p = periods.index(a)
-    ok = p >= 0
-    m = states.machine[row]
-    dur = (b - a) / NS
-    flat = (m[ok] * P + p[ok]) * C + cls[ok]
-    seconds = np.bincount(flat, weights=dur[ok], minlength=M * P * C).reshape(M, P, C)
-    codes, r_inv = np.unique(states.reason[row[ok]], return_inverse=True)
-    key = (m[ok].astype(np.int64) * C + cls[ok]) * max(len(codes), 1) + r_inv
-    u_key, u_inv = np.unique(key, return_inverse=True)
-    r_sec = np.bincount(u_inv, weights=dur[ok])
-    rc = max(len(codes), 1)
-    by_reason = ReasonTable(
-        u_key // rc // C, u_key // rc % C, codes[u_key % rc].astype(np.int64), r_sec
+    began = slot_work[i0[row_x]]
+    work_x = np.where(_CONTINUES[st_x], slot_work[slot_x] | began, slot_work[slot_x])
+    mpc = states.machine.astype(np.int64) * (P * C)
+    key = np.concatenate(
+        [mpc + first_lut[i0 * 16 + st0], mpc[row_x] + pc[(slot_x * 2 + work_x) * 16 + st_x]]
     )
+    key = np.minimum(key, spill)  # a spilled piece of machine m > 0 stays in the spill bin
+    dur = np.concatenate([first_end - s0, b_x - a_x]) / NS
+    seconds = _sum(key, dur, spill + 1)[:spill]
+    reason = np.concatenate([states.reason, states.reason[row_x]])
+    by_reason = _by_reason(key, reason, dur, M, P, C)
 
-    def per_mp(mach: npt.NDArray[np.int32], ts: I64, w: F64) -> F64:
-        pi = periods.index(ts)
+    def period_of(ts: I64) -> I64:
+        return slot_period[np.searchsorted(cuts, ts, "right")]
+
+    def summer(mach: npt.NDArray[np.int32], ts: I64) -> Callable[[F64], F64]:
+        pi = period_of(ts)
         sel = pi >= 0
-        idx = mach[sel] * P + pi[sel]
-        return np.bincount(idx, weights=w[sel], minlength=M * P).reshape(M, P)
+        idx = mach[sel].astype(np.int64) * P + pi[sel]
+        return lambda w: _sum(idx, w[sel], M * P).reshape(M, P)
 
-    ideal = ideal_s[counts.machine, counts.product]
-    good, reject = counts.good, counts.reject
+    # Parts summed per (machine, period, product), then weighted by the ideal cycles.
+    K = ideal_s.shape[1]
+    ci = period_of(counts.ts_ns)
+    ck = np.where(ci >= 0, (counts.machine * P + ci) * K + counts.product, M * P * K)
+    n = M * P * K + 1
+
+    def per_product(w: F64) -> F64:
+        return _sum(ck, w, n)[:-1].reshape(M, P, K)
+
+    good, reject, su = (per_product(w) for w in (counts.good, counts.reject, counts.startup_reject))
+    ideal = ideal_s[:, None, :]
+    ei = period_of(energy.ts_ns)
+    ek = np.where(ei >= 0, (energy.machine * P + ei) * 2 + energy.producing, M * P * 2)
+    kwh = _sum(ek, energy.kwh, M * P * 2 + 1)[:-1].reshape(M, P, 2)
     # A failure is a run of DOWN: count it where it starts (the first run of a machine in
     # the span starts a failure too).
-    st = states.state
-    down = st == S.DOWN
-    starts_run = np.ones(len(st), dtype=bool)
-    starts_run[1:] = (st[:-1] != S.DOWN) | (states.machine[1:] != states.machine[:-1])
+    st_all = states.state
+    down = st_all == S.DOWN
+    starts_run = np.ones(len(st_all), dtype=bool)
+    starts_run[1:] = (st_all[:-1] != S.DOWN) | (states.machine[1:] != states.machine[:-1])
     fail = down & starts_run
     run_id = np.cumsum(fail) - 1
-    repair = np.bincount(
-        run_id[down], weights=(states.end_ns[down] - states.start_ns[down]) / NS,
-        minlength=int(fail.sum()),
-    )  # fmt: skip
+    repair = _sum(run_id[down], (e0[down] - s0[down]) / NS, int(fail.sum()))
+    by_failure = summer(states.machine[fail], s0[fail])
     all_s = np.broadcast_to(((periods.end_ns - periods.start_ns) / NS)[None, :], (M, P))
     p_cuts = np.unique(np.concatenate([periods.start_ns, periods.end_ns]))
     sch_row, sa, sb = _pieces(calendar.start_ns, calendar.end_ns, p_cuts)
     sp = periods.index(sa)
     sel = (sp >= 0) & calendar.scheduled[sch_row]
-    sched = np.bincount(sp[sel], weights=((sb - sa) / NS)[sel], minlength=P)
+    sched = _sum(sp[sel], ((sb - sa) / NS)[sel], P)
     return Figures(
-        seconds=seconds,
+        seconds=seconds.reshape(M, P, C),
         all_s=np.array(all_s, dtype=float),
         scheduled_s=np.broadcast_to(sched[None, :], (M, P)).astype(float),
-        good=per_mp(counts.machine, counts.ts_ns, good),
-        reject=per_mp(counts.machine, counts.ts_ns, reject),
-        startup_reject=per_mp(counts.machine, counts.ts_ns, counts.startup_reject),
-        net_run_s=per_mp(counts.machine, counts.ts_ns, ideal * (good + reject)),
-        fully_productive_s=per_mp(counts.machine, counts.ts_ns, ideal * good),
-        startup_reject_s=per_mp(counts.machine, counts.ts_ns, ideal * counts.startup_reject),
-        energy_kwh=per_mp(energy.machine, energy.ts_ns, energy.kwh),
-        energy_idle_kwh=per_mp(energy.machine, energy.ts_ns, energy.kwh * ~energy.producing),
-        failures=per_mp(states.machine[fail], states.start_ns[fail], np.ones(int(fail.sum()))),
-        repair_s=per_mp(states.machine[fail], states.start_ns[fail], repair),
+        good=good.sum(axis=2),
+        reject=reject.sum(axis=2),
+        startup_reject=su.sum(axis=2),
+        net_run_s=(ideal * (good + reject)).sum(axis=2),
+        fully_productive_s=(ideal * good).sum(axis=2),
+        startup_reject_s=(ideal * su).sum(axis=2),
+        energy_kwh=kwh.sum(axis=2),
+        energy_idle_kwh=kwh[..., 0],
+        failures=by_failure(np.ones(int(fail.sum()))),
+        repair_s=by_failure(repair),
         by_reason=by_reason,
     )

@@ -240,7 +240,7 @@ class Kpi:
                 if cls in ("unknown", "not_planned", "run"):
                     continue
                 pareto[(cls, int(code))] = pareto.get((cls, int(code)), 0.0) + float(sec)
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "state": cls,
                 "reason_code": code,
@@ -248,9 +248,8 @@ class Kpi:
                 "category": names[code].category if code in names else "unknown",
                 "minutes": sec / 60,
             }
-            for (cls, code), sec in pareto.items()
+            for (cls, code), sec in sorted(pareto.items(), key=lambda kv: -kv[1])
         ]
-        items.sort(key=lambda x: -x["minutes"])
         return self._answer(r, rows) | {"pareto": items}
 
     def reliability(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
