@@ -64,3 +64,18 @@ def test_historian_benchmark_runs_and_prints_its_tables() -> None:
         "| backend", "| duckdb batch append", "| postgres binary COPY",
         "| sqlite executemany (baseline)", "| backend", "| duckdb", "| postgres",
     ]  # fmt: skip
+
+
+def test_kpi_benchmark_agrees_with_its_baseline_and_prints_its_table() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "kpi.py"), "--machines", "5", "--days", "3",
+         "--runs", "1"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr  # it also fails when genba and pandas disagree
+    rows = [line.split(" | ")[0] for line in r.stdout.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "| implementation",
+        "| genba (numpy: repeat + bincount)",
+        "| pandas groupby (baseline)",
+    ]
