@@ -15,7 +15,7 @@ from genba.config import GenbaConfig
 from genba.errors import GenbaError, StoreLockedError
 from genba.kpi import Kpi
 from genba.node import History
-from genba.store import open_store
+from genba.store import Store, open_store
 from genba.tags import TagRegistry
 
 
@@ -103,25 +103,7 @@ class KpiSource(Protocol):
 
 
 @contextlib.contextmanager
-def open_kpi(config: GenbaConfig) -> Iterator[KpiSource]:
-    """KPIs from the store file, or from the running node's API when it holds the store."""
-    try:
-        store = open_store(config.store, data_dir=config.data_dir, read_only=True)
-    except StoreLockedError:
-        api = ApiSource(f"http://{config.node.http}")
-        try:
-            yield api
-        finally:
-            api.close()
-        return
-    try:
-        yield StoreKpi(Kpi(config, TagRegistry(store.load_tags()), store, RealClock()))
-    finally:
-        store.close()
-
-
-@contextlib.contextmanager
-def open_source(config: GenbaConfig) -> Iterator[Source]:
+def _store_or_api(config: GenbaConfig) -> Iterator[Store | ApiSource]:
     """The store, opened read-only; or the node's API when a running node holds the store."""
     try:
         store = open_store(config.store, data_dir=config.data_dir, read_only=True)
@@ -133,6 +115,26 @@ def open_source(config: GenbaConfig) -> Iterator[Source]:
             api.close()
         return
     try:
-        yield History(TagRegistry(store.load_tags()), store, RealClock(), config.retention)
+        yield store
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def open_kpi(config: GenbaConfig) -> Iterator[KpiSource]:
+    """KPIs computed from the store file, or asked of the running node that holds it."""
+    with _store_or_api(config) as src:
+        if isinstance(src, ApiSource):
+            yield src
+        else:
+            yield StoreKpi(Kpi(config, TagRegistry(src.load_tags()), src, RealClock()))
+
+
+@contextlib.contextmanager
+def open_source(config: GenbaConfig) -> Iterator[Source]:
+    """History from the store file, or from the running node that holds it."""
+    with _store_or_api(config) as src:
+        if isinstance(src, ApiSource):
+            yield src
+        else:
+            yield History(TagRegistry(src.load_tags()), src, RealClock(), config.retention)

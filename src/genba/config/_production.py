@@ -37,8 +37,8 @@ class BreakSettings(_Strict):
 
 
 class ShiftSettings(_Strict):
-    """``[[calendar.shift]]``: a shift in local time; ``end`` before ``start`` crosses
-    midnight."""
+    """A shift in local time (``[[calendar.shift]]``; a scenario's ``[[shift]]``); ``end``
+    before ``start`` crosses midnight."""
 
     name: str = Field(description="Shift name, e.g. early.")
     start: str = Field(description="Local start time HH:MM.")

@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from genba.config._docs import table
+from genba.config._production import BreakSettings, ShiftSettings
 from genba.sim._reasons import Reason
 from genba.sim._sampler import SIGNALS
 from genba.sim._scenario import (
-    BreakSettings,
     CostSettings,
     FaultSettings,
     GeneratorSettings,
@@ -18,7 +18,6 @@ from genba.sim._scenario import (
     OrderSettings,
     PlantSettings,
     ProductSettings,
-    ShiftSettings,
 )
 from genba.sim.outputs._base import INTEGER_SIGNALS, SETPOINTS
 from genba.states import MachineState

@@ -20,8 +20,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from genba.calendar import DAYS, Break, Shift, ShiftCalendar
+from genba.calendar import Break, Shift, ShiftCalendar
 from genba.config import parse_toml_model
+from genba.config._production import ShiftSettings
 from genba.errors import ConfigError
 from genba.paths import check_asset_path, check_level
 
@@ -61,31 +62,6 @@ class CostSettings(_Strict):
     machine_rate_per_h: float = Field(
         12.0, ge=0, description="Machine hour rate (depreciation, upkeep) while worked."
     )
-
-
-class BreakSettings(_Strict):
-    """A planned break inside a shift, in plant local time."""
-
-    start: str = Field(description="Local time HH:MM.")
-    minutes: float = Field(gt=0, description="Length in minutes.")
-
-
-class ShiftSettings(_Strict):
-    """``[[shift]]``: a shift in plant local time; ``end`` before ``start`` crosses midnight."""
-
-    name: str = Field(description="Shift name, e.g. early.")
-    start: str = Field(description="Local start time HH:MM.")
-    end: str = Field(description="Local end time HH:MM.")
-    days: list[str] = Field(list(DAYS), description="Weekdays it runs on: mon … sun.")
-    breaks: list[BreakSettings] = Field(default_factory=list, description="Planned breaks.")
-
-    @field_validator("days")
-    @classmethod
-    def _days(cls, v: list[str]) -> list[str]:
-        bad = [d for d in v if d not in DAYS]
-        if bad:
-            raise ValueError(f"unknown weekday {bad}; use {', '.join(DAYS)}")
-        return v
 
 
 class ProductSettings(_Strict):
