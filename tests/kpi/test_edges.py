@@ -198,3 +198,57 @@ def test_config_cross_references_are_checked() -> None:
         )
     with pytest.raises(ConfigError, match="unknown time zone 'Mars/Base'"):
         parse_config('[[calendar]]\nname = "c"\ntimezone = "Mars/Base"\n')
+
+
+def test_holidays_and_planned_stops_are_not_planned_time(make_kpi: MakeKpi) -> None:
+    config = TWO_SHIFTS.replace(
+        'name = "two"\n',
+        'name = "two"\nholidays = [2026-01-06]\n'
+        'planned_stop = [{ start = 2026-01-05T07:00:00Z, end = 2026-01-05T08:30:00Z, reason = "maintenance" }]\n',
+    )
+    pieces = [(D + "06:00:00", S.RUNNING)]
+    ts, state = steps(D + "06:00:00", pieces, "2026-01-06T14:00:01")
+    state = np.where((ts >= at(D + "07:00:00")) & (ts < at(D + "08:30:00")), S.IDLE, state)
+    state = np.where(ts >= at(D + "22:00:00"), S.IDLE, state)  # after the late shift, and all
+    good = np.cumsum(np.append(0, state[:-1] == S.RUNNING)) // 2  # of the holiday
+    kpi = make_kpi(config, {f"{M}/state": (ts, state), f"{M}/good_count": (ts, good * 1.0)})
+    rows = kpi.oee(M, D + "06:00:00Z", "2026-01-06T14:00:00Z", by="day")["rows"]
+    # the 5th: 16 h of shifts − 1.5 h maintenance; the 6th: a holiday, nothing planned
+    assert [r["waterfall_min"]["planned"] for r in rows] == [pytest.approx(14.5 * 60), 0]
+    assert rows[0]["oee"] == pytest.approx(1.0)
+    assert rows[1]["oee"] is None
+
+
+def test_each_product_is_weighted_by_its_own_ideal_cycle(make_kpi: MakeKpi) -> None:
+    config = (
+        TWO_SHIFTS.replace('product_tag = "", ', "")
+        + """
+[[product]]
+code = 1
+name = "small"
+[[product]]
+code = 2
+name = "large"
+cycle_factor = 3.0
+"""
+    )
+    config = config.replace(
+        "ideal_cycle_time_s = 2.0\n",
+        'ideal_cycle_time_s = 2.0\nideal_cycle_time_s_by_product = { "large" = 5.0 }\n',
+    )
+    # 06:00–07:00 small parts every 2 s (ideal), 07:00–08:00 large parts every 10 s (ideal 5 s)
+    ts, state = steps(D + "06:00:00", [(D + "06:00:00", S.RUNNING)], D + "08:00:01")
+    _, product = steps(
+        D + "06:00:00", [(D + "06:00:00", 1.0), (D + "07:00:00", 2.0)], D + "08:00:01"
+    )
+    k = (ts - ts[0]) // NS
+    good = np.where(k <= 3600, k // 2, 1800 + (k - 3600) // 10).astype(float)
+    kpi = make_kpi(
+        config,
+        {f"{M}/state": (ts, state), f"{M}/good_count": (ts, good), f"{M}/product": (ts, product)},
+    )
+    small, large = kpi.oee(M, D + "06:00:00Z", D + "08:00:00Z", by="hour")["rows"]
+    assert small["performance"] == pytest.approx(1.0)  # 1800 × 2 s in 3600 s
+    assert large["performance"] == pytest.approx(0.5)  # 360 × 5 s in 3600 s
+    both = kpi.oee(M, D + "06:00:00Z", D + "08:00:00Z")["rows"][0]
+    assert both["performance"] == pytest.approx(0.75)  # (3600 + 1800) / 7200, not by counts
