@@ -12,7 +12,7 @@ import pytest
 from genba.clock import RealClock
 from genba.config import parse_config
 from genba.kpi import Kpi
-from genba.store.duckdb import DuckDBStore
+from genba.store import Store, StoreSettings, open_store
 from genba.tags import TagRegistry
 from genba.types import SampleBatch, TagSpec
 
@@ -37,12 +37,23 @@ MakeKpi = Callable[[str, dict[str, tuple[np.ndarray, np.ndarray]]], Kpi]
 
 
 @pytest.fixture
-def make_kpi(tmp_path: Path) -> Iterator[MakeKpi]:
-    stores: list[DuckDBStore] = []
+def store_kind() -> str:
+    """The backend KPIs read from; a test module may override it to run on several."""
+    return "duckdb"
+
+
+@pytest.fixture
+def make_kpi(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> Iterator[MakeKpi]:
+    stores: list[Store] = []
 
     def make(config_text: str, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> Kpi:
         config = parse_config(config_text)
-        store = DuckDBStore(tmp_path / f"kpi{len(stores)}.duckdb")
+        if store_kind == "postgres":
+            dsn = request.getfixturevalue("postgres_dsn")
+            settings = StoreSettings(kind="postgres", dsn=dsn)
+        else:
+            settings = StoreSettings(kind="duckdb", path=str(tmp_path / f"kpi{len(stores)}.duckdb"))
+        store = open_store(settings, data_dir=tmp_path)
         stores.append(store)
         reg = TagRegistry()
         tags = reg.ensure([TagSpec(p) for p in series])

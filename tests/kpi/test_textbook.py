@@ -45,6 +45,12 @@ TIMELINE = [
 TOTAL, STARTUP_REJECTS, PRODUCTION_REJECTS = 18_000, 20, 340
 
 
+@pytest.fixture(params=["duckdb", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The hand-worked cases run on both historian backends."""
+    return str(request.param)
+
+
 def textbook_signals(end: str = DAY + "14:00:01") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     ts, state = steps(DAY + "06:00:00", [(t, float(s)) for t, s in TIMELINE], end)
     reason = np.where(state == S.DOWN, 31.0, 0.0)
