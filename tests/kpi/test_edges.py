@@ -252,3 +252,29 @@ cycle_factor = 3.0
     assert large["performance"] == pytest.approx(0.5)  # 360 × 5 s in 3600 s
     both = kpi.oee(M, D + "06:00:00Z", D + "08:00:00Z")["rows"][0]
     assert both["performance"] == pytest.approx(0.75)  # (3600 + 1800) / 7200, not by counts
+
+
+def test_a_reason_code_set_after_the_stop_began_names_that_stop(make_kpi: MakeKpi) -> None:
+    config = TWO_SHIFTS.replace('reason_tag = "", ', "")
+    pieces = [(D + "06:00:00", S.RUNNING), (D + "06:10:00", S.DOWN), (D + "06:30:00", S.RUNNING)]
+    ts, state = steps(D + "06:00:00", pieces, D + "07:00:01")
+    # the PLC sets the reason two seconds into the stop, and clears it when it runs again
+    _, reason = steps(
+        D + "06:00:00",
+        [(D + "06:00:00", 0.0), (D + "06:10:02", 32.0), (D + "06:30:00", 0.0)],
+        D + "07:00:01",
+    )
+    kpi = make_kpi(
+        config,
+        {f"{M}/state": (ts, state), f"{M}/reason": (ts, reason), f"{M}/good_count": (ts, ts * 0.0)},
+    )
+    stops = kpi.downtime(M, D + "06:00:00Z", D + "07:00:00Z", "down")
+    assert [(s["reason"], round(s["minutes"] * 60)) for s in stops] == [
+        ("unassigned", 2),
+        ("electrical", 1198),
+    ]
+    rel = kpi.reliability(M, D + "06:00:00Z", D + "07:00:00Z")
+    assert rel["rows"][0]["failures"] == 1  # one stop, whatever its reason did
+    assert rel["failures_by_reason"] == {
+        "electrical": {"failures": 1, "minutes": pytest.approx(20)}
+    }

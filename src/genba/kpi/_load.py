@@ -26,7 +26,7 @@ from genba.kpi._timeline import (
     track_states,
 )
 from genba.states import MachineState as S
-from genba.store import Store, TimeRange
+from genba.store import Runs, Store, TimeRange
 from genba.tags import TagRegistry
 from genba.types import Quality
 
@@ -51,28 +51,42 @@ class Loaded:
 
 
 class SignalReader:
-    """Reads one machine's signal tags over a span (with a look-back for the state before)."""
+    """Reads one machine's signal tags over a span as runs of one value (the store does the
+    run-length encoding in SQL, so a state that holds for an hour is one row)."""
 
     def __init__(self, store: Store, registry: TagRegistry) -> None:
         self.store = store
         self.registry = registry
 
-    def series(
+    def _tag(self, machine: MachineSettings, name: str, setting: str) -> int | None:
+        path = f"{machine.path}/{name}"
+        if path in self.registry:
+            return self.registry.get(path).id
+        if setting == OPERATOR_REASON:
+            return None
+        raise QueryError(
+            f"Unknown tag '{path}': [machine.signals] {setting} of {machine.path} names "
+            f"{name!r}; set it to one of that machine's tags (`genba tags -p "
+            f"'{machine.path}/#'`), or to '' if it has none."
+        )
+
+    def runs(
         self, machine: MachineSettings, name: str, setting: str, span: TimeRange
-    ) -> tuple[I64, F64] | None:
-        """Samples of ``machine``'s tag ``name`` (not BAD), or None when ``name`` is ''."""
+    ) -> Runs | None:
+        """Runs of ``machine``'s tag ``name`` (not BAD), or None when ``name`` is ''."""
         if not name:
             return None
-        path = f"{machine.path}/{name}"
-        if path not in self.registry:
-            if setting == OPERATOR_REASON:
-                return np.zeros(0, dtype=np.int64), np.zeros(0)
-            raise QueryError(
-                f"Unknown tag '{path}': [machine.signals] {setting} of {machine.path} names "
-                f"{name!r}; set it to one of that machine's tags (`genba tags -p "
-                f"'{machine.path}/#'`), or to '' if it has none."
-            )
-        b = self.store.raw([self.registry.get(path).id], span)
+        tag = self._tag(machine, name, setting)
+        if tag is None:
+            return None
+        return self.store.runs(tag, span, max_gap_ns=int(machine.signals.max_gap_s * NS))
+
+    def samples(self, machine: MachineSettings, name: str, span: TimeRange) -> tuple[I64, F64]:
+        """Every sample of an optional tag (operator entries: each one counts)."""
+        tag = self._tag(machine, name, OPERATOR_REASON)
+        if tag is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        b = self.store.raw([tag], span)
         ok = b.quality < Quality.BAD
         return b.ts_ns[ok], b.values[ok]
 
@@ -116,34 +130,34 @@ def load(
         if small is None:
             small = DEFAULT_SMALL_STOP_S if sig.mode == "rules" else 0.0
         if sig.mode == "rules":
-            run = reader.series(m, sig.run_tag, "run_tag", wide)
-            speed = reader.series(m, sig.speed_tag, "speed_tag", wide)
-            base = run if run is not None else speed
-            assert base is not None  # validated: rules mode has one of them
-            ts = base[0]
-            run_v = _at(run, ts)
-            speed_v = _at(speed, ts)
-            state = rules_state(run_v, speed_v, sig.min_speed)
+            state_runs = _rules(
+                reader.runs(m, sig.run_tag, "run_tag", wide),
+                reader.runs(m, sig.speed_tag, "speed_tag", wide),
+                sig.min_speed,
+            )
         else:
-            st = reader.series(m, sig.state_tag, "state_tag", wide)
+            st = reader.runs(m, sig.state_tag, "state_tag", wide)
             assert st is not None
-            ts, state = st[0], _map_codes(m, st[1], sig.code_map())
-        reason = reader.series(m, sig.reason_tag, "reason_tag", wide)
+            state_runs = Runs(st.start_ns, st.last_ns, _map_codes(m, st.values, sig.code_map()))
+        reason = reader.runs(m, sig.reason_tag, "reason_tag", wide)
+        if reason is not None:
+            state_runs = _split_at(state_runs, reason.start_ns, gap)
+        ts = state_runs.start_ns
         states = track_states(
             ts,
-            state,
+            state_runs.values,
             _at(reason, ts),
             span=(span.start_ns, span.end_ns),
             max_gap_ns=gap,
+            last_ns=state_runs.last_ns,
             debounce_ns=int(sig.debounce_s * NS),
             small_stop_ns=int(small * NS),
             machine=i,
         )
-        entered = reader.series(m, OPERATOR_REASON, OPERATOR_REASON, span)
-        if entered is not None:
-            states = apply_operator_reasons(states, *entered)
+        entered = reader.samples(m, OPERATOR_REASON, span)
+        states = apply_operator_reasons(states, *entered)
         parts_s.append(states)
-        product = reader.series(m, sig.product_tag, "product_tag", wide)
+        product = reader.runs(m, sig.product_tag, "product_tag", wide)
         # A counter sample at the end counts the parts of the span's last interval.
         to_end = TimeRange(wide.start_ns, span.end_ns + 1)
         counts, lost = _counts(m, reader, states, product, products, to_end, span, gap, i)
@@ -160,11 +174,11 @@ def load(
     )
 
 
-def _at(series: tuple[I64, F64] | None, ts: I64) -> F64 | None:
-    """The value of ``series`` at each time (the latest sample at or before; NaN before any)."""
+def _at(series: Runs | None, ts: I64) -> F64 | None:
+    """The value of ``series`` at each time (the run holding it; NaN before any)."""
     if series is None:
         return None
-    t, v = series
+    t, v = series.start_ns, series.values
     idx = np.searchsorted(t, ts, "right") - 1
     return np.where(idx >= 0, v[np.maximum(idx, 0)] if len(v) else np.nan, np.nan)
 
@@ -185,26 +199,50 @@ def _map_codes(m: MachineSettings, values: F64, codes: dict[int, int]) -> F64:
 
 
 def _increments(
-    series: tuple[I64, F64] | None, counter_max: int, span: TimeRange, gap: int
+    series: Runs | None, counter_max: int, span: TimeRange, gap: int
 ) -> tuple[I64, F64, float]:
     """(time, parts) of each counter step inside ``span``, and parts counted across gaps."""
-    if series is None or len(series[0]) < 2:
+    if series is None or len(series) < 2:
         return np.zeros(0, dtype=np.int64), np.zeros(0), 0.0
-    t, v = series
-    inc = counter_increments(v, counter_max=counter_max)
-    at = t[1:] - 1
+    inc = counter_increments(series.values, counter_max=counter_max)
+    at = series.start_ns[1:] - 1
     inside = (at >= span.start_ns) & (at < span.end_ns) & (inc != 0)
-    across = np.diff(t) > gap
+    across = (series.start_ns[1:] - series.last_ns[:-1]) > gap
     lost = float(inc[inside & across].sum())
     keep = inside & ~across
     return at[keep], inc[keep], lost
+
+
+def _rules(run: Runs | None, speed: Runs | None, min_speed: float) -> Runs:
+    """Rules mode: the state at every change of either signal; a run lasts as long as the
+    primary signal (run_tag, else speed_tag) has no gap."""
+    primary = run if run is not None else speed
+    assert primary is not None  # validated: rules mode has one of them
+    starts = np.unique(np.concatenate([r.start_ns for r in (run, speed) if r is not None]))
+    idx = np.searchsorted(primary.start_ns, starts, "right") - 1
+    last = np.where(idx >= 0, primary.last_ns[np.maximum(idx, 0)], starts)
+    state = rules_state(_at(run, starts), _at(speed, starts), min_speed)
+    return Runs(starts, np.maximum(last, starts), state)
+
+
+def _split_at(runs: Runs, times: I64, gap: int) -> Runs:
+    """``runs`` also cut where another signal changes (a reason code set during a stop), so
+    each piece can carry that signal's value; times in a gap of ``runs`` are left out."""
+    pts = np.union1d(runs.start_ns, times)
+    idx = np.searchsorted(runs.start_ns, pts, "right") - 1
+    ok = idx >= 0
+    pts, idx = pts[ok], idx[ok]
+    last = runs.last_ns[idx]
+    ok = pts <= last + gap
+    pts, idx = pts[ok], idx[ok]
+    return Runs(pts, np.maximum(runs.last_ns[idx], pts), runs.values[idx])
 
 
 def _counts(
     m: MachineSettings,
     reader: SignalReader,
     states: States,
-    product: tuple[I64, F64] | None,
+    product: Runs | None,
     products: dict[int, int],
     wide: TimeRange,
     span: TimeRange,
@@ -213,10 +251,10 @@ def _counts(
 ) -> tuple[Counts, float]:
     sig = m.signals
     g_t, g_n, g_lost = _increments(
-        reader.series(m, sig.good_count_tag, "good_count_tag", wide), sig.counter_max, span, gap
+        reader.runs(m, sig.good_count_tag, "good_count_tag", wide), sig.counter_max, span, gap
     )
     r_t, r_n, r_lost = _increments(
-        reader.series(m, sig.reject_count_tag, "reject_count_tag", wide),
+        reader.runs(m, sig.reject_count_tag, "reject_count_tag", wide),
         sig.counter_max,
         span,
         gap,
@@ -259,8 +297,6 @@ def _energy(
     gap: int,
     i: int,
 ) -> Energy:
-    t, kwh, _ = _increments(
-        reader.series(m, m.signals.energy_tag, "energy_tag", wide), 0, span, gap
-    )
+    t, kwh, _ = _increments(reader.runs(m, m.signals.energy_tag, "energy_tag", wide), 0, span, gap)
     producing = state_at(states, t) == S.RUNNING
     return Energy(np.full(len(t), i, dtype=np.int32), t, kwh, producing)

@@ -259,18 +259,13 @@ class Kpi:
         names = {c: x.name for c, x in self._reason_tree().items()}
         by_reason: dict[str, dict[str, float]] = {}
         for ln in r.lines:
-            st = ln.loaded.states
-            down = st.state == S.DOWN
-            first = down & np.append(
-                True, (st.state[:-1] != S.DOWN) | (st.machine[1:] != st.machine[:-1])
-            )
-            for code, s, e in zip(
-                st.reason[first], st.start_ns[first], st.end_ns[first], strict=True
-            ):
-                key = names.get(int(code), str(int(code)))
-                d = by_reason.setdefault(key, {"failures": 0, "minutes": 0.0})
+            codes, minutes = _failures(ln.loaded.states)
+            for code, mins in zip(codes.tolist(), minutes.tolist(), strict=True):
+                d = by_reason.setdefault(
+                    names.get(code, str(code)), {"failures": 0, "minutes": 0.0}
+                )
                 d["failures"] += 1
-                d["minutes"] += (int(e) - int(s)) / NS / 60
+                d["minutes"] += mins
         return self._answer(r, rows) | {"failures_by_reason": by_reason}
 
     def cost(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
@@ -371,10 +366,8 @@ class Kpi:
                 "GET /api/downtime."
             )
         path = f"{m.path}/{OPERATOR_REASON}"
-        earlier = self.reader.series(
-            m, OPERATOR_REASON, OPERATOR_REASON, TimeRange(start_ns, start_ns + NS)
-        )
-        n = 0 if earlier is None else len(earlier[0])
+        earlier, _ = self.reader.samples(m, OPERATOR_REASON, TimeRange(start_ns, start_ns + NS))
+        n = len(earlier)
         (tag,) = self.registry.ensure(
             [TagSpec(path, unit="1", description="Downtime reason code entered by an operator")]
         )
@@ -416,6 +409,21 @@ def _states(text: str) -> list[int]:
                 + "."
             ) from None
     return out
+
+
+def _failures(st: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Each failure (a run of DOWN rows, split only where its reason changed): its reason —
+    the first one given during it, 0 if none — and its length in minutes."""
+    down = st.state == S.DOWN
+    first = down & np.append(True, (st.state[:-1] != S.DOWN) | (st.machine[1:] != st.machine[:-1]))
+    run = (np.cumsum(first) - 1)[down]
+    n = int(first.sum())
+    minutes = np.bincount(run, weights=(st.end_ns[down] - st.start_ns[down]) / NS / 60, minlength=n)
+    given = st.reason[down] != 0
+    codes = np.zeros(n, dtype=np.int64)
+    runs_with, at = np.unique(run[given], return_index=True)
+    codes[runs_with] = st.reason[down][given][at]
+    return codes, minutes.astype(np.float64)
 
 
 def _sum_all(fs: list[Figures]) -> Figures:

@@ -120,20 +120,23 @@ def track_states(
     *,
     span: tuple[int, int],
     max_gap_ns: int,
+    last_ns: I64 | None = None,
     debounce_ns: int = 0,
     small_stop_ns: int = 0,
     machine: int = 0,
 ) -> States:
-    """State runs over ``span`` from state samples (genba codes, already mapped), with the
-    reason tag sampled at the same times (``None``: no reason)."""
+    """State runs over ``span`` from state samples (genba codes, already mapped) at ``ts``,
+    with the reason at the same times (``None``: no reason). Samples may come as runs
+    (:meth:`genba.store.Store.runs`): ``last_ns`` is then the last sample of each run."""
     a, b = span
     keep = ~np.isnan(state)
     ts, st_f = ts[keep], state[keep]
+    last = ts if last_ns is None else last_ns[keep]
     rs_f = reason[keep] if reason is not None else np.zeros(len(ts))
     st = st_f.astype(np.int8)
     rs = np.nan_to_num(rs_f).astype(np.int32)
     nxt = np.append(ts[1:], b)
-    hold = np.minimum(nxt, ts + max_gap_ns)
+    hold = np.minimum(nxt, last + max_gap_ns)
     gap = hold < nxt
     first = ts[0] if len(ts) else b
     starts = np.concatenate([[a], ts, hold[gap]])

@@ -98,6 +98,36 @@ class Buckets:
         return len(self.tag_ids)
 
 
+@dataclass(frozen=True, slots=True)
+class Runs:
+    """One tag's samples as runs of one value: each run holds ``value`` from its first sample
+    at ``start_ns`` to its last at ``last_ns``, with no two samples more than the asked gap
+    apart. For step signals (states, codes, counters) this keeps everything the samples say,
+    in far fewer rows."""
+
+    start_ns: npt.NDArray[np.int64]
+    last_ns: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.start_ns)
+
+
+RUNS_SQL = """
+SELECT min(ts_ns) AS start_ns, max(ts_ns) AS last_ns, min(value) AS value FROM (
+  SELECT ts_ns, value, sum(chg) OVER (ORDER BY ts_ns ROWS UNBOUNDED PRECEDING) AS run FROM (
+    SELECT ts_ns, value,
+      CASE WHEN lag(value) OVER w IS NULL OR value <> lag(value) OVER w
+           OR ts_ns - lag(ts_ns) OVER w > {gap} THEN 1 ELSE 0 END AS chg
+    FROM {samples} WHERE tag_id = {tag} AND ts_ns >= {a} AND ts_ns < {b} AND quality < 2
+    WINDOW w AS (ORDER BY ts_ns)
+  ) AS marked
+) AS numbered GROUP BY run ORDER BY start_ns
+"""
+"""Runs in SQL that DuckDB and PostgreSQL both speak: a new run where the value changes or
+after a gap (window ``lag``), numbered by a running sum, then grouped."""
+
+
 class Store(Protocol):
     """What every historian backend does. Keep this small; it is implemented more than once."""
 
@@ -133,6 +163,11 @@ class Store(Protocol):
         self, tag_ids: list[TagId], span: TimeRange, *, every_ns: int, aggs: list[str]
     ) -> Buckets:
         """Aggregates ``aggs`` (from :data:`AGGREGATES`) per tag and epoch-aligned bucket."""
+        ...
+
+    def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
+        """The samples of ``tag_id`` in ``span`` (not BAD) as :class:`Runs`: a new run starts
+        where the value changes or more than ``max_gap_ns`` after the previous sample."""
         ...
 
     def last(self, tag_ids: list[TagId] | None = None) -> SampleBatch:

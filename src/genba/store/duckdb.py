@@ -20,7 +20,15 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from genba.errors import ConfigError, StoreError, StoreLockedError
-from genba.store._base import ROLLUP, Buckets, StoreSettings, TimeRange, check_aggs
+from genba.store._base import (
+    ROLLUP,
+    RUNS_SQL,
+    Buckets,
+    Runs,
+    StoreSettings,
+    TimeRange,
+    check_aggs,
+)
 from genba.types import QUALITY_DTYPE, SampleBatch, Tag, TagId, TagSpec
 
 SCHEMA_VERSION = 1
@@ -274,6 +282,18 @@ class DuckDBStore:
         c = self._numpy(sql, params)
         return SampleBatch.from_columns(
             tag_ids=c["tag_id"], ts_ns=c["ts_ns"], values=c["value"], quality=c["quality"]
+        )
+
+    def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
+        sql = RUNS_SQL.format(gap="$gap", samples="samples", tag="$tag", a="$start", b="$end")
+        c = self._numpy(
+            sql,
+            {"gap": max_gap_ns, "tag": tag_id, "start": span.start_ns, "end": span.end_ns},
+        )
+        return Runs(
+            np.asarray(c["start_ns"], dtype=np.int64),
+            np.asarray(c["last_ns"], dtype=np.int64),
+            np.asarray(c["value"], dtype=np.float64),
         )
 
     def aggregate(

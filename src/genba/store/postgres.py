@@ -35,7 +35,15 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from genba.errors import ConfigError
-from genba.store._base import ROLLUP, Buckets, StoreSettings, TimeRange, check_aggs
+from genba.store._base import (
+    ROLLUP,
+    RUNS_SQL,
+    Buckets,
+    Runs,
+    StoreSettings,
+    TimeRange,
+    check_aggs,
+)
 from genba.types import NS_PER_S, SampleBatch, Tag, TagId, TagSpec
 
 log = logging.getLogger("genba.store.postgres")
@@ -57,6 +65,10 @@ _AGG_SQL = {
 _ROW = np.dtype(
     [("n", ">i2"), ("l_tag", ">i4"), ("tag", ">i4"), ("l_ts", ">i4"), ("ts", ">i8"),
      ("l_val", ">i4"), ("val", ">f8"), ("l_q", ">i4"), ("q", ">i2")]
+)  # fmt: skip
+_RUN_ROW = np.dtype(
+    [("n", ">i2"), ("l_s", ">i4"), ("s", ">i8"), ("l_l", ">i4"), ("l", ">i8"),
+     ("l_val", ">i4"), ("val", ">f8")]
 )  # fmt: skip
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
@@ -444,14 +456,19 @@ class PostgresStore:
             ).fetchall()
         return [Tag(r[0], TagSpec(r[1], r[2], r[3], r[4], r[5])) for r in rows]
 
-    def _copy_out(self, query: sql.Composable) -> SampleBatch:
+    def _copy_bytes(self, query: sql.Composable) -> bytes:
+        """The result of ``query`` in PostgreSQL's binary COPY format."""
         with self._conn() as conn, conn.cursor() as cur:
             out = bytearray()
             with cur.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)) as copy:
                 for chunk in copy:
                     out += chunk
             conn.rollback()
-        return parse_copy(bytes(out)) if out else SampleBatch.empty()
+        return bytes(out)
+
+    def _copy_out(self, query: sql.Composable) -> SampleBatch:
+        out = self._copy_bytes(query)
+        return parse_copy(out) if out else SampleBatch.empty()
 
     def raw(
         self,
@@ -481,6 +498,23 @@ class PostgresStore:
         if limit is not None:
             query = sql.SQL("{} LIMIT {}").format(query, sql.Literal(int(limit)))
         return self._copy_out(query)
+
+    def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
+        query = sql.SQL(RUNS_SQL).format(
+            gap=sql.Literal(int(max_gap_ns)),
+            samples=sql.SQL("{}.samples").format(self._schema),
+            tag=sql.Literal(int(tag_id)),
+            a=sql.Literal(span.start_ns),
+            b=sql.Literal(span.end_ns),
+        )
+        data = self._copy_bytes(query)
+        rows = np.frombuffer(
+            memoryview(data)[len(_HEADER) : len(data) - len(_TRAILER)] if data else b"",
+            dtype=_RUN_ROW,
+        )
+        return Runs(
+            rows["s"].astype(np.int64), rows["l"].astype(np.int64), rows["val"].astype(np.float64)
+        )
 
     def aggregate(
         self, tag_ids: list[TagId], span: TimeRange, *, every_ns: int, aggs: list[str]
