@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from genba.errors import QueryError
-from genba.store._base import Buckets, Store, TimeRange
+from genba.store._base import Buckets, Runs, Store, TimeRange
 from genba.types import NS_PER_S, SampleBatch, TagId
 
 I64 = npt.NDArray[np.int64]
@@ -177,3 +177,20 @@ def time_weighted(store: Store, tag_ids: list[TagId], span: TimeRange, every_ns:
         np.concatenate(buckets) if buckets else np.empty(0, dtype=np.int64),
         {"twa": np.concatenate(avgs) if avgs else np.empty(0)},
     )
+
+
+def runs_of(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], max_gap_ns: int) -> Runs:
+    """Time-ordered samples of one tag as :class:`Runs` (what ``RUNS_SQL`` computes), in numpy.
+
+    >>> r = runs_of(np.array([0, 1, 2, 9, 10]), np.array([1.0, 1, 2, 2, 2]), 5)
+    >>> r.start_ns.tolist(), r.last_ns.tolist(), r.values.tolist()
+    ([0, 2, 9], [1, 2, 10], [1.0, 2.0, 2.0])
+    """
+    if len(ts) == 0:
+        return Runs(ts, ts, values)
+    same = (values[1:] == values[:-1]) | (np.isnan(values[1:]) & np.isnan(values[:-1]))
+    new = np.ones(len(ts), dtype=bool)
+    new[1:] = ~same | (np.diff(ts) > max_gap_ns)
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], len(ts)) - 1
+    return Runs(ts[first], ts[last], values[first])
