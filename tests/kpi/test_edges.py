@@ -278,3 +278,15 @@ def test_a_reason_code_set_after_the_stop_began_names_that_stop(make_kpi: MakeKp
     assert rel["failures_by_reason"] == {
         "electrical": {"failures": 1, "minutes": pytest.approx(20)}
     }
+
+
+def test_a_counter_jump_is_not_parts(make_kpi: MakeKpi) -> None:
+    ts, state = steps(D + "06:00:00", [(D + "06:00:00", S.RUNNING)], D + "07:00:01")
+    good = ((ts - ts[0]) // NS // 2).astype(float)
+    # at 06:30 a replaced PLC starts its counter at 50,000: 1 s can hold 1 part, not 48,200
+    good = np.where(ts >= at(D + "06:30:00"), good + 50_000 - 900, good)
+    kpi = make_kpi(TWO_SHIFTS, {f"{M}/state": (ts, state), f"{M}/good_count": (ts, good)})
+    row = kpi.oee(M, D + "06:00:00Z", D + "07:00:00Z")["rows"][0]
+    assert row["counts"]["unattributed"] == 50_000 - 899  # 899 at 06:29:59, 50,000 at 06:30
+    assert row["counts"]["good"] == 1800 - 1  # every real part but the one inside the jump
+    assert row["performance"] == pytest.approx(1.0, abs=0.002)

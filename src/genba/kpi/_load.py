@@ -120,6 +120,7 @@ def load(
 ) -> Loaded:
     """States, counts and energy of ``machines`` over ``span``."""
     products = _product_index(config)
+    ideal = ideal_cycles(config, machines)
     parts_s, parts_c, parts_e = [], [], []
     unattributed = np.zeros(len(machines))
     for i, m in enumerate(machines):
@@ -160,7 +161,8 @@ def load(
         product = reader.runs(m, sig.product_tag, "product_tag", wide)
         # A counter sample at the end counts the parts of the span's last interval.
         to_end = TimeRange(wide.start_ns, span.end_ns + 1)
-        counts, lost = _counts(m, reader, states, product, products, to_end, span, gap, i)
+        fastest = float(ideal[i].min())
+        counts, lost = _counts(m, reader, states, product, products, to_end, span, gap, i, fastest)
         parts_c.append(counts)
         unattributed[i] = lost
         if sig.energy_tag:
@@ -199,17 +201,26 @@ def _map_codes(m: MachineSettings, values: F64, codes: dict[int, int]) -> F64:
 
 
 def _increments(
-    series: Runs | None, counter_max: int, span: TimeRange, gap: int
+    series: Runs | None,
+    counter_max: int,
+    span: TimeRange,
+    gap: int,
+    fastest_s: float | None = None,
 ) -> tuple[I64, F64, float]:
-    """(time, parts) of each counter step inside ``span``, and parts counted across gaps."""
+    """(time, parts) of each counter step inside ``span``, and the parts not placed: counted
+    across a gap, or more than the machine can make in the time (at twice its fastest
+    cycle ``fastest_s``, plus two: a counter that jumped, not parts)."""
     if series is None or len(series) < 2:
         return np.zeros(0, dtype=np.int64), np.zeros(0), 0.0
     inc = counter_increments(series.values, counter_max=counter_max)
     at = series.start_ns[1:] - 1
     inside = (at >= span.start_ns) & (at < span.end_ns) & (inc != 0)
-    across = (series.start_ns[1:] - series.last_ns[:-1]) > gap
-    lost = float(inc[inside & across].sum())
-    keep = inside & ~across
+    dt = series.start_ns[1:] - series.last_ns[:-1]
+    bad = dt > gap
+    if fastest_s is not None:
+        bad |= inc > 2.0 * dt / NS / fastest_s + 2.0
+    lost = float(inc[inside & bad].sum())
+    keep = inside & ~bad
     return at[keep], inc[keep], lost
 
 
@@ -248,16 +259,22 @@ def _counts(
     span: TimeRange,
     gap: int,
     i: int,
+    fastest_s: float,
 ) -> tuple[Counts, float]:
     sig = m.signals
     g_t, g_n, g_lost = _increments(
-        reader.runs(m, sig.good_count_tag, "good_count_tag", wide), sig.counter_max, span, gap
+        reader.runs(m, sig.good_count_tag, "good_count_tag", wide),
+        sig.counter_max,
+        span,
+        gap,
+        fastest_s,
     )
     r_t, r_n, r_lost = _increments(
         reader.runs(m, sig.reject_count_tag, "reject_count_tag", wide),
         sig.counter_max,
         span,
         gap,
+        fastest_s,
     )
     ts = np.concatenate([g_t, r_t])
     order = np.argsort(ts, kind="stable")
