@@ -110,7 +110,10 @@ def render_report(node: str, asset: str, period: str, data: dict[str, Any]) -> s
             + "".join(f'<div class="tile">{k}<b>{_pct(v)}</b></div>' for k, v in tiles)
             + "</div>"
         )
-        out.append(f"<h2>Where the time went: {escape(top['entity'])}</h2>{_waterfall(top)}")
+        out.append(
+            f"<h2>Where the time went: {escape(top['entity'])} (machine-hours)</h2>"
+            + _waterfall(top)
+        )
         six = [(k.replace("_", " "), v / 60) for k, v in top["losses_min"].items()]
         out.append("<h2>Losses</h2>" + _hbars(sorted(six, key=lambda x: -x[1]), "h", "losses"))
     pareto = [(f"{p['category']} / {p['reason']} ({p['state']})", p["minutes"])
