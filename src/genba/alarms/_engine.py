@@ -1,0 +1,200 @@
+"""The alarm engine: rules from ``[[alarm]]`` evaluated on every batch, ISA-18.2 states,
+operator actions, a history, and listeners for notifications.
+
+>>> from genba.tags import TagRegistry
+>>> from genba.types import SampleBatch, TagSpec
+>>> reg = TagRegistry(); (tag,) = reg.ensure([TagSpec("s/a/l/m/temp")])
+>>> eng = AlarmEngine([AlarmRule(tag="s/a/l/m/temp", kind="high", limit=80, deadband=2)], reg)
+>>> b = SampleBatch.from_columns(tag_ids=np.array([tag.id] * 3), ts_ns=np.arange(3), values=np.array([70.0, 85, 90]))
+>>> [(e["alarm"], e["event"], e["value"]) for e in eng.process(b)]
+[('s/a/l/m/temp:high', 'activated', 85.0)]
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from genba.alarms._conditions import Condition, Limit, NoData, Rate, Stuck
+from genba.alarms._state import AlarmState, AlarmStateError
+from genba.paths import check_path
+from genba.tags import TagRegistry
+from genba.types import SampleBatch
+
+log = logging.getLogger("genba.alarms")
+PRIORITIES = ("low", "medium", "high", "urgent")
+KEEP_IN_MEMORY = 10_000
+Listener = Callable[[dict[str, Any]], None]
+
+
+class AlarmRule(BaseModel):
+    """``[[alarm]]``: one alarm on one tag."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tag: str = Field(description="Tag path the alarm watches.")
+    kind: Literal["high", "low", "rate", "stuck", "no_data"] = Field(
+        description="high / low: value beyond limit; rate: |change per second| above limit; "
+        "stuck: no change beyond deadband for for_s; no_data: no sample for for_s."
+    )
+    name: str = Field("", description="Unique name (default: '<tag>:<kind>').")
+    limit: float | None = Field(None, description="high, low: the value; rate: per second.")
+    deadband: float = Field(
+        0.0, ge=0, description="high/low/rate: how far back the value must come to clear; "
+        "stuck: the smallest change that counts as moving."
+    )  # fmt: skip
+    for_s: float | None = Field(None, gt=0, description="stuck, no_data: seconds.")
+    priority: Literal["low", "medium", "high", "urgent"] = Field(
+        "medium", description="low, medium, high or urgent."
+    )
+    message: str = Field("", description="What the operator should know or do.")
+
+    @model_validator(mode="after")
+    def _needs(self) -> AlarmRule:
+        check_path(self.tag)
+        if self.kind in ("high", "low", "rate") and self.limit is None:
+            raise ValueError(f"a {self.kind} alarm needs a limit")
+        if self.kind in ("stuck", "no_data") and self.for_s is None:
+            raise ValueError(f"a {self.kind} alarm needs for_s (seconds)")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.name or f"{self.tag}:{self.kind}"
+
+    def condition(self) -> Condition:
+        if self.kind in ("high", "low"):
+            assert self.limit is not None
+            return Limit(self.limit, self.deadband, high=self.kind == "high")
+        if self.kind == "rate":
+            assert self.limit is not None
+            return Rate(self.limit, self.deadband)
+        assert self.for_s is not None
+        if self.kind == "stuck":
+            return Stuck(self.for_s, self.deadband)
+        return NoData(self.for_s)
+
+
+class AlarmEngine:
+    """Evaluates ``rules`` on batches (columnar, per rule) and keeps every alarm's state."""
+
+    def __init__(
+        self,
+        rules: list[AlarmRule],
+        registry: TagRegistry,
+        *,
+        history_path: Path | None = None,
+    ) -> None:
+        names = [r.key for r in rules]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"two [[alarm]] rules share the name {sorted(dup)[0]!r}; name them")
+        self.rules = {r.key: r for r in rules}
+        self.registry = registry
+        self.conditions = {r.key: r.condition() for r in rules}
+        self.states = {r.key: AlarmState(r.key) for r in rules}
+        self.values: dict[str, float | None] = {r.key: None for r in rules}
+        self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP_IN_MEMORY)
+        self.history_path = history_path
+        self.listeners: list[Listener] = []
+
+    # -- evaluation ------------------------------------------------------------------------
+    def process(self, batch: SampleBatch) -> list[dict[str, Any]]:
+        """Evaluate every rule on the samples of its tag in ``batch``; the events it caused."""
+        events: list[dict[str, Any]] = []
+        for key, rule in self.rules.items():
+            if rule.tag not in self.registry:
+                continue
+            sel = batch.tag_ids == self.registry.get(rule.tag).id
+            if not sel.any():
+                continue
+            ts, values = batch.ts_ns[sel], batch.values[sel]
+            order = np.argsort(ts, kind="stable")
+            ts, values = ts[order], values[order]
+            value_at = dict(zip(ts.tolist(), values.tolist(), strict=True))
+            for t, active in self.conditions[key].update(ts, values):
+                self.values[key] = value_at.get(t)
+                ev = self.states[key].condition(active, t)
+                if ev is not None:
+                    events.append(self._record(ev, value=value_at.get(t)))
+            self.values[key] = float(values[-1])
+        return events
+
+    def tick(self, now_ns: int) -> list[dict[str, Any]]:
+        """Clock-driven checks: no-data timers and shelves that expire."""
+        events = []
+        for key, cond in self.conditions.items():
+            if isinstance(cond, NoData):
+                for t, active in cond.tick(now_ns):
+                    ev = self.states[key].condition(active, t)
+                    if ev is not None:
+                        events.append(self._record(ev, value=None))
+            ev = self.states[key].tick(now_ns)
+            if ev is not None:
+                events.append(self._record(ev))
+        return events
+
+    # -- operators -------------------------------------------------------------------------
+    def _state(self, name: str) -> AlarmState:
+        try:
+            return self.states[name]
+        except KeyError:
+            raise AlarmStateError(
+                f"No alarm named {name!r}; alarms: {', '.join(sorted(self.states)) or '(none)'}."
+            ) from None
+
+    def acknowledge(self, name: str, now_ns: int, user: str = "") -> dict[str, Any]:
+        return self._record(self._state(name).acknowledge(now_ns, user))
+
+    def shelve(self, name: str, minutes: float, now_ns: int, user: str = "") -> dict[str, Any]:
+        return self._record(self._state(name).shelve(now_ns, minutes, user))
+
+    def unshelve(self, name: str, now_ns: int, user: str = "") -> dict[str, Any]:
+        return self._record(self._state(name).unshelve(now_ns, user))
+
+    def alarms(self) -> list[dict[str, Any]]:
+        """Every alarm with its rule, state, condition and last value (urgent first)."""
+        out = []
+        for key, rule in self.rules.items():
+            st = self.states[key]
+            out.append(
+                {
+                    "name": key,
+                    "tag": rule.tag,
+                    "kind": rule.kind,
+                    "priority": rule.priority,
+                    "message": rule.message,
+                    "state": st.state,
+                    "active": st.active,
+                    "since_ms": None if st.since_ns is None else st.since_ns // 1_000_000,
+                    "shelved_until_ms": None
+                    if st.shelved_until_ns is None
+                    else st.shelved_until_ns // 1_000_000,
+                    "value": self.values[key],
+                }
+            )
+        out.sort(key=lambda a: (-PRIORITIES.index(a["priority"]), a["name"]))
+        return out
+
+    # -- history and notifications ---------------------------------------------------------
+    def _record(self, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        rule = self.rules[event["alarm"]]
+        ev = event | {"tag": rule.tag, "priority": rule.priority, "message": rule.message} | extra
+        self.history.append(ev)
+        if self.history_path is not None:
+            self.history_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.history_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(ev) + "\n")
+        for listener in self.listeners:
+            try:
+                listener(ev)
+            except Exception:  # a failing notifier must not stop alarm handling
+                log.exception("alarm listener failed on %s", ev["alarm"])
+        return ev
