@@ -46,7 +46,7 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
         "/static",
         "/vendor/uplot",
     }:
-        documented = path.replace("{path:path}", "{path}")
+        documented = path.replace("{path:path}", "{path}").replace("{name:path}", "{name}")
         assert f" {documented}" in api_doc, f"{path} is not in docs/api.md"
 
 

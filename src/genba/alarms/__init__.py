@@ -2,7 +2,7 @@
 data), ISA-18.2 alarm states, operator acknowledge and shelve, a history. docs/alarms.md."""
 
 from genba.alarms._conditions import Limit, NoData, Rate, Stuck
-from genba.alarms._engine import PRIORITIES, AlarmEngine, AlarmRule
+from genba.alarms._engine import PRIORITIES, AlarmEngine, AlarmRule, AlarmSettings
 from genba.alarms._state import STATES, AlarmState, AlarmStateError
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "STATES",
     "AlarmEngine",
     "AlarmRule",
+    "AlarmSettings",
     "AlarmState",
     "AlarmStateError",
     "Limit",

@@ -82,6 +82,18 @@ class AlarmRule(BaseModel):
         return NoData(self.for_s)
 
 
+class AlarmSettings(BaseModel):
+    """``[alarms]``: where alarm events are announced (every state change of every alarm)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhook: str = Field("", description="POST each event as JSON to this URL ('' for none).")
+    mqtt: str = Field("", description="host:port of an MQTT broker to publish events to.")
+    mqtt_topic: str = Field(
+        "genba/alarms", description="Events go to <mqtt_topic>/<alarm name>, QoS 1."
+    )
+
+
 class AlarmEngine:
     """Evaluates ``rules`` on batches (columnar, per rule) and keeps every alarm's state."""
 
@@ -104,6 +116,23 @@ class AlarmEngine:
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP_IN_MEMORY)
         self.history_path = history_path
         self.listeners: list[Listener] = []
+
+    def add_rule(self, rule: AlarmRule) -> None:
+        """Start evaluating ``rule`` (from the API); its name must be new."""
+        if rule.key in self.rules:
+            raise AlarmStateError(
+                f"An alarm named {rule.key!r} exists already; give the new rule another name."
+            )
+        self.rules[rule.key] = rule
+        self.conditions[rule.key] = rule.condition()
+        self.states[rule.key] = AlarmState(rule.key)
+        self.values[rule.key] = None
+
+    def remove_rule(self, name: str) -> AlarmRule:
+        self._state(name)
+        for table in (self.conditions, self.states, self.values):
+            del table[name]
+        return self.rules.pop(name)
 
     # -- evaluation ------------------------------------------------------------------------
     def process(self, batch: SampleBatch) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 
 from genba import web
 from genba._version import __version__
-from genba.api import _errors, _kpi
+from genba.api import _alarms, _errors, _kpi
 from genba.api._live import live_stream
 from genba.errors import QueryError
 from genba.node import Node, ingest
@@ -174,6 +174,7 @@ def create_app(node: Node) -> FastAPI:
         }
 
     _kpi.install(app, node)
+    _alarms.install(app, node)
 
     @app.websocket("/ws/live")
     async def live(ws: WebSocket, pattern: str = "#") -> None:

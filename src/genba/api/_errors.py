@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from genba.alarms import AlarmStateError
 from genba.errors import (
     GenbaError,
     PatternError,
@@ -29,6 +30,7 @@ _STATUS: list[tuple[type[GenbaError], int, str]] = [
     (PatternError, 400, "bad_pattern"),
     (QueryError, 400, "bad_query"),
     (StoreError, 503, "store_unavailable"),
+    (AlarmStateError, 409, "alarm_state"),
 ]
 
 

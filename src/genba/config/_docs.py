@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from genba import plugins
+from genba.alarms import AlarmRule, AlarmSettings
 from genba.config._model import (
     ClockSettings,
     ConnectorSettings,
@@ -93,6 +94,8 @@ def render_reference() -> str:
     parts.append(table("[[product]]", ProductSettings))
     parts.append(table("[costs]", CostSettings))
     parts.append(table("[[reason]]", ReasonSettings))
+    parts.append(table("[[alarm]]", AlarmRule))
+    parts.append(table("[alarms]", AlarmSettings))
     parts.append(table("[forward]", ForwardSettings))
     parts.append(table("[[retention]]", RetentionSettings))
     parts.append(table("[[retention.tiers]]", TierSettings))

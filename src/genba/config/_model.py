@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from genba.alarms import AlarmRule, AlarmSettings
 from genba.calendar import ShiftCalendar
 from genba.config._production import (
     DEFAULT_REASONS,
@@ -228,6 +229,8 @@ class GenbaConfig(_Strict):
     product: list[ProductSettings] = Field(default_factory=list)
     costs: CostSettings = Field(default_factory=CostSettings)
     reason: list[ReasonSettings] = Field(default_factory=list)
+    alarm: list[AlarmRule] = Field(default_factory=list)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     _source: Path | None = PrivateAttr(None)
 
     @property
@@ -298,6 +301,7 @@ def _check_production(config: GenbaConfig) -> None:
     _unique([p.name for p in config.product], "product")
     _unique([str(p.code) for p in config.product], "product code")
     _unique([str(r.code) for r in config.reason], "reason code")
+    _unique([a.key for a in config.alarm], "alarm")
     calendars = {c.name for c in config.calendar}
     products = {p.name for p in config.product}
     for ln in config.line:

@@ -25,6 +25,7 @@ from genba.config import ClockSettings, GenbaConfig
 from genba.connectors import Connector, ConnectorContext, create_connector
 from genba.deadletter import DeadLetters
 from genba.kpi import Kpi
+from genba.node._alarms import AlarmService
 from genba.node._forward import Forwarder
 from genba.node._history import History
 from genba.node._writer import HistorianWriter
@@ -89,6 +90,14 @@ class Node:
             raise
         self.history = History(self.registry, self.store, self.clock, config.retention)
         self.kpi = Kpi(config, self.registry, self.store, self.clock)
+        self.alarms = AlarmService(
+            list(config.alarm),
+            config.alarms,
+            bus=self.bus,
+            registry=self.registry,
+            clock=self.clock,
+            data_dir=config.data_dir,
+        )
         self.started_ns = self.clock.now_ns()
         self._stop = asyncio.Event()
         self.running = False
@@ -108,6 +117,7 @@ class Node:
         try:
             async with asyncio.TaskGroup() as tg:
                 writer = tg.create_task(self.writer.run(), name="historian-writer")
+                alarms = tg.create_task(self.alarms.run(), name="alarms")
                 if self.forwarder is not None:
                     tg.create_task(self.forwarder.run(), name="forwarder")
                 keeper = (
@@ -126,6 +136,7 @@ class Node:
                 await asyncio.gather(*tasks, *([keeper] if keeper else []), return_exceptions=True)
                 self.bus.close()
                 await writer
+                await alarms
         finally:
             self.running = False
             self.store.close()
@@ -223,4 +234,5 @@ class Node:
                 "subscriptions": [asdict(sub) for sub in bus.subscriptions],
             },
             "connectors": [ctx.health.as_dict() for _, ctx in self.connectors],
+            "alarms": self.alarms.health(),
         } | ({"forward": self.forwarder.health()} if self.forwarder is not None else {})

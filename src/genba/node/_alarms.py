@@ -1,0 +1,148 @@
+"""The node's alarms: the engine fed from the bus, a clock for timers and shelves, rules added
+through the API kept on disk, and notifications by webhook and MQTT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import httpx
+from pydantic import TypeAdapter
+
+from genba.alarms import AlarmEngine, AlarmRule, AlarmSettings, AlarmStateError
+from genba.bus import Bus, Overflow
+from genba.clock import Clock
+from genba.tags import TagRegistry
+from genba.types import SampleBatch
+
+log = logging.getLogger("genba.alarms")
+NOTIFY_QUEUE = 10_000
+_RULES = TypeAdapter(list[AlarmRule])
+
+
+class AlarmService:
+    def __init__(
+        self,
+        rules: list[AlarmRule],
+        settings: AlarmSettings,
+        *,
+        bus: Bus,
+        registry: TagRegistry,
+        clock: Clock,
+        data_dir: Path,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.rules_path = data_dir / "alarm-rules.json"
+        added = (
+            _RULES.validate_json(self.rules_path.read_bytes()) if self.rules_path.exists() else []
+        )
+        self.engine = AlarmEngine(
+            [*rules, *added], registry, history_path=data_dir / "alarms.jsonl"
+        )
+        self.added = {r.key: r for r in added}
+        self.sub = bus.subscribe("#", name="alarms", overflow=Overflow.BLOCK)
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(NOTIFY_QUEUE)
+        self.dropped = 0
+        self.sent = 0
+        if settings.webhook or settings.mqtt:
+            self.engine.listeners.append(self._enqueue)
+
+    def _enqueue(self, event: dict[str, Any]) -> None:
+        try:
+            self.outbox.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped in (1, 100) or self.dropped % 10_000 == 0:
+                log.warning(
+                    "alarm notifications: %d dropped, the receivers are too slow", self.dropped
+                )
+
+    def add_rule(self, rule: AlarmRule) -> None:
+        self.engine.add_rule(rule)
+        self.added[rule.key] = rule
+        self._save()
+
+    def remove_rule(self, name: str) -> None:
+        if name not in self.added:
+            if name not in self.engine.rules:
+                self.engine.remove_rule(name)  # raises: no alarm of that name
+            raise AlarmStateError(
+                f"Alarm {name!r} comes from genba.toml; remove it there (only rules added "
+                "through the API can be removed through it)."
+            )
+        self.engine.remove_rule(name)
+        del self.added[name]
+        self._save()
+
+    def _save(self) -> None:
+        self.rules_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.rules_path.with_suffix(".tmp")
+        tmp.write_bytes(_RULES.dump_json(list(self.added.values()), indent=1))
+        tmp.replace(self.rules_path)
+
+    async def run(self) -> None:
+        """Evaluate every batch until the bus closes; meanwhile run timers and notifications."""
+        async with asyncio.TaskGroup() as tg:
+            helpers = [
+                tg.create_task(self._tick(), name="alarms:clock"),
+                tg.create_task(self._notify(), name="alarms:notify"),
+            ]
+            try:
+                async for item in self.sub:
+                    if isinstance(item, SampleBatch):
+                        try:
+                            self.engine.process(item)
+                        except Exception:  # one bad evaluation must not stop the node
+                            log.exception("alarm evaluation failed on a batch of %d", len(item))
+            finally:
+                for h in helpers:
+                    h.cancel()
+
+    async def _tick(self) -> None:
+        while True:
+            self.engine.tick(self.clock.now_ns())
+            await self.clock.sleep(1.0 * self.clock.speed)
+
+    async def _notify(self) -> None:
+        s = self.settings
+        if not (s.webhook or s.mqtt):
+            return
+        async with httpx.AsyncClient(timeout=10) as http:
+            while True:
+                event = await self.outbox.get()
+                if s.webhook:
+                    try:
+                        (await http.post(s.webhook, json=event)).raise_for_status()
+                        self.sent += 1
+                    except httpx.HTTPError as e:
+                        log.warning("alarm webhook %s: %s", s.webhook, e)
+                if s.mqtt:
+                    await self._publish_mqtt(event)
+
+    async def _publish_mqtt(self, event: dict[str, Any]) -> None:
+        # One connection per event: alarm events are rare, and nothing is held open to fail.
+        host, _, port = self.settings.mqtt.rpartition(":")
+        topic = f"{self.settings.mqtt_topic}/{event['alarm']}"
+        try:
+            async with aiomqtt.Client(host, int(port), identifier="genba-alarms") as client:
+                await client.publish(topic, json.dumps(event), qos=1)
+            self.sent += 1
+        except aiomqtt.MqttError as e:
+            log.warning("alarm MQTT %s: %s", self.settings.mqtt, e)
+
+    def health(self) -> dict[str, Any]:
+        active = [a for a in self.engine.alarms() if a["active"]]
+        return {
+            "rules": len(self.engine.rules),
+            "active": len(active),
+            "unacknowledged": sum(
+                a["state"] in ("unack", "rtn_unack") for a in self.engine.alarms()
+            ),
+            "notifications_sent": self.sent,
+            "notifications_dropped": self.dropped,
+        }
