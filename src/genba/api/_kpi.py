@@ -63,6 +63,12 @@ def install(app: FastAPI, node: Node) -> None:
         average WIP and inventory turnover."""
         return kpi.cost(asset, start, end, by)
 
+    @app.get("/api/products", tags=["kpi"])
+    def products() -> list[dict[str, Any]]:
+        """The products of genba.toml: code (as the product tag carries it), name, price,
+        material cost, cycle factor."""
+        return [p.model_dump() for p in node.config.product]
+
     @app.get("/api/reasons", tags=["kpi"])
     def reasons() -> list[dict[str, Any]]:
         """The reason tree: code, name and category of every reason."""

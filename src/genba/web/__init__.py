@@ -29,3 +29,13 @@ def mount(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/andon", include_in_schema=False)
+    def andon() -> FileResponse:
+        """The andon board of a line: ``/andon?line=site/area/line``."""
+        return FileResponse(STATIC_DIR / "andon.html")
+
+    @app.get("/alarms", include_in_schema=False)
+    def alarm_page() -> FileResponse:
+        """The alarm list with acknowledge and shelve."""
+        return FileResponse(STATIC_DIR / "alarms.html")

@@ -1,41 +1,10 @@
 // genba dashboard v1: machines and tags with live values and one trend per tag.
 // Data: GET /api/tags, GET /api/tags/{path}/samples, WebSocket /ws/live.
+import { STATES, fmt, getJSON, h, showError } from "./common.js";
 
 const WINDOW_S = 600;          // each trend shows the last 10 minutes
-// genba.states.MachineState codes
-const STATES = { 1: "running", 2: "idle", 3: "starved", 4: "blocked", 5: "planned_stop", 6: "setup", 7: "down", 8: "small_stop" };
 const tags = new Map();        // path -> {meta, row, valueEl, chart, xs, ys}
 const idToPath = new Map();
-
-async function getJSON(url) {
-  const r = await fetch(url);
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
-  return body;
-}
-
-function showError(msg) {
-  const el = document.getElementById("error");
-  el.textContent = msg;
-  el.hidden = !msg;
-}
-
-function fmt(v) {
-  if (v === null || v === undefined) return "–";
-  if (Number.isInteger(v)) return String(v);
-  const a = Math.abs(v);
-  return a >= 1000 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
-}
-
-// Build DOM with textContent only: tag paths and descriptions can come from devices.
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v; else if (k.startsWith("data-")) el.dataset[k.slice(5)] = v; else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
 
 function machineOf(path) { return path.split("/").slice(0, 4).join("/"); }
 

@@ -1,0 +1,110 @@
+// The andon board of one line (?line=site/area/line, default the first): a tile per machine
+// coloured by its state (live over the WebSocket), its product, count against target and OEE
+// this shift (from /api/kpi, every 10 s) and its most urgent alarm (/api/alarms, every 3 s).
+import { STATES, getJSON, h, live, pct, showError } from "./common.js";
+
+const PRIORITY = { urgent: 3, high: 2, medium: 1, low: 0 };
+const tiles = new Map();   // machine path -> tile element
+let products = new Map();  // product code -> name
+
+function tile(path) {
+  if (tiles.has(path)) return tiles.get(path);
+  const name = path.split("/").pop();
+  const el = h("article", { class: "tile", "data-machine": path, "data-state": "unknown", tabindex: "0" },
+    h("h2", {}, name),
+    h("div", { class: "tile-state" }, "no data"),
+    h("dl", {},
+      h("dt", {}, "Product"), h("dd", { class: "product" }, "–"),
+      h("dt", {}, "Count / target"), h("dd", { class: "count" }, "–"),
+      h("dt", {}, "OEE this shift"), h("dd", { class: "oee" }, "–")),
+    h("div", { class: "alarm", role: "alert" }));
+  el.querySelector(".alarm").hidden = true;
+  el.setAttribute("aria-label", `${name}: no data`);
+  document.getElementById("board").append(el);
+  tiles.set(path, el);
+  return el;
+}
+
+function setState(el, code, ts_ms) {
+  const s = STATES[code] || "unknown";
+  el.dataset.state = s;
+  el.dataset.ts = ts_ms;
+  el.querySelector(".tile-state").textContent = s.replace("_", " ");
+  el.setAttribute("aria-label", `${el.querySelector("h2").textContent}: ${s.replace("_", " ")}`);
+}
+
+function onSamples(msg, idToPath) {
+  const newest = new Map();
+  for (let i = 0; i < msg.tag.length; i++) {
+    const path = idToPath.get(msg.tag[i]);
+    if (!path) continue;
+    const prev = newest.get(path);
+    if (prev === undefined || msg.ts_ms[i] >= msg.ts_ms[prev]) newest.set(path, i);
+  }
+  for (const [path, i] of newest) {
+    const machine = path.split("/").slice(0, 4).join("/"), name = path.split("/").pop();
+    const el = tiles.get(machine);
+    if (!el) continue;
+    if (name === "state") setState(el, msg.value[i], msg.ts_ms[i]);
+    else if (name === "product") el.querySelector(".product").textContent = products.get(msg.value[i]) || String(msg.value[i]);
+  }
+}
+
+async function refreshKpis(line) {
+  try {
+    const [oee, rel] = await Promise.all([
+      getJSON(`/api/kpi/oee?asset=${encodeURIComponent(line)}&by=shift&start=-12h`),
+      getJSON(`/api/kpi/reliability?asset=${encodeURIComponent(line)}&by=shift&start=-12h`),
+    ]);
+    const last = (rows) => {
+      const period = rows.length ? rows[rows.length - 1].period : null;
+      return new Map(rows.filter((r) => r.period === period).map((r) => [r.entity, r]));
+    };
+    const o = last(oee.rows), r = last(rel.rows);
+    const any = oee.rows.length ? oee.rows[oee.rows.length - 1] : null;
+    document.getElementById("shift").textContent = any ? `· shift ${any.period}` : "";
+    for (const [path, el] of tiles) {
+      const k = o.get(path), c = r.get(path);
+      el.querySelector(".oee").textContent = k ? pct(k.oee) : "–";
+      el.querySelector(".count").textContent = c && c.target !== null
+        ? `${Math.round(c.count).toLocaleString()} / ${Math.round(c.target).toLocaleString()}` : "–";
+    }
+    showError("");
+  } catch (e) { showError(`KPIs: ${e.message}`); }
+}
+
+async function refreshAlarms() {
+  try {
+    const alarms = (await getJSON("/api/alarms")).filter((a) => a.state !== "normal" && a.state !== "shelved");
+    for (const [path, el] of tiles) {
+      const mine = alarms.filter((a) => a.tag.startsWith(path + "/"))
+        .sort((a, b) => PRIORITY[b.priority] - PRIORITY[a.priority]);
+      const box = el.querySelector(".alarm");
+      box.hidden = !mine.length;
+      box.textContent = mine.length ? `⚠ ${mine[0].priority}: ${mine[0].message || mine[0].name}` : "";
+      el.dataset.alarm = mine.length ? mine[0].name : "";
+    }
+  } catch (e) { showError(`Alarms: ${e.message}`); }
+}
+
+async function main() {
+  const assets = await getJSON("/api/assets");
+  const line = new URLSearchParams(location.search).get("line") || (assets[0] && assets[0].line);
+  if (!line) { showError("No machines in genba.toml: add [[machine]] entries."); return; }
+  document.getElementById("line-name").textContent = line;
+  products = new Map((await getJSON("/api/products")).map((p) => [p.code, p.name]));
+  for (const m of assets.filter((a) => a.line === line)) tile(m.path);
+  const last = await getJSON(`/api/tags?pattern=${encodeURIComponent(line + "/+/+")}`);
+  for (const t of last) {
+    if (!t.last) continue;
+    const machine = t.path.split("/").slice(0, 4).join("/"), name = t.path.split("/").pop();
+    const el = tiles.get(machine);
+    if (el && name === "state") setState(el, t.last.value, t.last.ts_ms);
+    if (el && name === "product") el.querySelector(".product").textContent = products.get(t.last.value) || String(t.last.value);
+  }
+  live(`${line}/+/+`, onSamples);
+  refreshKpis(line); setInterval(() => refreshKpis(line), 10000);
+  refreshAlarms(); setInterval(refreshAlarms, 3000);
+}
+
+main().catch((e) => showError(e.message));

@@ -1,0 +1,64 @@
+// Shared by the dashboard pages: JSON fetch with genba's error shape, safe DOM building,
+// number formatting, machine state names, and the live WebSocket with reconnect.
+
+// genba.states.MachineState codes
+export const STATES = { 1: "running", 2: "idle", 3: "starved", 4: "blocked", 5: "planned_stop", 6: "setup", 7: "down", 8: "small_stop" };
+
+export async function getJSON(url, options = {}) {
+  const r = await fetch(url, options);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+  return body;
+}
+
+export function postJSON(url, data) {
+  return getJSON(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(data) });
+}
+
+export function showError(msg) {
+  const el = document.getElementById("error");
+  el.textContent = msg;
+  el.hidden = !msg;
+}
+
+export function fmt(v) {
+  if (v === null || v === undefined) return "–";
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  return a >= 1000 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+export function pct(v) { return v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)} %`; }
+
+// Build DOM with textContent only: tag paths and descriptions can come from devices.
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v; else if (k.startsWith("data-")) el.dataset[k.slice(5)] = v; else el.setAttribute(k, v);
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+
+export function pathURL(path) { return path.split("/").map(encodeURIComponent).join("/"); }
+
+// The live stream of samples matching `pattern`; calls onSamples(msg) with paths resolved.
+export function live(pattern, onSamples, delay = 500) {
+  const idToPath = new Map();
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/ws/live?pattern=${encodeURIComponent(pattern)}`);
+  const dot = document.getElementById("conn"), text = document.getElementById("conn-text");
+  ws.onopen = () => { dot && dot.classList.add("on"); if (text) text.textContent = "live"; delay = 500; };
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "hello" || msg.type === "samples") {
+      for (const [id, path] of Object.entries(msg.tags || {})) idToPath.set(Number(id), path);
+    }
+    if (msg.type === "samples") onSamples(msg, idToPath);
+    else if (msg.type === "error") showError(msg.error.message);
+  };
+  ws.onclose = () => {
+    dot && dot.classList.remove("on"); if (text) text.textContent = "reconnecting…";
+    setTimeout(() => live(pattern, onSamples, Math.min(delay * 2, 10000)), delay);
+  };
+}

@@ -1,0 +1,93 @@
+"""The andon board and the alarm list in a real browser, against a node running the
+simulated plant on a fast clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from playwright.async_api import Page
+
+from genba.config import GenbaConfig
+from tests.conftest import RunningNode, demo_config_text, wait_until
+from tests.web.test_dashboard import ARTIFACTS, browser, page  # noqa: F401 - fixtures
+
+FILLER = "berlin/packaging/line1/filler"
+FAST = demo_config_text(rate_hz=1).replace(
+    'kind = "real"', 'kind = "simulated"\nstart = 2026-01-05T05:30:00Z\nspeed = 120.0'
+)  # a Monday, 06:30 in Berlin: the early shift is on
+
+
+async def test_andon_board_shows_live_states_kpis_and_alarms(
+    make_config: Callable[[str], GenbaConfig],
+    run_node: Any,
+    page: tuple[Page, list[str]],  # noqa: F811
+) -> None:
+    rn: RunningNode = await run_node(make_config(FAST))
+    p, problems = page
+    await p.goto(rn.url + "/andon")
+    tiles = p.locator("article.tile")
+    await p.wait_for_function("document.querySelectorAll('article.tile').length === 3")
+    names = await tiles.evaluate_all("els => els.map(e => e.dataset.machine.split('/').pop())")
+    assert names == ["filler", "capper", "labeler"]
+    filler = p.locator(f'article.tile[data-machine="{FILLER}"]')
+    await p.wait_for_function(
+        "el => el.dataset.ts !== undefined", arg=await filler.element_handle(), timeout=10_000
+    )
+    first_ts = await filler.get_attribute("data-ts")
+    await p.wait_for_function(  # live: the state sample is newer within a second or two
+        "([el, ts]) => el.dataset.ts !== ts", arg=[await filler.element_handle(), first_ts],
+        timeout=5_000,
+    )  # fmt: skip
+    state = await filler.get_attribute("data-state")
+    last = (await rn.http.get(f"/api/tags/{FILLER}/state/last")).json()["value"]
+    assert state in {"running", "starved", "blocked", "down", "small_stop", "setup"}
+    assert last in (1, 3, 4, 6, 7, 8)
+    assert await filler.locator(".product").inner_text() == "cola-0.5l"
+    # OEE this shift and count against target come from /api/kpi within 10 s
+    await p.wait_for_function(
+        "el => el.querySelector('.oee').textContent.endsWith('%')",
+        arg=await filler.element_handle(), timeout=15_000,
+    )  # fmt: skip
+    shown = float((await filler.locator(".oee").inner_text()).rstrip(" %"))
+    assert 0 < shown <= 100
+    assert "/" in await filler.locator(".count").inner_text()
+    assert (await p.locator("#shift").inner_text()).endswith("early")
+
+    # an alarm on the filler shows on its tile
+    rule = {"tag": f"{FILLER}/pressure", "kind": "high", "limit": 0.5, "priority": "high",
+            "message": "Filler air pressure above 0.5 bar"}  # fmt: skip
+    assert (await rn.http.post("/api/alarms", json=rule)).status_code == 200
+    await p.wait_for_function(
+        "el => !el.querySelector('.alarm').hidden", arg=await filler.element_handle(),
+        timeout=10_000,
+    )  # fmt: skip
+    assert "Filler air pressure" in await filler.locator(".alarm").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await p.screenshot(path=ARTIFACTS / "andon-1920x1080.png")
+    await p.set_viewport_size({"width": 1024, "height": 768})  # a tablet
+    await p.screenshot(path=ARTIFACTS / "andon-tablet.png")
+
+    # the operator acknowledges it on the alarm page
+    await p.set_viewport_size({"width": 1920, "height": 1080})
+    await p.goto(rn.url + "/alarms")
+    row = p.locator(f'tr[data-alarm="{FILLER}/pressure:high"]')
+    await row.wait_for(timeout=10_000)
+    await p.fill("#user", "ana")
+    await row.locator("button[data-action=ack]").click()
+    await p.wait_for_function(
+        f"document.querySelector('tr[data-alarm=\"{FILLER}/pressure:high\"]').dataset.state === 'acked'",
+        timeout=5_000,
+    )  # fmt: skip
+    await wait_until(
+        lambda: rn.node.alarms.engine.states[f"{FILLER}/pressure:high"].state == "acked"
+    )
+    history = [h["event"] for h in (await rn.http.get("/api/alarms/history")).json()]
+    assert history[:2] == ["acknowledged", "activated"]
+    await p.wait_for_function("document.querySelector('#alarm-history li') !== null")
+    assert "(ana)" in await p.locator("#alarm-history li").first.inner_text()
+    await p.screenshot(path=ARTIFACTS / "alarms-1920x1080.png")
+    # keyboard: the acknowledge/shelve buttons are reachable with Tab
+    await p.keyboard.press("Tab")
+    assert await p.evaluate("document.activeElement.tagName") in ("A", "INPUT", "BUTTON")
+    assert problems == []
