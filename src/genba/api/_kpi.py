@@ -63,6 +63,11 @@ def install(app: FastAPI, node: Node) -> None:
         average WIP and inventory turnover."""
         return kpi.cost(asset, start, end, by)
 
+    @app.get("/api/kpi/timeline", tags=["kpi"])
+    def timeline(asset: Asset = "", start: Start = None, end: End = None) -> dict[str, Any]:
+        """Each machine's state runs over the range (columnar): the line view's Gantt chart."""
+        return kpi.timeline(asset, start, end)
+
     @app.get("/api/products", tags=["kpi"])
     def products() -> list[dict[str, Any]]:
         """The products of genba.toml: code (as the product tag carries it), name, price,

@@ -314,6 +314,30 @@ class Kpi:
             "rows": rows,
         }
 
+    def timeline(self, asset: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """State runs of each machine under ``asset``, columnar: for a Gantt chart."""
+        span = self.span(start, end)
+        out = []
+        for m in self.machines(asset):
+            st = load(self.config, self.reader, [m], span).states
+            out.append(
+                {
+                    "machine": m.path,
+                    "start_ms": (st.start_ns // NS_PER_MS).tolist(),
+                    "end_ms": (st.end_ns // NS_PER_MS).tolist(),
+                    "state": [
+                        S(int(x)).name.lower() if x else "unknown" for x in st.state.tolist()
+                    ],
+                    "reason_code": st.reason.tolist(),
+                }
+            )
+        return {
+            "asset": asset or "all",
+            "start": format_time(span.start_ns),
+            "end": format_time(span.end_ns),
+            "machines": out,
+        }
+
     # -- downtime --------------------------------------------------------------------------
     def downtime(self, asset: str, start: str | None = None, end: str | None = None, states: str = "down,setup") -> list[dict[str, Any]]:  # fmt: skip
         """Stops of the machines under ``asset``: id, machine, times, state, reason."""

@@ -35,6 +35,11 @@ def mount(app: FastAPI) -> None:
         """The andon board of a line: ``/andon?line=site/area/line``."""
         return FileResponse(STATIC_DIR / "andon.html")
 
+    @app.get("/line", include_in_schema=False)
+    def line() -> FileResponse:
+        """The line view: ``/line?line=site/area/line&start=-8h&end=``."""
+        return FileResponse(STATIC_DIR / "line.html")
+
     @app.get("/alarms", include_in_schema=False)
     def alarm_page() -> FileResponse:
         """The alarm list with acknowledge and shelve."""
