@@ -79,3 +79,16 @@ def test_kpi_benchmark_agrees_with_its_baseline_and_prints_its_table() -> None:
         "| genba (numpy: repeat + bincount)",
         "| pandas groupby (baseline)",
     ]
+
+
+def test_dashboard_benchmark_runs_and_prints_its_table() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "dashboard.py"), "--runs", "1"],
+        capture_output=True, text=True, check=False, timeout=180,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [line.split(" | ")[:2] for line in r.stdout.splitlines() if line.startswith("| ")]
+    assert rows[1:] == [
+        ["| aggregates at the zoom level", "672"],
+        ["| every raw sample (baseline)", "604,800"],
+    ]

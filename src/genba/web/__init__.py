@@ -40,6 +40,11 @@ def mount(app: FastAPI) -> None:
         """The line view: ``/line?line=site/area/line&start=-8h&end=``."""
         return FileResponse(STATIC_DIR / "line.html")
 
+    @app.get("/machine", include_in_schema=False)
+    def machine() -> FileResponse:
+        """Machine trends with zoom and pan: ``/machine?path=site/area/line/machine``."""
+        return FileResponse(STATIC_DIR / "machine.html")
+
     @app.get("/alarms", include_in_schema=False)
     def alarm_page() -> FileResponse:
         """The alarm list with acknowledge and shelve."""

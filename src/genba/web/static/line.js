@@ -66,7 +66,7 @@ async function main() {
   const line = params.get("line") || (assets[0] && assets[0].line);
   if (!line) { showError("No machines in genba.toml: add [[machine]] entries."); return; }
   document.getElementById("line-name").textContent = line;
-  document.getElementById("andon-link").href = `/andon?line=${encodeURIComponent(line)}`;
+  document.querySelector('nav a[href="/andon"]').href = `/andon?line=${encodeURIComponent(line)}`;
   const range = { start: params.get("start") || "-8h", end: params.get("end") || "" };
   document.getElementById("start").value = range.start;
   document.getElementById("end").value = range.end;
