@@ -290,3 +290,17 @@ def test_a_counter_jump_is_not_parts(make_kpi: MakeKpi) -> None:
     assert row["counts"]["unattributed"] == 50_000 - 899  # 899 at 06:29:59, 50,000 at 06:30
     assert row["counts"]["good"] == 1800 - 1  # every real part but the one inside the jump
     assert row["performance"] == pytest.approx(1.0, abs=0.002)
+
+
+def test_labour_is_paid_only_for_scheduled_time_with_data(make_kpi: MakeKpi) -> None:
+    config = TWO_SHIFTS + "\n[costs]\nlabour_rate_per_h = 60.0\n"
+    config = config.replace('calendar = "two"\n', 'calendar = "two"\noperators = 2\n')
+    ts, state = steps(D + "06:00:00", [(D + "06:00:00", S.RUNNING)], D + "07:00:01")
+    keep = ts >= at(D + "06:30:00")  # the node started at 06:30
+    good = ((ts - ts[0]) // NS // 2).astype(float)
+    kpi = make_kpi(
+        config, {f"{M}/state": (ts[keep], state[keep]), f"{M}/good_count": (ts[keep], good[keep])}
+    )
+    (row,) = kpi.cost("s/a/line", D + "06:00:00Z", D + "07:00:00Z")["rows"]
+    # 30 scheduled minutes with data × 2 operators × 60 per hour = 60
+    assert row["costs"]["labour"] == pytest.approx(60.0)

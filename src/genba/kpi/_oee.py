@@ -133,6 +133,7 @@ class Figures:
     """(machines, periods, classes)."""
     all_s: F64
     scheduled_s: F64
+    """Scheduled (paid) time of the calendar for which the machine has data."""
     good: F64
     reject: F64
     startup_reject: F64
@@ -192,11 +193,17 @@ def _pieces(start: I64, end: I64, cuts: I64) -> tuple[npt.NDArray[np.intp], I64,
     return row, p_start, p_end
 
 
-def _slots(cuts: I64, calendar: Calendar, periods: Periods) -> tuple[I64, I64]:
+def _slots(cuts: I64, calendar: Calendar, periods: Periods) -> tuple[I64, I64, I64]:
     """For each slot between consecutive ``cuts`` (slot j is ``[cuts[j-1], cuts[j])``, slot 0
-    before the first cut): is the calendar working, and which period holds it (-1: none)."""
+    before the first cut): is the calendar working, which period holds it (-1: none), and is
+    it scheduled (paid) time."""
     left = np.append(cuts[:1] - 1, cuts) if len(cuts) else np.zeros(1, dtype=np.int64)
-    return _working_at(calendar, left), periods.index(left)
+    if len(calendar.start_ns):
+        seg = np.clip(np.searchsorted(calendar.start_ns, left, "right") - 1, 0, None)
+        sched = calendar.scheduled[seg].astype(np.int64)
+    else:
+        sched = np.ones(len(left), dtype=np.int64)
+    return _working_at(calendar, left), periods.index(left), sched
 
 
 def _by_reason(
@@ -240,7 +247,7 @@ def compute(
     cuts = np.unique(
         np.concatenate([calendar.start_ns, calendar.end_ns, periods.start_ns, periods.end_ns])
     )
-    slot_work, slot_period = _slots(cuts, calendar, periods)
+    slot_work, slot_period, slot_sched = _slots(cuts, calendar, periods)
     # One lookup gives a piece's (period, class) bin from (slot, calendar working?, state);
     # pieces in no period land in a spill bin past the end.
     n_slots = len(slot_work)
@@ -273,6 +280,14 @@ def compute(
     seconds = _sum(key, dur, spill + 1)[:spill]
     reason = np.concatenate([states.reason, states.reason[row_x]])
     by_reason = _by_reason(key, reason, dur, M, P, C)
+    # Scheduled time with no data is not paid for in the figures: we do not know it was worked.
+    unk0, unk_x = np.flatnonzero(st0 == 0), np.flatnonzero(st_x == 0)
+    u_slot = np.concatenate([i0[unk0], slot_x[unk_x]])
+    u_m = np.concatenate([states.machine[unk0], states.machine[row_x[unk_x]]]).astype(np.int64)
+    u_p = slot_period[u_slot]
+    u_keep = (u_p >= 0) & (slot_sched[u_slot] == 1)
+    u_dur = np.concatenate([first_end[unk0] - s0[unk0], b_x[unk_x] - a_x[unk_x]]) / NS
+    unknown_sched = _sum(u_m[u_keep] * P + u_p[u_keep], u_dur[u_keep], M * P).reshape(M, P)
 
     def period_of(ts: I64) -> I64:
         return slot_period[np.searchsorted(cuts, ts, "right")]
@@ -316,7 +331,7 @@ def compute(
     return Figures(
         seconds=seconds.reshape(M, P, C),
         all_s=np.array(all_s, dtype=float),
-        scheduled_s=np.broadcast_to(sched[None, :], (M, P)).astype(float),
+        scheduled_s=sched[None, :] - unknown_sched,
         good=good.sum(axis=2),
         reject=reject.sum(axis=2),
         startup_reject=su.sum(axis=2),

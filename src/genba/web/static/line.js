@@ -89,7 +89,8 @@ async function main() {
         h("div", { "data-kpi": k }, k, h("b", {}, pct(row[k])))));
       const w = row.waterfall_min;
       bars(document.getElementById("waterfall"),
-        [["all time", w.all_time], ["planned", w.planned], ["run", w.run], ["net run", w.net_run], ["fully productive", w.fully_productive]]
+        [["all time", w.all_time], ["no data", w.unknown], ["not planned", w.not_planned], ["planned", w.planned],
+          ["run", w.run], ["net run", w.net_run], ["fully productive", w.fully_productive]]
           .map(([k, v]) => [k, v / 60]), "h", "time waterfall", "#388bfd");
       bars(document.getElementById("pareto"),
         losses.pareto.slice(0, 10).map((p) => [p.reason_code ? `${p.category} / ${p.reason}` : `${p.state.replace("_", " ")} (no reason)`, p.minutes]),
