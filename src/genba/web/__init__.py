@@ -4,6 +4,7 @@ package, so nothing is fetched from the internet and nothing third-party is comm
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -26,26 +27,23 @@ def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/vendor/uplot", StaticFiles(directory=uplot_dir()), name="uplot")
 
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html")
+    for route, file in PAGES.items():
+        app.add_api_route(route, _page(file), methods=["GET"], include_in_schema=False)
 
-    @app.get("/andon", include_in_schema=False)
-    def andon() -> FileResponse:
-        """The andon board of a line: ``/andon?line=site/area/line``."""
-        return FileResponse(STATIC_DIR / "andon.html")
 
-    @app.get("/line", include_in_schema=False)
-    def line() -> FileResponse:
-        """The line view: ``/line?line=site/area/line&start=-8h&end=``."""
-        return FileResponse(STATIC_DIR / "line.html")
+PAGES = {
+    "/": "index.html",  # machines with live values and trends
+    "/andon": "andon.html",  # ?line=site/area/line
+    "/line": "line.html",  # ?line=…&start=-8h&end=
+    "/machine": "machine.html",  # ?path=site/area/line/machine&tag=&start=&end=
+    "/alarms": "alarms.html",
+}
+"""The dashboard's pages: static files; each reads its parameters from the address."""
 
-    @app.get("/machine", include_in_schema=False)
-    def machine() -> FileResponse:
-        """Machine trends with zoom and pan: ``/machine?path=site/area/line/machine``."""
-        return FileResponse(STATIC_DIR / "machine.html")
 
-    @app.get("/alarms", include_in_schema=False)
-    def alarm_page() -> FileResponse:
-        """The alarm list with acknowledge and shelve."""
-        return FileResponse(STATIC_DIR / "alarms.html")
+def _page(file: str) -> Callable[[], FileResponse]:
+    def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / file)
+
+    page.__name__ = f"page_{file.removesuffix('.html')}"
+    return page
