@@ -72,7 +72,9 @@ class ClockSettings(_Strict):
 
     kind: Literal["real", "simulated"] = Field("real", description="real or simulated.")
     start: datetime | None = Field(
-        None, description="Simulated clock only: UTC start time (default: now)."
+        None,
+        description="Simulated clock only: UTC start time (default: now, or just after the "
+        "newest stored sample when that is later: a fast node resumes its history).",
     )
     speed: float = Field(1.0, gt=0, le=10_000, description="Simulated seconds per real second.")
 

@@ -46,6 +46,20 @@ def clock_from_settings(settings: ClockSettings) -> Clock:
     return SimulatedClock(start_ns=int(start), speed=settings.speed)
 
 
+def _resume_clock(settings: ClockSettings, store: Store) -> Clock:
+    """The configured clock; a simulated clock with no ``start`` resumes after the newest
+    stored sample when that lies ahead of now (a fast node restarted on its own data dir would
+    otherwise simulate, and store, the same times twice)."""
+    clock = clock_from_settings(settings)
+    if settings.kind == "simulated" and settings.start is None:
+        last = store.last()
+        newest = int(last.ts_ns.max()) if len(last) else None
+        if newest is not None and newest >= clock.now_ns():
+            log.info("simulated clock resumes after the newest stored sample")
+            return SimulatedClock(start_ns=newest + NS_PER_S, speed=settings.speed)
+    return clock
+
+
 class Node:
     """One genba node. ``await node.run()`` until :meth:`stop` is called.
 
@@ -55,9 +69,9 @@ class Node:
 
     def __init__(self, config: GenbaConfig, *, clock: Clock | None = None) -> None:
         self.config = config
-        self.clock = clock or clock_from_settings(config.clock)
         self.store: Store = open_store(config.store, data_dir=config.data_dir)
         try:
+            self.clock = clock or _resume_clock(config.clock, self.store)
             self.registry = TagRegistry(self.store.load_tags())
             self.store.save_tags(self.registry.ensure(config.tag_specs()))
             self.bus = Bus(self.registry)
