@@ -13,7 +13,7 @@ alarm, not dozens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -113,8 +113,6 @@ class Stuck:
             [[self.last_value if self.last_value is not None else np.nan], v[:-1]]
         )
         moved = ~(np.abs(v - prev) <= self.deadband)  # NaN (no previous) counts as moved
-        if self.run_start is not None and self.last_value is not None:
-            moved[0] = bool(abs(v[0] - self.last_value) > self.deadband)
         starts = np.where(moved, ts, -1)
         starts = np.maximum.accumulate(starts)
         run_start = np.where(
@@ -136,7 +134,7 @@ class NoData:
     for_s: float
     active: bool = False
     last_ts: int | None = None
-    started_ns: int | None = field(default=None)
+    started_ns: int | None = None
 
     def update(self, ts: I64, values: F64) -> list[Change]:
         if len(ts) == 0:

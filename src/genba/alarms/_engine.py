@@ -129,31 +129,43 @@ class AlarmEngine:
         self.values[rule.key] = None
 
     def remove_rule(self, name: str) -> AlarmRule:
-        self._state(name)
+        self.rule(name)
         for table in (self.conditions, self.states, self.values):
             del table[name]
         return self.rules.pop(name)
 
     # -- evaluation ------------------------------------------------------------------------
     def process(self, batch: SampleBatch) -> list[dict[str, Any]]:
-        """Evaluate every rule on the samples of its tag in ``batch``; the events it caused."""
+        """Evaluate every rule on the samples of its tag in ``batch``; the events it caused.
+
+        One pass over the batch picks the rows of watched tags and orders them by (tag, time);
+        each rule then works on its tag's slice."""
+        ids = {
+            key: self.registry.get(r.tag).id
+            for key, r in self.rules.items()
+            if r.tag in self.registry
+        }
+        if not ids:
+            return []
+        hit = np.flatnonzero(np.isin(batch.tag_ids, np.fromiter(ids.values(), dtype=np.int64)))
+        if len(hit) == 0:
+            return []
+        tag, ts, values = batch.tag_ids[hit], batch.ts_ns[hit], batch.values[hit]
+        order = np.lexsort((ts, tag))
+        tag, ts, values = tag[order], ts[order], values[order]
         events: list[dict[str, Any]] = []
-        for key, rule in self.rules.items():
-            if rule.tag not in self.registry:
+        for key, tag_id in ids.items():
+            a, b = np.searchsorted(tag, [tag_id, tag_id + 1])
+            if a == b:
                 continue
-            sel = batch.tag_ids == self.registry.get(rule.tag).id
-            if not sel.any():
-                continue
-            ts, values = batch.ts_ns[sel], batch.values[sel]
-            order = np.argsort(ts, kind="stable")
-            ts, values = ts[order], values[order]
-            value_at = dict(zip(ts.tolist(), values.tolist(), strict=True))
-            for t, active in self.conditions[key].update(ts, values):
-                self.values[key] = value_at.get(t)
-                ev = self.states[key].condition(active, t)
+            t, v = ts[a:b], values[a:b]
+            for at, active in self.conditions[key].update(t, v):
+                value = float(v[min(int(np.searchsorted(t, at)), len(t) - 1)])
+                self.values[key] = value
+                ev = self.states[key].condition(active, at)
                 if ev is not None:
-                    events.append(self._record(ev, value=value_at.get(t)))
-            self.values[key] = float(values[-1])
+                    events.append(self._record(ev, value=value))
+            self.values[key] = float(v[-1])
         return events
 
     def tick(self, now_ns: int) -> list[dict[str, Any]]:
@@ -172,11 +184,16 @@ class AlarmEngine:
 
     # -- operators -------------------------------------------------------------------------
     def _state(self, name: str) -> AlarmState:
+        self.rule(name)
+        return self.states[name]
+
+    def rule(self, name: str) -> AlarmRule:
+        """The rule of alarm ``name``, or an error listing the alarms there are."""
         try:
-            return self.states[name]
+            return self.rules[name]
         except KeyError:
             raise AlarmStateError(
-                f"No alarm named {name!r}; alarms: {', '.join(sorted(self.states)) or '(none)'}."
+                f"No alarm named {name!r}; alarms: {', '.join(sorted(self.rules)) or '(none)'}."
             ) from None
 
     def acknowledge(self, name: str, now_ns: int, user: str = "") -> dict[str, Any]:

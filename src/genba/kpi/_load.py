@@ -1,12 +1,13 @@
 """Read the signals of machines from the store and turn them into timelines and counts.
 
-One raw query per tag; everything after is numpy over whole arrays. The tags of a machine
-are named by its ``[machine.signals]`` (docs/kpi.md); a missing one is an
-:class:`~genba.errors.UnknownTagError` naming the setting to change.
+One :meth:`~genba.store.Store.runs` query per tag; everything after is numpy over whole
+arrays. The tags of a machine are named by its ``[machine.signals]`` (docs/kpi.md); a missing
+one is a :class:`~genba.errors.QueryError` naming the setting to change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,8 +52,8 @@ class Loaded:
 
 
 class SignalReader:
-    """Reads one machine's signal tags over a span as runs of one value (the store does the
-    run-length encoding in SQL, so a state that holds for an hour is one row)."""
+    """Reads one machine's signal tags over a span as runs of one value (a state that holds
+    for an hour is one row)."""
 
     def __init__(self, store: Store, registry: TagRegistry) -> None:
         self.store = store
@@ -112,6 +113,51 @@ def ideal_cycles(config: GenbaConfig, machines: list[MachineSettings]) -> F64:
     return out
 
 
+def _machine_states(
+    reader: SignalReader, m: MachineSettings, i: int, span: TimeRange
+) -> tuple[States, Runs | None]:
+    """State runs of machine ``m`` (index ``i``) over ``span``, and its reason runs."""
+    sig = m.signals
+    gap = int(sig.max_gap_s * NS)
+    wide = TimeRange(span.start_ns - gap, span.end_ns)
+    small = sig.small_stop_s
+    if small is None:
+        small = DEFAULT_SMALL_STOP_S if sig.mode == "rules" else 0.0
+    if sig.mode == "rules":
+        state_runs = _rules(
+            reader.runs(m, sig.run_tag, "run_tag", wide),
+            reader.runs(m, sig.speed_tag, "speed_tag", wide),
+            sig.min_speed,
+        )
+    else:
+        st = reader.runs(m, sig.state_tag, "state_tag", wide)
+        assert st is not None
+        mapped = _lookup(m, st.values, sig.code_map(), "state code", _state_fix)
+        state_runs = Runs(st.start_ns, st.last_ns, mapped)
+    reason = reader.runs(m, sig.reason_tag, "reason_tag", wide)
+    if reason is not None:
+        state_runs = _split_at(state_runs, reason.start_ns, gap)
+    ts = state_runs.start_ns
+    states = track_states(
+        ts,
+        state_runs.values,
+        _at(reason, ts),
+        span=(span.start_ns, span.end_ns),
+        max_gap_ns=gap,
+        last_ns=state_runs.last_ns,
+        debounce_ns=int(sig.debounce_s * NS),
+        small_stop_ns=int(small * NS),
+        machine=i,
+    )
+    entered = reader.samples(m, OPERATOR_REASON, span)
+    return apply_operator_reasons(states, *entered), reason
+
+
+def load_states(reader: SignalReader, machines: list[MachineSettings], span: TimeRange) -> States:
+    """Only the state runs of ``machines`` (for timelines and stop lists: no counters read)."""
+    return States.concat([_machine_states(reader, m, i, span)[0] for i, m in enumerate(machines)])
+
+
 def load(
     config: GenbaConfig,
     reader: SignalReader,
@@ -126,41 +172,11 @@ def load(
     for i, m in enumerate(machines):
         sig = m.signals
         gap = int(sig.max_gap_s * NS)
-        wide = TimeRange(span.start_ns - gap, span.end_ns)
-        small = sig.small_stop_s
-        if small is None:
-            small = DEFAULT_SMALL_STOP_S if sig.mode == "rules" else 0.0
-        if sig.mode == "rules":
-            state_runs = _rules(
-                reader.runs(m, sig.run_tag, "run_tag", wide),
-                reader.runs(m, sig.speed_tag, "speed_tag", wide),
-                sig.min_speed,
-            )
-        else:
-            st = reader.runs(m, sig.state_tag, "state_tag", wide)
-            assert st is not None
-            state_runs = Runs(st.start_ns, st.last_ns, _map_codes(m, st.values, sig.code_map()))
-        reason = reader.runs(m, sig.reason_tag, "reason_tag", wide)
-        if reason is not None:
-            state_runs = _split_at(state_runs, reason.start_ns, gap)
-        ts = state_runs.start_ns
-        states = track_states(
-            ts,
-            state_runs.values,
-            _at(reason, ts),
-            span=(span.start_ns, span.end_ns),
-            max_gap_ns=gap,
-            last_ns=state_runs.last_ns,
-            debounce_ns=int(sig.debounce_s * NS),
-            small_stop_ns=int(small * NS),
-            machine=i,
-        )
-        entered = reader.samples(m, OPERATOR_REASON, span)
-        states = apply_operator_reasons(states, *entered)
+        states, _ = _machine_states(reader, m, i, span)
         parts_s.append(states)
-        product = reader.runs(m, sig.product_tag, "product_tag", wide)
         # A counter sample at the end counts the parts of the span's last interval.
-        to_end = TimeRange(wide.start_ns, span.end_ns + 1)
+        to_end = TimeRange(span.start_ns - gap, span.end_ns + 1)
+        product = reader.runs(m, sig.product_tag, "product_tag", to_end)
         fastest = float(ideal[i].min())
         counts, lost = _counts(m, reader, states, product, products, to_end, span, gap, i, fastest)
         parts_c.append(counts)
@@ -185,19 +201,38 @@ def _at(series: Runs | None, ts: I64) -> F64 | None:
     return np.where(idx >= 0, v[np.maximum(idx, 0)] if len(v) else np.nan, np.nan)
 
 
-def _map_codes(m: MachineSettings, values: F64, codes: dict[int, int]) -> F64:
-    lut_keys = np.array(sorted(codes), dtype=np.float64)
-    lut_vals = np.array([codes[int(k)] for k in lut_keys], dtype=np.float64)
-    idx = np.clip(np.searchsorted(lut_keys, values), 0, len(lut_keys) - 1)
-    known = lut_keys[idx] == values
-    bad = ~known & ~np.isnan(values)
+def _lookup(
+    m: MachineSettings,
+    values: F64,
+    table: dict[int, int],
+    what: str,
+    fix: Callable[[str], str],
+    *,
+    none: float | None = None,
+) -> F64:
+    """``values`` (codes a machine sends) mapped through ``table``; NaN stays NaN, and the
+    code ``none`` (if given) means "nothing" and gives NaN too. Any other code the table
+    lacks is a QueryError naming it and the line to add (``fix(code)``)."""
+    keys = np.array(sorted(table), dtype=np.float64)
+    vals = np.array([table[int(k)] for k in keys], dtype=np.float64)
+    idx = np.clip(np.searchsorted(keys, values), 0, len(keys) - 1)
+    known = keys[idx] == values
+    bad = ~known & ~np.isnan(values) & (values != none if none is not None else True)
     if bad.any():
-        raise QueryError(
-            f"machine {m.path} reports state code {values[bad][0]:g}, which "
-            "[machine.signals] state_codes does not map; add it, e.g. "
-            f'state_codes = {{ "{values[bad][0]:g}" = "down" }}'
-        )
-    return np.where(known, lut_vals[idx], np.nan)
+        code = f"{values[bad][0]:g}"
+        raise QueryError(f"machine {m.path} reports {what} {code}, which {fix(code)}")
+    return np.where(known, vals[idx], np.nan)
+
+
+def _state_fix(code: str) -> str:
+    return (
+        "[machine.signals] state_codes does not map; add it, e.g. "
+        f'state_codes = {{ "{code}" = "down" }}'
+    )
+
+
+def _product_fix(code: str) -> str:
+    return f"no [[product]] has; add a [[product]] with code = {code}"
 
 
 def _increments(
@@ -285,24 +320,11 @@ def _counts(
     if codes is None or not products:
         pidx = np.zeros(len(ts), dtype=np.int32)
     else:
-        pidx = _product_idx(m, codes, products)
+        idx = _lookup(m, codes, products, "product code", _product_fix, none=0.0)
+        pidx = np.nan_to_num(idx).astype(np.int32)  # 0: no product known
     startup = startup_mask(states, ts, good + reject, sig.startup_parts)
     counts = Counts(np.full(len(ts), i, dtype=np.int32), ts, pidx, good, reject, reject * startup)
     return counts, g_lost + r_lost
-
-
-def _product_idx(m: MachineSettings, codes: F64, products: dict[int, int]) -> npt.NDArray[np.int32]:
-    keys = np.array(sorted(products), dtype=np.float64)
-    vals = np.array([products[int(k)] for k in keys], dtype=np.int32)
-    idx = np.clip(np.searchsorted(keys, codes), 0, len(keys) - 1)
-    known = keys[idx] == codes
-    bad = ~known & ~np.isnan(codes) & (codes != 0)
-    if bad.any():
-        raise QueryError(
-            f"machine {m.path} made product code {codes[bad][0]:g}, which no [[product]] "
-            f"has; add a [[product]] with code = {codes[bad][0]:g}"
-        )
-    return np.where(known, vals[idx], 0).astype(np.int32)
 
 
 def _energy(

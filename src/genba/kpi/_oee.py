@@ -27,14 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from genba.kpi._timeline import Counts, Energy, States
+from genba.kpi._timeline import Counts, Energy, States, holding
 from genba.states import MachineState as S
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 NS = 1e9
 
-CAL_OFF, CAL_WORK = 0, 1
+CAL_WORK = 1  # Calendar.working: production planned
 CLASSES = (
     "unknown",
     "not_planned",
@@ -77,9 +77,6 @@ def _working_at(calendar: Calendar, ts: I64) -> npt.NDArray[np.int64]:
     return calendar.working[seg]
 
 
-_CLASS_FLAT = _CLASS.ravel()
-
-
 @dataclass(frozen=True)
 class Periods:
     """Half-open reporting periods, sorted and not overlapping (gaps between are allowed)."""
@@ -92,9 +89,7 @@ class Periods:
 
     def index(self, ts: I64) -> I64:
         """The period holding each time, or -1."""
-        p = np.searchsorted(self.start_ns, ts, "right") - 1
-        ok = (p >= 0) & (ts < self.end_ns[np.maximum(p, 0)])
-        return np.where(ok, p, -1)
+        return holding(self.start_ns, self.end_ns, ts)
 
 
 @dataclass(frozen=True)
@@ -161,6 +156,11 @@ class Figures:
     def sum(self, axis: int) -> Figures:
         """Add up machines (axis 0) or periods (axis 1), keeping the dimension."""
         return Figures(**{k: getattr(self, k).sum(axis=axis, keepdims=True) for k in _ARRAYS})
+
+    @staticmethod
+    def add(parts: list[Figures]) -> Figures:
+        """Figures of several lines (each summed to one row) added up."""
+        return Figures(**{k: np.sum([getattr(f, k) for f in parts], axis=0) for k in _ARRAYS})
 
     def take(self, machines: npt.NDArray[np.intp]) -> Figures:
         return Figures(**{k: getattr(self, k)[machines] for k in _ARRAYS})

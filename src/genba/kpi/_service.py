@@ -7,7 +7,7 @@ apart. Every row names its entity (a machine, a line, or the asset above them) a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,16 @@ from genba.clock import Clock
 from genba.config import GenbaConfig, MachineSettings, ReasonSettings
 from genba.errors import QueryError
 from genba.kpi import _metrics
-from genba.kpi._load import OPERATOR_REASON, Loaded, SignalReader, ideal_cycles, load
+from genba.kpi._load import (
+    OPERATOR_REASON,
+    Loaded,
+    SignalReader,
+    ideal_cycles,
+    load,
+    load_states,
+)
 from genba.kpi._oee import CLASSES, Calendar, Figures, Periods, compute
+from genba.kpi._timeline import Counts, States
 from genba.states import MachineState as S
 from genba.store import Store, TimeRange
 from genba.tags import TagRegistry
@@ -76,22 +84,16 @@ def periods_of(cal: ShiftCalendar, span: TimeRange, by: str | None) -> tuple[Per
             for i in cal.shift_instances(a, b)
         ]
     elif by == "day":
+
+        def midnight(d: date) -> int:  # local midnight, in UTC ns (23 or 25 h apart at DST)
+            return int(datetime.combine(d, time(0), tzinfo=cal.tz).timestamp()) * NS
+
         day = datetime.fromtimestamp(a // NS, tz=cal.tz).date()
         bounds = []
-        while True:
-            s = int(datetime.combine(day, datetime.min.time(), tzinfo=cal.tz).timestamp()) * NS
-            e = (
-                int(
-                    datetime.combine(
-                        day + timedelta(days=1), datetime.min.time(), tzinfo=cal.tz
-                    ).timestamp()
-                )
-                * NS
-            )
-            if s >= b:
-                break
-            bounds.append((max(s, a), min(e, b), day.isoformat()))
-            day += timedelta(days=1)
+        while midnight(day) < b:
+            nxt = day + timedelta(days=1)
+            bounds.append((max(midnight(day), a), min(midnight(nxt), b), day.isoformat()))
+            day = nxt
     elif by == "hour":
         h = 3600 * NS
         starts = range(a - a % h, b, h)
@@ -106,10 +108,6 @@ def periods_of(cal: ShiftCalendar, span: TimeRange, by: str | None) -> tuple[Per
         ),
         [x[2] for x in bounds],
     )
-
-
-def _none_if_nan(x: float) -> float | None:
-    return None if x != x else x
 
 
 class Kpi:
@@ -201,7 +199,7 @@ class Kpi:
                         head | {"entity": ln.path, "level": "line"} | fn(f.sum(0), ln, None, p)
                     )
             if level < 3 and len(r.lines) > 0:
-                total = _sum_all([f.sum(0) for f in per_period])
+                total = Figures.add([f.sum(0) for f in per_period])
                 name = r.asset.strip("/") or "all"
                 lvl = ("all", "site", "area")[level]
                 if not lines_only:
@@ -272,12 +270,12 @@ class Kpi:
         """Costs, cost per good unit, loss money, margin per product, WIP turnover per line."""
         r = self.compute(asset, start, end, by)
         products = list(self.config.product)
+        period_of = {ln.path: r.periods.index(ln.loaded.counts.ts_ns) for ln in r.lines}
 
         def fn(f: Figures, ln: LineResult | None, _i: int | None, p: int) -> dict[str, Any]:
             assert ln is not None
             cnt = ln.loaded.counts
-            pi = r.periods.index(cnt.ts_ns)
-            sel = pi == p
+            sel = period_of[ln.path] == p
             first, last = 0, len(ln.machines) - 1
             started = _by_product(cnt, sel & (cnt.machine == first), len(products), both=True)
             finished = _by_product(cnt, sel & (cnt.machine == last), len(products), both=False)
@@ -293,7 +291,7 @@ class Kpi:
                 products=products,
                 by_product_started=started,
                 by_product_finished=finished,
-                wip_avg_units=_wip(ln, r.periods, p),
+                wip_avg_units=_wip(ln, sel, int(r.periods.start_ns[p]), int(r.periods.end_ns[p])),
             )
 
         rows = self._rows(r, fn, lines_only=True)
@@ -317,18 +315,19 @@ class Kpi:
     def timeline(self, asset: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:  # fmt: skip
         """State runs of each machine under ``asset``, columnar: for a Gantt chart."""
         span = self.span(start, end)
+        machines = self.machines(asset)
+        st = load_states(self.reader, machines, span)
+        names = np.array(["unknown"] + [x.name.lower() for x in S])  # index: the state code
         out = []
-        for m in self.machines(asset):
-            st = load(self.config, self.reader, [m], span).states
+        for i, m in enumerate(machines):
+            mine = st.machine == i
             out.append(
                 {
                     "machine": m.path,
-                    "start_ms": (st.start_ns // NS_PER_MS).tolist(),
-                    "end_ms": (st.end_ns // NS_PER_MS).tolist(),
-                    "state": [
-                        S(int(x)).name.lower() if x else "unknown" for x in st.state.tolist()
-                    ],
-                    "reason_code": st.reason.tolist(),
+                    "start_ms": (st.start_ns[mine] // NS_PER_MS).tolist(),
+                    "end_ms": (st.end_ns[mine] // NS_PER_MS).tolist(),
+                    "state": names[st.state[mine]].tolist(),
+                    "reason_code": st.reason[mine].tolist(),
                 }
             )
         return {
@@ -345,28 +344,28 @@ class Kpi:
         machines = self.machines(asset)
         span = self.span(start, end)
         reasons = self._reason_tree()
+        st = load_states(self.reader, machines, span)
         out = []
-        for m in machines:
-            st = load(self.config, self.reader, [m], span).states
-            for j in np.flatnonzero(np.isin(st.state, wanted)):
-                code = int(st.reason[j])
-                rs = reasons.get(code)
-                s, e = int(st.start_ns[j]), int(st.end_ns[j])
-                out.append(
-                    {
-                        "id": downtime_id(m.path, s),
-                        "machine": m.path,
-                        "start": format_time(s),
-                        "end": format_time(e),
-                        "start_ms": s // NS_PER_MS,
-                        "minutes": (e - s) / NS / 60,
-                        "state": S(int(st.state[j])).name.lower(),
-                        "reason_code": code,
-                        "reason": rs.name if rs else str(code),
-                        "category": rs.category if rs else "unknown",
-                        "entered_by_operator": bool(st.operator[j]),
-                    }
-                )
+        for j in np.flatnonzero(np.isin(st.state, wanted)):
+            m = machines[int(st.machine[j])]
+            code = int(st.reason[j])
+            rs = reasons.get(code)
+            s, e = int(st.start_ns[j]), int(st.end_ns[j])
+            out.append(
+                {
+                    "id": downtime_id(m.path, s),
+                    "machine": m.path,
+                    "start": format_time(s),
+                    "end": format_time(e),
+                    "start_ms": s // NS_PER_MS,
+                    "minutes": (e - s) / NS / 60,
+                    "state": S(int(st.state[j])).name.lower(),
+                    "reason_code": code,
+                    "reason": rs.name if rs else str(code),
+                    "category": rs.category if rs else "unknown",
+                    "entered_by_operator": bool(st.operator[j]),
+                }
+            )
         out.sort(key=lambda d: (d["start_ms"], d["machine"]))
         return out
 
@@ -382,7 +381,7 @@ class Kpi:
                 + "."
             )
         span = TimeRange(start_ns - int(m.signals.max_gap_s * NS), start_ns + NS)
-        st = load(self.config, self.reader, [m], span).states
+        st = load_states(self.reader, [m], span)
         j = np.searchsorted(st.start_ns, start_ns, "right") - 1
         if j < 0 or int(st.start_ns[j]) != start_ns or st.state[j] not in STOP_STATES:
             raise QueryError(
@@ -435,7 +434,7 @@ def _states(text: str) -> list[int]:
     return out
 
 
-def _failures(st: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def _failures(st: States) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Each failure (a run of DOWN rows, split only where its reason changed): its reason —
     the first one given during it, 0 if none — and its length in minutes."""
     down = st.state == S.DOWN
@@ -450,31 +449,18 @@ def _failures(st: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     return codes, minutes.astype(np.float64)
 
 
-def _sum_all(fs: list[Figures]) -> Figures:
-    """Add figures of several lines (each summed to one row)."""
-    first = fs[0]
-    return Figures(
-        **{
-            k: np.sum([getattr(f, k) for f in fs], axis=0)
-            for k in first.__dataclass_fields__
-            if k != "by_reason"
-        }
-    )
-
-
-def _by_product(cnt: Any, sel: npt.NDArray[np.bool_], n: int, *, both: bool) -> list[float]:
+def _by_product(cnt: Counts, sel: npt.NDArray[np.bool_], n: int, *, both: bool) -> list[float]:
     w = cnt.good[sel] + (cnt.reject[sel] if both else 0.0)
     sums = np.bincount(cnt.product[sel], weights=w, minlength=n + 1)
     return [float(x) for x in sums[1:]] if n else []
 
 
-def _wip(ln: LineResult, periods: Periods, p: int) -> float | None:
-    """Average parts inside the line over period ``p``: started at the first machine, less
-    rejects anywhere, less good parts out of the last; the level at the period's start is the
-    lowest one the flows allow (a line cannot hold fewer than no parts)."""
+def _wip(ln: LineResult, sel: npt.NDArray[np.bool_], a: int, b: int) -> float | None:
+    """Average parts inside the line over the period ``[a, b)`` (its count events ``sel``):
+    started at the first machine, less rejects anywhere, less good parts out of the last; the
+    level at the period's start is the lowest one the flows allow (a line cannot hold fewer
+    than no parts)."""
     c = ln.loaded.counts
-    a, b = int(periods.start_ns[p]), int(periods.end_ns[p])
-    sel = (c.ts_ns >= a) & (c.ts_ns < b)
     first, last = 0, len(ln.machines) - 1
     flow = np.where(c.machine == first, c.good + c.reject, 0.0) - c.reject
     flow = flow - np.where(c.machine == last, c.good, 0.0)

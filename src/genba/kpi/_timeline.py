@@ -17,6 +17,7 @@ is not attributed (its parts are reported as ``unattributed``). A part counted b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,14 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 UNKNOWN = 0
 """State code of time with no trustworthy sample."""
+T = TypeVar("T")
+
+
+def _concat(cls: type[T], parts: list[T], dtypes: dict[str, type]) -> T:
+    """Rows of several machines' columns, one after the other (an empty table when none)."""
+    if not parts:
+        return cls(*(np.zeros(0, dtype=dt) for dt in dtypes.values()))
+    return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in dtypes))
 
 
 @dataclass(frozen=True)
@@ -46,15 +55,13 @@ class States:
 
     @staticmethod
     def concat(parts: list[States]) -> States:
-        if not parts:
-            z = np.zeros(0, dtype=np.int64)
-            return States(
-                z.astype(np.int32), z, z, z.astype(np.int8), z.astype(np.int32), z.astype(bool)
-            )
-        return States(*(np.concatenate([getattr(p, f) for p in parts]) for f in _STATE_FIELDS))
+        return _concat(States, parts, _STATE_DTYPES)
 
 
-_STATE_FIELDS = ("machine", "start_ns", "end_ns", "state", "reason", "operator")
+_STATE_DTYPES: dict[str, type] = {
+    "machine": np.int32, "start_ns": np.int64, "end_ns": np.int64, "state": np.int8,
+    "reason": np.int32, "operator": np.bool_,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,12 +77,13 @@ class Counts:
 
     @staticmethod
     def concat(parts: list[Counts]) -> Counts:
-        if not parts:
-            z = np.zeros(0)
-            zi = np.zeros(0, dtype=np.int32)
-            return Counts(zi, np.zeros(0, dtype=np.int64), zi, z, z, z)
-        fields = ("machine", "ts_ns", "product", "good", "reject", "startup_reject")
-        return Counts(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+        return _concat(Counts, parts, _COUNT_DTYPES)
+
+
+_COUNT_DTYPES: dict[str, type] = {
+    "machine": np.int32, "ts_ns": np.int64, "product": np.int32, "good": np.float64,
+    "reject": np.float64, "startup_reject": np.float64,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,15 +97,24 @@ class Energy:
 
     @staticmethod
     def concat(parts: list[Energy]) -> Energy:
-        if not parts:
-            return Energy(
-                np.zeros(0, dtype=np.int32),
-                np.zeros(0, dtype=np.int64),
-                np.zeros(0),
-                np.zeros(0, dtype=bool),
-            )
-        fields = ("machine", "ts_ns", "kwh", "producing")
-        return Energy(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+        return _concat(Energy, parts, _ENERGY_DTYPES)
+
+
+_ENERGY_DTYPES: dict[str, type] = {
+    "machine": np.int32,
+    "ts_ns": np.int64,
+    "kwh": np.float64,
+    "producing": np.bool_,
+}
+
+
+def holding(start_ns: I64, end_ns: I64, ts: I64) -> I64:
+    """Index of the interval ``[start_ns[i], end_ns[i])`` (sorted, not overlapping) that holds
+    each time, or -1."""
+    idx = np.searchsorted(start_ns, ts, "right") - 1
+    if len(start_ns) == 0:
+        return np.full(len(ts), -1, dtype=np.int64)
+    return np.where((idx >= 0) & (ts < end_ns[np.maximum(idx, 0)]), idx, -1)
 
 
 def _runs(
@@ -195,8 +212,8 @@ def apply_operator_reasons(states: States, ts: I64, codes: F64) -> States:
     ``t`` (the latest entry wins)."""
     if len(ts) == 0 or len(states) == 0:
         return states
-    idx = np.searchsorted(states.start_ns, ts, "right") - 1
-    ok = (idx >= 0) & (ts < states.end_ns[np.maximum(idx, 0)]) & ~np.isnan(codes)
+    idx = holding(states.start_ns, states.end_ns, ts)
+    ok = (idx >= 0) & ~np.isnan(codes)
     reason, operator = states.reason.copy(), states.operator.copy()
     reason[idx[ok]] = codes[ok].astype(np.int32)
     operator[idx[ok]] = True
@@ -205,8 +222,8 @@ def apply_operator_reasons(states: States, ts: I64, codes: F64) -> States:
 
 def state_at(states: States, ts: I64) -> npt.NDArray[np.int8]:
     """The state of one machine's runs at each time (UNKNOWN outside them)."""
-    idx = np.searchsorted(states.start_ns, ts, "right") - 1
-    inside = (idx >= 0) & (ts < states.end_ns[np.maximum(idx, 0)]) if len(states) else idx < -1
+    idx = holding(states.start_ns, states.end_ns, ts)
+    inside = idx >= 0
     out = np.full(len(ts), UNKNOWN, dtype=np.int8)
     out[inside] = states.state[idx[inside]]
     return out
@@ -223,14 +240,11 @@ def startup_mask(states: States, ts: I64, total: F64, parts: int) -> npt.NDArray
     if len(ends) == 0:
         return mask
     cum = np.cumsum(total)
-    j0 = np.searchsorted(ts, ends, "right")
+    j0 = np.searchsorted(ts, ends, "right")  # the first part after each setup
+    j0 = j0[j0 < len(ts)]  # a setup with no parts after it yet marks nothing
     c0 = np.where(j0 > 0, cum[np.maximum(j0 - 1, 0)], 0.0)
     j1 = np.minimum(np.searchsorted(cum, c0 + parts, "left"), len(ts) - 1)
     diff = np.zeros(len(ts) + 1, dtype=np.int64)
     np.add.at(diff, j0, 1)
     np.add.at(diff, j1 + 1, -1)
-    valid = j0 < len(ts)
-    if not valid.all():  # a setup with no parts after it yet
-        np.add.at(diff, j0[~valid], -1)
-        np.add.at(diff, (j1 + 1)[~valid], 1)
     return np.cumsum(diff[:-1]) > 0

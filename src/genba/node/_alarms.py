@@ -68,9 +68,8 @@ class AlarmService:
         self._save()
 
     def remove_rule(self, name: str) -> None:
+        self.engine.rule(name)  # an unknown name: the engine's error
         if name not in self.added:
-            if name not in self.engine.rules:
-                self.engine.remove_rule(name)  # raises: no alarm of that name
             raise AlarmStateError(
                 f"Alarm {name!r} comes from genba.toml; remove it there (only rules added "
                 "through the API can be removed through it)."
