@@ -8,20 +8,13 @@ from typing import Any
 
 import click
 
-from genba.cli._format import FORMATS, render
+from genba.cli._format import render
+from genba.cli._options import config_option, format_option, load_or_exit
 from genba.cli._source import open_kpi
-from genba.config import GenbaConfig, load_config
 from genba.errors import GenbaError
 from genba.kpi import BY
 
 PERIODS = {"shift": "-8h", "day": "-1d", "week": "-7d", "month": "-30d"}
-
-
-def _load(path: Path) -> GenbaConfig:
-    try:
-        return load_config(path)
-    except GenbaError as e:
-        raise click.ClickException(str(e)) from None
 
 
 def _pct(x: float | None) -> float | None:
@@ -70,9 +63,8 @@ def _table(kind: str, d: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 
 def _kpi_command(kind: str, help_text: str) -> click.Command:
-    @click.command(kind, help=help_text)
-    @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-                  default=Path("genba.toml"), show_default=True, help="Node config file.")  # fmt: skip
+    @click.command(kind, help=help_text + " Table and CSV show the main figures; JSON all.")
+    @config_option
     @click.option(
         "--asset", "-a", default="", help="Site, area, line or machine path (default all)."
     )
@@ -81,12 +73,11 @@ def _kpi_command(kind: str, help_text: str) -> click.Command:
     @click.option(
         "--by", type=click.Choice(BY), default=None, help="One row per shift, day or hour."
     )
-    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-                  help="table and csv print the main figures; json prints everything.")  # fmt: skip
+    @format_option
     def command(
         config_path: Path, asset: str, start: str | None, end: str | None, by: str | None, fmt: str
     ) -> None:
-        config = _load(config_path)
+        config = load_or_exit(config_path)
         try:
             with open_kpi(config) as src:
                 d = src.kpi(kind, asset, start, end, by)
@@ -114,8 +105,7 @@ kpi.add_command(_kpi_command("cost", "Cost per good unit, margin, energy, WIP, p
 
 
 @click.command("report")
-@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("genba.toml"), show_default=True, help="Node config file.")  # fmt: skip
+@config_option
 @click.option("--asset", "-a", default="", help="Site, area or line path (default all).")
 @click.option("--period", type=click.Choice(list(PERIODS)), default="week", show_default=True,
               help="How far back from --end.")  # fmt: skip
@@ -127,7 +117,7 @@ def report(config_path: Path, asset: str, period: str, end: str | None, output: 
     reliability and cost tables. It opens in any browser with no network."""
     from genba.kpi._report import render_report
 
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     try:
         with open_kpi(config) as src:
             start = PERIODS[period]  # relative: counted back from the end

@@ -15,37 +15,12 @@ from typing import Any
 import click
 
 from genba._version import __version__
-from genba.cli._format import FORMATS, render
+from genba.cli._format import render
+from genba.cli._options import config_option, format_option, load_or_exit
 from genba.cli._source import open_source
-from genba.config import GenbaConfig, example_config, load_config
+from genba.config import GenbaConfig, example_config
 from genba.errors import GenbaError
 from genba.timeparse import format_time
-
-CONFIG_HELP = "Node config file (default: ./genba.toml)."
-config_option = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("genba.toml"),
-    show_default=True,
-    help=CONFIG_HELP,
-)
-format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-
-
-def _load(path: Path) -> GenbaConfig:
-    try:
-        return load_config(path)
-    except GenbaError as e:
-        raise click.ClickException(str(e)) from None
 
 
 def _say(msg: str) -> None:
@@ -105,7 +80,7 @@ def up(config_path: Path, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     try:
         asyncio.run(_up(config))
     except GenbaError as e:
@@ -143,7 +118,7 @@ async def _up(config: GenbaConfig) -> None:
 @format_option
 def tags(config_path: Path, pattern: str, fmt: str) -> None:
     """List tags with unit and last value."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     try:
         with open_source(config) as src:
             rows = src.tags(pattern)
@@ -186,7 +161,7 @@ def query(
     fmt: str,
 ) -> None:
     """Print the history of TAG (its full path): raw samples, or aggregates with --every."""
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     try:
         with _step(f"querying {tag}"), open_source(config) as src:
             d: dict[str, Any] = src.samples(
@@ -218,7 +193,7 @@ def upgrade(config_path: Path) -> None:
     """
     from genba.store import open_store
 
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     try:
         store = open_store(config.store, data_dir=config.data_dir, read_only=False)
     except GenbaError as e:
@@ -260,7 +235,7 @@ def export_cmd(
     from genba.cli._transfer import export
 
     try:
-        export(_load(config_path), tags, start, end, fmt, output)
+        export(load_or_exit(config_path), tags, start, end, fmt, output)
     except GenbaError as e:
         raise click.ClickException(str(e)) from None
 
@@ -281,7 +256,7 @@ def import_cmd(file: Path, config_path: Path, max_future_s: float) -> None:
     from genba.cli._transfer import import_file
 
     try:
-        import_file(_load(config_path), file, max_future_s)
+        import_file(load_or_exit(config_path), file, max_future_s)
     except GenbaError as e:
         raise click.ClickException(str(e)) from None
 
