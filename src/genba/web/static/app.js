@@ -1,10 +1,9 @@
 // genba dashboard v1: machines and tags with live values and one trend per tag.
 // Data: GET /api/tags, GET /api/tags/{path}/samples, WebSocket /ws/live.
-import { STATES, fmt, getJSON, h, showError } from "./common.js";
+import { STATES, fmt, getJSON, h, live, showError } from "./common.js";
 
 const WINDOW_S = 600;          // each trend shows the last 10 minutes
 const tags = new Map();        // path -> {meta, row, valueEl, chart, xs, ys}
-const idToPath = new Map();
 
 function machineOf(path) { return path.split("/").slice(0, 4).join("/"); }
 
@@ -30,7 +29,6 @@ function addTag(meta) {
   card(machineOf(meta.path)).append(row);
   const t = { meta, row, valueEl: row.querySelector(".value"), xs: [], ys: [], chart: null };
   tags.set(meta.path, t);
-  idToPath.set(meta.id, meta.path);
   return t;
 }
 
@@ -82,8 +80,7 @@ function redraw() {
   dirty = new Set();
 }
 
-function onSamples(msg) {
-  for (const [id, path] of Object.entries(msg.tags || {})) idToPath.set(Number(id), path);
+function onSamples(msg, idToPath) {
   const newest = new Map();
   for (let i = 0; i < msg.tag.length; i++) {
     const path = idToPath.get(msg.tag[i]);
@@ -96,22 +93,6 @@ function onSamples(msg) {
   }
   for (const [t, i] of newest) setValue(t, msg.ts_ms[i], msg.value[i]);
   requestAnimationFrame(redraw);
-}
-
-function connect(delay = 500) {
-  const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/ws/live?pattern=%23`);
-  const dot = document.getElementById("conn"), text = document.getElementById("conn-text");
-  ws.onopen = () => { dot.classList.add("on"); text.textContent = "live"; delay = 500; };
-  ws.onmessage = (ev) => {
-    const msg = JSON.parse(ev.data);
-    if (msg.type === "samples") onSamples(msg);
-    else if (msg.type === "error") showError(msg.error.message);
-  };
-  ws.onclose = () => {
-    dot.classList.remove("on"); text.textContent = "reconnecting…";
-    setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
-  };
 }
 
 async function pollHealth() {
@@ -144,7 +125,7 @@ async function main() {
     if (meta.last) setValue(t, meta.last.ts_ms, meta.last.value);
   }
   await Promise.all([...tags.values()].map(loadTrend));
-  connect();
+  live("#", onSamples);
   window.addEventListener("resize", () => {
     for (const t of tags.values()) t.chart && t.chart.setSize({ width: t.row.querySelector(".chart").clientWidth, height: 56 });
   });
