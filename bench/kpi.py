@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -213,10 +214,49 @@ def store_path(days: int, runs: int) -> None:
             kpi.oee("berlin/packaging/line1", start, end, "shift")
             times.append(time.perf_counter() - t0)
         n = store.count()
+        reads = _reading(store, reg, days, runs)
         store.close()
     print("\n| from the store (demo plant, DuckDB) | samples stored | Kpi.oee by shift (s) |")
     print("|---|---:|---:|")
     print(f"| {days} days, 3 machines, 42 tags at 1 Hz | {n:,} | {statistics.median(times):.2f} |")
+    print(f"\n| reading the 18 signal tags, {days} days (DuckDB) | rows | s |")
+    print("|---|---:|---:|")
+    for name, (rows, secs) in reads.items():
+        print(f"| {name} | {rows:,} | {secs:.2f} |")
+
+
+def _reading(store: Any, reg: Any, days: int, runs: int) -> dict[str, tuple[int, float]]:
+    """The three ways to read the KPI signals: raw samples, runs encoded in SQL windows
+    (``RUNS_SQL``, what PostgreSQL does), runs encoded in numpy (what DuckDB does)."""
+    from genba.store import TimeRange
+    from genba.store._base import RUNS_SQL, Runs
+
+    signals = ("state", "reason", "product", "good_count", "reject_count", "energy")
+    tag_ids = [t.id for t in reg if t.spec.path.rsplit("/", 1)[1] in signals]
+    span = TimeRange(T0 - 10 * NS, T0 + days * 86_400 * NS)
+    gap = 10 * NS
+
+    def sql_runs(tag: int) -> Runs:
+        sql = RUNS_SQL.format(gap="$gap", samples="samples", tag="$tag", a="$a", b="$b")
+        c = store._numpy(sql, {"gap": gap, "tag": tag, "a": span.start_ns, "b": span.end_ns})
+        return Runs(c["start_ns"], c["last_ns"], c["value"])
+
+    ways: dict[str, Callable[[int], Any]] = {
+        "raw samples (Store.raw)": lambda t: store.raw([t], span),
+        "runs in SQL windows (RUNS_SQL)": sql_runs,
+        "runs in numpy after one scan (DuckDB's Store.runs)": lambda t: store.runs(
+            t, span, max_gap_ns=gap
+        ),
+    }
+    out = {}
+    for name, read in ways.items():
+        secs = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            rows = sum(len(read(t)) for t in tag_ids)
+            secs.append(time.perf_counter() - t0)
+        out[name] = (rows, statistics.median(secs))
+    return out
 
 
 def main() -> None:

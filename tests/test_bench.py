@@ -69,16 +69,17 @@ def test_historian_benchmark_runs_and_prints_its_tables() -> None:
 def test_kpi_benchmark_agrees_with_its_baseline_and_prints_its_table() -> None:
     r = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "kpi.py"), "--machines", "5", "--days", "3",
-         "--runs", "1"],
+         "--runs", "1", "--store-days", "1"],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr  # it also fails when genba and pandas disagree
     rows = [line.split(" | ")[0] for line in r.stdout.splitlines() if line.startswith("| ")]
     assert rows == [
-        "| implementation",
-        "| genba (numpy: repeat + bincount)",
-        "| pandas groupby (baseline)",
-    ]
+        "| implementation", "| genba (numpy: repeat + bincount)", "| pandas groupby (baseline)",
+        "| from the store (demo plant, DuckDB)", "| 1 days, 3 machines, 42 tags at 1 Hz",
+        "| reading the 18 signal tags, 1 days (DuckDB)", "| raw samples (Store.raw)",
+        "| runs in SQL windows (RUNS_SQL)", "| runs in numpy after one scan (DuckDB's Store.runs)",
+    ]  # fmt: skip
 
 
 def test_dashboard_benchmark_runs_and_prints_its_table() -> None:
