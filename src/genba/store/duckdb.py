@@ -285,8 +285,8 @@ class DuckDBStore:
         )
 
     def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
-        # Encoded in numpy from one ordered scan: on DuckDB the SQL windows of RUNS_SQL took
-        # 1.6× as long (docs/performance.md, KPIs).
+        # Encoded in numpy from one ordered scan: on DuckDB the SQL windows of RUNS_SQL take
+        # longer than they save (bench/kpi.py --store-days, docs/performance.md).
         c = self._numpy(
             "SELECT ts_ns, value FROM samples WHERE tag_id = $tag AND ts_ns >= $start "
             f"AND ts_ns < $end AND quality < {_BAD} ORDER BY ts_ns",
