@@ -175,10 +175,16 @@ def copy_payload(batch: SampleBatch) -> bytes:
     return _HEADER + rows.tobytes() + _TRAILER
 
 
+def copy_rows(data: bytes, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """The fixed-width rows of a binary ``COPY … TO STDOUT`` (header and trailer removed)."""
+    if not data:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(memoryview(data)[len(_HEADER) : len(data) - len(_TRAILER)], dtype=dtype)
+
+
 def parse_copy(data: bytes) -> SampleBatch:
     """Rows of (tag_id, ts_ns, value, quality) from a binary ``COPY … TO STDOUT``."""
-    body = memoryview(data)[len(_HEADER) : len(data) - len(_TRAILER)]
-    rows = np.frombuffer(body, dtype=_ROW)
+    rows = copy_rows(data, _ROW)
     return SampleBatch.from_columns(
         tag_ids=rows["tag"].astype(np.int32),
         ts_ns=rows["ts"].astype(np.int64),
@@ -467,8 +473,7 @@ class PostgresStore:
         return bytes(out)
 
     def _copy_out(self, query: sql.Composable) -> SampleBatch:
-        out = self._copy_bytes(query)
-        return parse_copy(out) if out else SampleBatch.empty()
+        return parse_copy(self._copy_bytes(query))
 
     def raw(
         self,
@@ -507,11 +512,7 @@ class PostgresStore:
             a=sql.Literal(span.start_ns),
             b=sql.Literal(span.end_ns),
         )
-        data = self._copy_bytes(query)
-        rows = np.frombuffer(
-            memoryview(data)[len(_HEADER) : len(data) - len(_TRAILER)] if data else b"",
-            dtype=_RUN_ROW,
-        )
+        rows = copy_rows(self._copy_bytes(query), _RUN_ROW)
         return Runs(
             rows["s"].astype(np.int64), rows["l"].astype(np.int64), rows["val"].astype(np.float64)
         )
