@@ -6,6 +6,10 @@
 1795341600000000000
 >>> parse_time("-15m", now_ns=parse_time("2026-11-22T10:00:00Z", now_ns=0)) == parse_time("2026-11-22T09:45:00Z", now_ns=0)
 True
+>>> now = parse_time("2026-11-22T10:00:00Z", now_ns=0)
+>>> a, b = parse_range("-8h", None, now_ns=now)
+>>> (b - a) // 3_600_000_000_000, b == now
+(8, True)
 >>> parse_duration("5 parsecs")
 Traceback (most recent call last):
 ...
@@ -30,6 +34,7 @@ _UNITS_NS = {
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _RELATIVE = re.compile(r"^\s*(?:now)?\s*([+-])\s*(.+)$")
+_EPOCH_MS = re.compile(r"^-?[0-9]+$")  # ASCII digits only: '³'.isdigit() is true
 
 
 def parse_duration(text: str) -> int:
@@ -55,7 +60,7 @@ def parse_time(text: str, *, now_ns: int) -> int:
     t = text.strip()
     if t == "now":
         return now_ns
-    if t.lstrip("-").isdigit():
+    if _EPOCH_MS.match(t):
         return int(t) * NS_PER_MS
     if m := _RELATIVE.match(t):
         sign = -1 if m.group(1) == "-" else 1
@@ -71,6 +76,22 @@ def parse_time(text: str, *, now_ns: int) -> int:
         dt = dt.replace(tzinfo=UTC)
     delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+
+
+def parse_range(
+    start: str | None, end: str | None, *, now_ns: int, default: str = "1h"
+) -> tuple[int, int]:
+    """``[start, end)`` in UTC ns, read the same way by the API, the CLI and the dashboard:
+    relative times (``-8h``) count from now, whichever end they stand for; no end is now; no
+    start is ``default`` before the end."""
+    end_ns = parse_time(end, now_ns=now_ns) if end else now_ns
+    start_ns = parse_time(start, now_ns=now_ns) if start else end_ns - parse_duration(default)
+    if start_ns > end_ns:
+        raise QueryError(
+            f"The end ({format_time(end_ns)}) is before the start ({format_time(start_ns)}); "
+            "relative times such as -8h count from now, so give an end after the start."
+        )
+    return start_ns, end_ns
 
 
 def format_time(ns: int) -> str:

@@ -102,7 +102,7 @@ def test_report_is_one_self_contained_html_file(
     out = tmp_path / "week.html"
     r = CliRunner().invoke(
         cli,
-        ["report", "--asset", "berlin", "--period", "day", "--end", "2026-01-06T00:00:00Z",
+        ["report", "--asset", "berlin", "--period", "day", "--at", "2026-01-05T12:00:00Z",
          "-o", str(out), "--config", str(d / "genba.toml")],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -111,8 +111,11 @@ def test_report_is_one_self_contained_html_file(
     assert "<script" not in html
     assert "http://" not in html
     assert "https://" not in html
-    oee = json.loads(run(d, "kpi", "oee", "-a", "berlin", *DAY, "--format", "json"))["rows"][-1]
-    assert f"{100 * oee['oee']:.1f} %" in html
+    # the local day (Europe/Berlin) holding that time: midnight to midnight, not now - 24 h
+    local_day = ["-s", "2026-01-04T23:00:00Z", "-e", "2026-01-05T23:00:00Z"]
+    oee = json.loads(run(d, "kpi", "oee", "-a", "berlin", *local_day, "--format", "json"))
+    assert f"{100 * oee['rows'][-1]['oee']:.1f} %" in html
+    assert "2026-01-04T23:00:00.000Z" in html or "2026-01-05 00:00" in html
 
 
 def test_kpi_errors_name_the_fix(node_dir: tuple[Path, GroundTruth]) -> None:

@@ -33,7 +33,9 @@ def steps(start: str, pieces: list[tuple[str, float]], end: str) -> tuple[np.nda
     return ts, vals[np.searchsorted(marks, ts, "right") - 1]
 
 
-MakeKpi = Callable[[str, dict[str, tuple[np.ndarray, np.ndarray]]], Kpi]
+Series = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(times, values) or (times, values, quality) of one tag."""
+MakeKpi = Callable[[str, dict[str, Series]], Kpi]
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def store_kind() -> str:
 def make_kpi(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> Iterator[MakeKpi]:
     stores: list[Store] = []
 
-    def make(config_text: str, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> Kpi:
+    def make(config_text: str, series: dict[str, Series]) -> Kpi:
         config = parse_config(config_text)
         if store_kind == "postgres":
             dsn = request.getfixturevalue("postgres_dsn")
@@ -58,10 +60,13 @@ def make_kpi(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) ->
         reg = TagRegistry()
         tags = reg.ensure([TagSpec(p) for p in series])
         store.save_tags(tags)
-        for tag, (ts, v) in zip(tags, series.values(), strict=True):
+        for tag, (ts, v, *q) in zip(tags, series.values(), strict=True):
             store.append(
                 SampleBatch.from_columns(
-                    tag_ids=np.full(len(ts), tag.id, dtype=np.int32), ts_ns=ts, values=v
+                    tag_ids=np.full(len(ts), tag.id, dtype=np.int32),
+                    ts_ns=ts,
+                    values=v,
+                    quality=q[0] if q else None,
                 )
             )
         return Kpi(config, reg, store, RealClock())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,8 @@ from genba.cli._format import render
 from genba.cli._options import config_option, format_option, load_or_exit
 from genba.cli._source import open_kpi
 from genba.errors import GenbaError
-from genba.kpi import BY
-
-PERIODS = {"shift": "-8h", "day": "-1d", "week": "-7d", "month": "-30d"}
+from genba.kpi import BY, REPORT_PERIODS, report_span
+from genba.timeparse import format_time, parse_time
 
 
 def _pct(x: float | None) -> float | None:
@@ -62,6 +62,14 @@ def _table(kind: str, d: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return cols, out
 
 
+def _say_doubts(d: dict[str, Any]) -> None:
+    """Warnings and machines left out, on stderr: never shown silently as figures."""
+    for w in d.get("warnings", []):
+        click.echo(f"genba: warning: {w['message']}", err=True)
+    for x in d.get("not_counted", []):
+        click.echo(f"genba: {x['machine']} not counted: {x['reason']}", err=True)
+
+
 def _kpi_command(kind: str, help_text: str) -> click.Command:
     @click.command(kind, help=help_text + " Table and CSV show the main figures; JSON all.")
     @config_option
@@ -86,6 +94,7 @@ def _kpi_command(kind: str, help_text: str) -> click.Command:
         if fmt == "json":
             click.echo(json.dumps(d, indent=1))
             return
+        _say_doubts(d)
         cols, rows = _table(kind, d)
         click.echo(render(cols, rows, fmt))
 
@@ -107,20 +116,27 @@ kpi.add_command(_kpi_command("cost", "Cost per good unit, margin, energy, WIP, p
 @click.command("report")
 @config_option
 @click.option("--asset", "-a", default="", help="Site, area or line path (default all).")
-@click.option("--period", type=click.Choice(list(PERIODS)), default="week", show_default=True,
-              help="How far back from --end.")  # fmt: skip
-@click.option("--end", "-e", default=None, help="End of the period (default now).")
+@click.option("--period", type=click.Choice(REPORT_PERIODS), default="week", show_default=True,
+              help="A shift of the calendar, a local day, an ISO week (from Monday) or a "
+                   "calendar month, in the line's time zone.")  # fmt: skip
+@click.option("--at", default=None,
+              help="Report the period holding this time (ISO 8601, epoch ms, -2d). Default: "
+                   "the last complete period.")  # fmt: skip
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("genba-report.html"), show_default=True, help="HTML file to write.")  # fmt: skip
-def report(config_path: Path, asset: str, period: str, end: str | None, output: Path) -> None:
+def report(config_path: Path, asset: str, period: str, at: str | None, output: Path) -> None:
     """Write a self-contained HTML report: OEE waterfall, loss Pareto, KPIs by day or shift,
     reliability and cost tables. It opens in any browser with no network."""
     from genba.kpi._report import render_report
 
     config = load_or_exit(config_path)
     try:
+        lines = [m.line for m in config.machine if not asset or m.path.startswith(asset.strip("/"))]
+        cal = config.calendar_of(lines[0] if lines else "")
+        now = time.time_ns()
+        span = report_span(cal, period, parse_time(at, now_ns=now) if at else now, holding=bool(at))
+        start, end = format_time(span.start_ns), format_time(span.end_ns)
         with open_kpi(config) as src:
-            start = PERIODS[period]  # relative: counted back from the end
             by = "shift" if period in ("shift", "day") else "day"
             data = {
                 kind: src.kpi(kind, asset, start, end, None)

@@ -147,6 +147,15 @@ class ConnectorSettings(BaseModel):
 
     kind: str = Field(description="Connector kind: one of the installed connector kinds.")
     name: str = Field("", description="Name in health reports (default: kind and position).")
+    stale_after_s: float | None = Field(
+        None,
+        gt=0,
+        le=31_536_000,
+        description="Heartbeat timeout: when this connector has received nothing for this "
+        "long, its tags are marked stale (their values no longer hold; docs/kpi.md). Default: "
+        "none, for report-by-exception sources, which go stale only when the source says so "
+        "(disconnect, Sparkplug death, bad status). Set it for sources that send cyclically.",
+    )
 
     def options(self) -> dict[str, object]:
         return dict(self.model_extra or {})

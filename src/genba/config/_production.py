@@ -193,8 +193,12 @@ class SignalSettings(_Strict):
     startup_parts: int = Field(
         0, ge=0, description="Parts after a setup whose rejects are start-up rejects."
     )
-    max_gap_s: float = Field(
-        10.0, gt=0, description="A state sample older than this is not trusted: unknown time."
+    max_gap_s: float | None = Field(
+        None,
+        gt=0,
+        description="A sample holds at most this long, then the time is unknown (for history "
+        "from a source that sent cyclically and left no stale marks). Default: a sample "
+        "holds until the next one or until its source is marked stale.",
     )
 
     @field_validator("state_codes")

@@ -7,13 +7,14 @@ line's calendar; definitions and formulas are in docs/kpi.md.
 from genba.kpi._load import OPERATOR_REASON, Loaded, SignalReader, ideal_cycles, load
 from genba.kpi._metrics import oee, ratio, reliability
 from genba.kpi._oee import CLASSES, Calendar, Figures, Periods, compute
-from genba.kpi._service import BY, Kpi, downtime_id, periods_of
+from genba.kpi._service import BY, REPORT_PERIODS, Kpi, downtime_id, periods_of, report_span
 from genba.kpi._timeline import Counts, Energy, States, counter_increments, track_states
 
 __all__ = [
     "BY",
     "CLASSES",
     "OPERATOR_REASON",
+    "REPORT_PERIODS",
     "Calendar",
     "Counts",
     "Energy",
@@ -32,5 +33,6 @@ __all__ = [
     "periods_of",
     "ratio",
     "reliability",
+    "report_span",
     "track_states",
 ]

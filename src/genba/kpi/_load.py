@@ -1,8 +1,11 @@
 """Read the signals of machines from the store and turn them into timelines and counts.
 
-One :meth:`~genba.store.Store.runs` query per tag; everything after is numpy over whole
-arrays. The tags of a machine are named by its ``[machine.signals]`` (docs/kpi.md); a missing
-one is a :class:`~genba.errors.QueryError` naming the setting to change.
+One :meth:`~genba.store.Store.runs` query per tag, plus the last sample before the span (a
+report-by-exception source may have sent its state hours earlier); everything after is numpy
+over whole arrays. BAD samples are stale marks: unknown time until the next sample. The tags
+of a machine are named by its ``[machine.signals]`` (docs/kpi.md); a missing state or count
+tag is a :class:`~genba.errors.QueryError` naming the setting to change, a missing optional
+one (reason, product, energy) is simply not there unless the config names it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from genba.config import GenbaConfig, MachineSettings
+from genba.config import GenbaConfig, MachineSettings, SignalSettings
 from genba.errors import QueryError
 from genba.kpi._timeline import (
+    UNKNOWN,
     Counts,
     Energy,
     States,
@@ -27,13 +31,18 @@ from genba.kpi._timeline import (
     track_states,
 )
 from genba.states import MachineState as S
-from genba.store import Runs, Store, TimeRange
+from genba.store import Runs, Store, TimeRange, last_before
 from genba.tags import TagRegistry
 from genba.types import Quality
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 NS = 1_000_000_000
+NO_GAP = 2**62
+"""``max_gap_ns`` for a store's runs when samples hold until the next (no gap limit)."""
+OPTIONAL = ("reason_tag", "product_tag", "energy_tag")
+"""Signals a machine may lack: with their default names, a missing tag means no signal."""
+STATE_NAMES = tuple(x.name.lower() for x in S)
 OPERATOR_REASON = "downtime_reason"
 """Tag (under each machine) holding reasons entered by operators, at the stop's start."""
 DEFAULT_SMALL_STOP_S = 300.0
@@ -48,7 +57,10 @@ class Loaded:
     counts: Counts
     energy: Energy
     unattributed: F64
-    """Parts per machine counted across a data gap (not placed in time)."""
+    """Parts per machine counted across unknown time or while the state was unknown (not
+    placed in time, never in performance)."""
+    not_counted: dict[int, str]
+    """Machines (by index) that could not be counted, and why: the rest of the line is."""
 
 
 class SignalReader:
@@ -65,22 +77,37 @@ class SignalReader:
             return self.registry.get(path).id
         if setting == OPERATOR_REASON:
             return None
+        if setting in OPTIONAL and setting not in machine.signals.model_fields_set:
+            return None  # the default name, and this machine has no such tag: no signal
         raise QueryError(
             f"Unknown tag '{path}': [machine.signals] {setting} of {machine.path} names "
             f"{name!r}; set it to one of that machine's tags (`genba tags -p "
-            f"'{machine.path}/#'`), or to '' if it has none."
+            f"'{machine.path}/#'`)" + (", or to '' if it has none." if setting in OPTIONAL else ".")
         )
 
     def runs(
         self, machine: MachineSettings, name: str, setting: str, span: TimeRange
     ) -> Runs | None:
-        """Runs of ``machine``'s tag ``name`` (not BAD), or None when ``name`` is ''."""
+        """Runs of ``machine``'s tag ``name`` over ``span``, led by the last sample before it
+        (BAD samples as NaN: stale); None when ``name`` is '' or an optional tag is absent."""
         if not name:
             return None
         tag = self._tag(machine, name, setting)
         if tag is None:
             return None
-        return self.store.runs(tag, span, max_gap_ns=int(machine.signals.max_gap_s * NS))
+        gap = machine.signals.max_gap_s
+        runs = self.store.runs(tag, span, max_gap_ns=NO_GAP if gap is None else int(gap * NS))
+        if len(runs) and runs.start_ns[0] == span.start_ns:
+            return runs
+        before = last_before(self.store, tag, span.start_ns)
+        if before is None:
+            return runs
+        t, v = before
+        return Runs(
+            np.concatenate([[t], runs.start_ns]).astype(np.int64),
+            np.concatenate([[t], runs.last_ns]).astype(np.int64),
+            np.concatenate([[v], runs.values]),
+        )
 
     def samples(self, machine: MachineSettings, name: str, span: TimeRange) -> tuple[I64, F64]:
         """Every sample of an optional tag (operator entries: each one counts)."""
@@ -113,28 +140,31 @@ def ideal_cycles(config: GenbaConfig, machines: list[MachineSettings]) -> F64:
     return out
 
 
+def _gap_ns(m: MachineSettings) -> int | None:
+    return None if m.signals.max_gap_s is None else int(m.signals.max_gap_s * NS)
+
+
 def _machine_states(
-    reader: SignalReader, m: MachineSettings, i: int, span: TimeRange
+    reader: SignalReader, m: MachineSettings, i: int, span: TimeRange, until_ns: int | None
 ) -> tuple[States, Runs | None]:
     """State runs of machine ``m`` (index ``i``) over ``span``, and its reason runs."""
     sig = m.signals
-    gap = int(sig.max_gap_s * NS)
-    wide = TimeRange(span.start_ns - gap, span.end_ns)
+    gap = _gap_ns(m)
     small = sig.small_stop_s
     if small is None:
         small = DEFAULT_SMALL_STOP_S if sig.mode == "rules" else 0.0
     if sig.mode == "rules":
         state_runs = _rules(
-            reader.runs(m, sig.run_tag, "run_tag", wide),
-            reader.runs(m, sig.speed_tag, "speed_tag", wide),
+            reader.runs(m, sig.run_tag, "run_tag", span),
+            reader.runs(m, sig.speed_tag, "speed_tag", span),
             sig.min_speed,
         )
     else:
-        st = reader.runs(m, sig.state_tag, "state_tag", wide)
+        st = reader.runs(m, sig.state_tag, "state_tag", span)
         assert st is not None
-        mapped = _lookup(m, st.values, sig.code_map(), "state code", _state_fix)
+        mapped = _lookup(m, st.values, sig.code_map(), "state code", _state_fix(sig))
         state_runs = Runs(st.start_ns, st.last_ns, mapped)
-    reason = reader.runs(m, sig.reason_tag, "reason_tag", wide)
+    reason = reader.runs(m, sig.reason_tag, "reason_tag", span)
     if reason is not None:
         state_runs = _split_at(state_runs, reason.start_ns, gap)
     ts = state_runs.start_ns
@@ -145,6 +175,7 @@ def _machine_states(
         span=(span.start_ns, span.end_ns),
         max_gap_ns=gap,
         last_ns=state_runs.last_ns,
+        until_ns=until_ns,
         debounce_ns=int(sig.debounce_s * NS),
         small_stop_ns=int(small * NS),
         machine=i,
@@ -153,9 +184,38 @@ def _machine_states(
     return apply_operator_reasons(states, *entered), reason
 
 
-def load_states(reader: SignalReader, machines: list[MachineSettings], span: TimeRange) -> States:
-    """Only the state runs of ``machines`` (for timelines and stop lists: no counters read)."""
-    return States.concat([_machine_states(reader, m, i, span)[0] for i, m in enumerate(machines)])
+def _unknown_states(i: int, span: TimeRange) -> States:
+    """A machine that could not be read: all of ``span`` unknown."""
+    one = np.ones(1, dtype=np.int64)
+    return States(
+        np.full(1, i, dtype=np.int32),
+        one * span.start_ns,
+        one * span.end_ns,
+        np.zeros(1, dtype=np.int8),
+        np.zeros(1, dtype=np.int32),
+        np.zeros(1, dtype=bool),
+    )
+
+
+def load_states(
+    reader: SignalReader,
+    machines: list[MachineSettings],
+    span: TimeRange,
+    until_ns: int | None = None,
+    not_counted: dict[int, str] | None = None,
+) -> States:
+    """Only the state runs of ``machines`` (for timelines and stop lists: no counters read).
+    A machine that cannot be read is all unknown, and why goes into ``not_counted``."""
+    parts = []
+    for i, m in enumerate(machines):
+        try:
+            parts.append(_machine_states(reader, m, i, span, until_ns)[0])
+        except QueryError as e:
+            if not_counted is None:
+                raise
+            not_counted[i] = str(e)
+            parts.append(_unknown_states(i, span))
+    return States.concat(parts)
 
 
 def load(
@@ -163,33 +223,67 @@ def load(
     reader: SignalReader,
     machines: list[MachineSettings],
     span: TimeRange,
+    until_ns: int | None = None,
 ) -> Loaded:
-    """States, counts and energy of ``machines`` over ``span``."""
+    """States, counts and energy of ``machines`` over ``span``. A machine that cannot be
+    counted (no data, a code nobody mapped) is left out — all its time unknown — and listed
+    in ``not_counted`` with the reason; the others are counted."""
     products = _product_index(config)
     ideal = ideal_cycles(config, machines)
     parts_s, parts_c, parts_e = [], [], []
     unattributed = np.zeros(len(machines))
+    not_counted: dict[int, str] = {}
     for i, m in enumerate(machines):
-        sig = m.signals
-        gap = int(sig.max_gap_s * NS)
-        states, _ = _machine_states(reader, m, i, span)
+        try:
+            states, counts, energy, lost = _machine(
+                m, i, reader, span, until_ns, products, float(ideal[i].min())
+            )
+        except QueryError as e:
+            not_counted[i] = str(e)
+            parts_s.append(_unknown_states(i, span))
+            continue
         parts_s.append(states)
-        # A counter sample at the end counts the parts of the span's last interval.
-        to_end = TimeRange(span.start_ns - gap, span.end_ns + 1)
-        product = reader.runs(m, sig.product_tag, "product_tag", to_end)
-        fastest = float(ideal[i].min())
-        counts, lost = _counts(m, reader, states, product, products, to_end, span, gap, i, fastest)
         parts_c.append(counts)
         unattributed[i] = lost
-        if sig.energy_tag:
-            parts_e.append(_energy(m, reader, states, to_end, span, gap, i))
+        if energy is not None:
+            parts_e.append(energy)
     return Loaded(
         machines,
         States.concat(parts_s),
         Counts.concat(parts_c),
         Energy.concat(parts_e),
         unattributed,
+        not_counted,
     )
+
+
+def _machine(
+    m: MachineSettings,
+    i: int,
+    reader: SignalReader,
+    span: TimeRange,
+    until_ns: int | None,
+    products: dict[int, int],
+    fastest: float,
+) -> tuple[States, Counts, Energy | None, float]:
+    """One machine's states, counts (parts in unknown time taken out) and energy, and the
+    parts not attributed."""
+    sig = m.signals
+    gap = _gap_ns(m)
+    states, _ = _machine_states(reader, m, i, span, until_ns)
+    # A counter sample at the end counts the parts of the span's last interval.
+    to_end = TimeRange(span.start_ns, span.end_ns + 1)
+    product = reader.runs(m, sig.product_tag, "product_tag", to_end)
+    counts, lost = _counts(m, reader, states, product, products, to_end, span, gap, i, fastest)
+    # Parts counted while nobody knows the state never count toward performance.
+    blind = state_at(states, counts.ts_ns) == UNKNOWN
+    if blind.any():
+        lost += float((counts.good[blind] + counts.reject[blind]).sum())
+        counts = counts.take(~blind)
+    energy = None
+    if sig.energy_tag and (e := reader.runs(m, sig.energy_tag, "energy_tag", to_end)) is not None:
+        energy = _energy(e, states, span, gap, i)
+    return states, counts, energy, lost
 
 
 def _at(series: Runs | None, ts: I64) -> F64 | None:
@@ -224,11 +318,20 @@ def _lookup(
     return np.where(known, vals[idx], np.nan)
 
 
-def _state_fix(code: str) -> str:
-    return (
-        "[machine.signals] state_codes does not map; add it, e.g. "
-        f'state_codes = {{ "{code}" = "down" }}'
-    )
+def _state_fix(sig: SignalSettings) -> Callable[[str], str]:
+    """The hint for an unmapped state code: the whole map to write, since a map replaces
+    genba's default codes (a hint of one entry would turn every other code unknown)."""
+    current = sig.state_codes or {str(int(s)): s.name.lower() for s in S}
+
+    def fix(code: str) -> str:
+        entries = ", ".join(f'"{k}" = "{v}"' for k, v in current.items())
+        return (
+            "[machine.signals] state_codes does not map; state_codes replaces genba's codes, "
+            f"so give the whole map with a state for {code} (one of {', '.join(STATE_NAMES)}), "
+            f'e.g. state_codes = {{ {entries}, "{code}" = "down" }}'
+        )
+
+    return fix
 
 
 def _product_fix(code: str) -> str:
@@ -239,19 +342,26 @@ def _increments(
     series: Runs | None,
     counter_max: int,
     span: TimeRange,
-    gap: int,
+    gap: int | None,
     fastest_s: float | None = None,
 ) -> tuple[I64, F64, float]:
     """(time, parts) of each counter step inside ``span``, and the parts not placed: counted
-    across a gap, or more than the machine can make in the time (at twice its fastest
-    cycle ``fastest_s``, plus two: a counter that jumped, not parts)."""
-    if series is None or len(series) < 2:
+    across unknown time (a stale mark between the two samples, or more than ``gap`` apart),
+    or more than the machine can make in the time (at twice its fastest cycle ``fastest_s``,
+    plus two: a counter that jumped, not parts)."""
+    if series is None:
         return np.zeros(0, dtype=np.int64), np.zeros(0), 0.0
-    inc = counter_increments(series.values, counter_max=counter_max)
-    at = series.start_ns[1:] - 1
+    ok = np.flatnonzero(~np.isnan(series.values))
+    if len(ok) < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), 0.0
+    start, last = series.start_ns[ok], series.last_ns[ok]
+    inc = counter_increments(series.values[ok], counter_max=counter_max)
+    at = start[1:] - 1
     inside = (at >= span.start_ns) & (at < span.end_ns) & (inc != 0)
-    dt = series.start_ns[1:] - series.last_ns[:-1]
-    bad = dt > gap
+    dt = start[1:] - last[:-1]
+    bad = np.diff(ok) > 1  # a stale mark between them
+    if gap is not None:
+        bad |= dt > gap
     if fastest_s is not None:
         bad |= inc > 2.0 * dt / NS / fastest_s + 2.0
     lost = float(inc[inside & bad].sum())
@@ -271,16 +381,16 @@ def _rules(run: Runs | None, speed: Runs | None, min_speed: float) -> Runs:
     return Runs(starts, np.maximum(last, starts), state)
 
 
-def _split_at(runs: Runs, times: I64, gap: int) -> Runs:
+def _split_at(runs: Runs, times: I64, gap: int | None) -> Runs:
     """``runs`` also cut where another signal changes (a reason code set during a stop), so
     each piece can carry that signal's value; times in a gap of ``runs`` are left out."""
     pts = np.union1d(runs.start_ns, times)
     idx = np.searchsorted(runs.start_ns, pts, "right") - 1
     ok = idx >= 0
     pts, idx = pts[ok], idx[ok]
-    last = runs.last_ns[idx]
-    ok = pts <= last + gap
-    pts, idx = pts[ok], idx[ok]
+    if gap is not None:
+        ok = pts <= runs.last_ns[idx] + gap
+        pts, idx = pts[ok], idx[ok]
     return Runs(pts, np.maximum(runs.last_ns[idx], pts), runs.values[idx])
 
 
@@ -292,7 +402,7 @@ def _counts(
     products: dict[int, int],
     wide: TimeRange,
     span: TimeRange,
-    gap: int,
+    gap: int | None,
     i: int,
     fastest_s: float,
 ) -> tuple[Counts, float]:
@@ -327,15 +437,7 @@ def _counts(
     return counts, g_lost + r_lost
 
 
-def _energy(
-    m: MachineSettings,
-    reader: SignalReader,
-    states: States,
-    wide: TimeRange,
-    span: TimeRange,
-    gap: int,
-    i: int,
-) -> Energy:
-    t, kwh, _ = _increments(reader.runs(m, m.signals.energy_tag, "energy_tag", wide), 0, span, gap)
+def _energy(series: Runs, states: States, span: TimeRange, gap: int | None, i: int) -> Energy:
+    t, kwh, _ = _increments(series, 0, span, gap)
     producing = state_at(states, t) == S.RUNNING
     return Energy(np.full(len(t), i, dtype=np.int32), t, kwh, producing)

@@ -7,10 +7,13 @@ with ``bincount``. No Python loop touches a run or a part. Definitions: docs/kpi
 
 Time classes, and how they roll into the waterfall:
 
-* ``unknown``: no trustworthy state sample (a data gap) — neither planned nor a loss;
+* ``unknown``: no trustworthy state sample (a stale mark, no data) while the calendar plans
+  production — neither planned nor a loss; time the calendar does not plan is not planned,
+  data or not;
 * ``not_planned``: the calendar plans no production (off, break, holiday, planned stop) and
   the machine does not produce, or the machine reports itself idle / in a planned stop; a
-  stop (down, setup, starved, blocked) that began in planned time stays a loss to its end;
+  stop (down, setup, starved, blocked) that runs into a break is a loss only until the break
+  begins (ISO 22400-2: a break is not planned production time);
 * planned production time = all time − unknown − not planned;
 * run time = planned − breakdowns (down) − setup − starved − blocked; small stops are run time;
 * net run time = Σ ideal cycle(machine, product) × parts;
@@ -48,7 +51,7 @@ CLASSES = (
 _C = {name: i for i, name in enumerate(CLASSES)}
 # (calendar working?, state) → class. Outside the calendar only production counts (overtime).
 _CLASS = np.full((2, 16), _C["not_planned"], dtype=np.int64)
-_CLASS[:, 0] = _C["unknown"]
+_CLASS[CAL_WORK, 0] = _C["unknown"]
 for _work in (0, 1):
     _CLASS[_work, S.RUNNING] = _C["run"]
     _CLASS[_work, S.SMALL_STOP] = _C["small_stop"]
@@ -59,10 +62,6 @@ for _s, _name in [
     (S.BLOCKED, "blocked"),
 ]:
     _CLASS[CAL_WORK, _s] = _C[_name]
-
-
-_CONTINUES = np.zeros(16, dtype=bool)
-_CONTINUES[[S.DOWN, S.SETUP, S.STARVED, S.BLOCKED]] = True
 
 
 def _sum(idx: I64, weights: F64, n: int) -> F64:
@@ -267,10 +266,7 @@ def compute(
     row_x = crossing[row_x]
     slot_x = np.searchsorted(cuts, a_x, "right")
     st_x = st0[row_x]
-    # A stop that began in planned time counts in full, also where it runs into a break or
-    # past the shift: the machine was being repaired or set up, not resting.
-    began = slot_work[i0[row_x]]
-    work_x = np.where(_CONTINUES[st_x], slot_work[slot_x] | began, slot_work[slot_x])
+    work_x = slot_work[slot_x]
     mpc = states.machine.astype(np.int64) * (P * C)
     key = np.concatenate(
         [mpc + first_lut[i0 * 16 + st0], mpc[row_x] + pc[(slot_x * 2 + work_x) * 16 + st_x]]

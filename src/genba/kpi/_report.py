@@ -15,7 +15,7 @@ from typing import Any
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1d232a}
 h1{font-size:1.6rem;margin:0}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ccd}
-.sub{color:#556}.tiles{display:flex;gap:1rem;margin:1rem 0}
+.sub{color:#556}.warn{background:#fff4d6;border:1px solid #c98a00;padding:.5rem 1rem;margin:1rem 0}.tiles{display:flex;gap:1rem;margin:1rem 0}
 .tile{border:1px solid #ccd;border-radius:6px;padding:.6rem 1rem;min-width:7rem}
 .tile b{display:block;font-size:1.6rem}table{border-collapse:collapse;margin:.5rem 0}
 td,th{padding:.25rem .6rem;border-bottom:1px solid #e3e6ea;text-align:right}
@@ -101,6 +101,15 @@ def render_report(node: str, asset: str, period: str, data: dict[str, Any]) -> s
         f"{escape(oee['end'])} (UTC). Every figure comes from the stored samples; definitions: "
         "docs/kpi.md.</p>",
     ]
+    doubts = [w["message"] for w in oee.get("warnings", [])] + [
+        f"{x['machine']} is not counted: {x['reason']}" for x in oee.get("not_counted", [])
+    ]
+    if doubts:
+        out.append(
+            '<div class="warn" role="alert"><b>Check before you trust these figures</b><ul>'
+            + "".join(f"<li>{escape(d)}</li>" for d in doubts)
+            + "</ul></div>"
+        )
     if top is not None:
         tiles = [("OEE", top["oee"]), ("Availability", top["availability"]),
                  ("Performance", top["performance"]), ("Quality", top["quality"]),

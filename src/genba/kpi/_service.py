@@ -6,6 +6,7 @@ apart. Every row names its entity (a machine, a line, or the asset above them) a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -31,7 +32,7 @@ from genba.kpi._timeline import Counts, States
 from genba.states import MachineState as S
 from genba.store import Store, TimeRange
 from genba.tags import TagRegistry
-from genba.timeparse import format_time, parse_time
+from genba.timeparse import format_time, parse_range
 from genba.types import NS_PER_MS, SampleBatch, TagSpec
 
 NS = 1_000_000_000
@@ -110,17 +111,87 @@ def periods_of(cal: ShiftCalendar, span: TimeRange, by: str | None) -> tuple[Per
     )
 
 
+REPORT_PERIODS = ("shift", "day", "week", "month")
+
+
+def report_span(cal: ShiftCalendar, period: str, at_ns: int, *, holding: bool) -> TimeRange:
+    """The calendar period a report covers, aligned as a plant counts it in its own zone:
+    a shift of the calendar, a local day (midnight to midnight), an ISO week (Monday 00:00)
+    or a calendar month. With ``holding`` the period that holds ``at_ns`` (to date, if it
+    has not ended); else the last one that ended at or before ``at_ns``.
+
+    >>> from genba.calendar import ShiftCalendar
+    >>> cal = ShiftCalendar([], tz="Europe/Berlin")
+    >>> at = 1767780000 * NS  # Wednesday 2026-01-07 11:00 in Berlin
+    >>> r = report_span(cal, "week", at, holding=False)
+    >>> format_time(r.start_ns), format_time(r.end_ns)
+    ('2025-12-28T23:00:00.000Z', '2026-01-04T23:00:00.000Z')
+    >>> format_time(report_span(cal, "day", at, holding=True).start_ns)
+    '2026-01-06T23:00:00.000Z'
+    """
+
+    def local(d: date) -> int:
+        return int(datetime.combine(d, time(0), tzinfo=cal.tz).timestamp()) * NS
+
+    if period == "shift":
+        if not cal.shifts:
+            raise QueryError("This calendar has no shifts (24/7); report a day, week or month.")
+        back = 8 * 86_400 * NS
+        shifts = cal.shift_instances(at_ns - back, at_ns + 1)
+        pick = [
+            i for i in shifts if (i.start_ns <= at_ns < i.end_ns if holding else i.end_ns <= at_ns)
+        ]
+        if not pick:
+            raise QueryError("No shift of the calendar in the 8 days before that time.")
+        return TimeRange(pick[-1].start_ns, pick[-1].end_ns)
+    today = datetime.fromtimestamp(at_ns / NS, tz=cal.tz).date()
+    if period == "day":
+        first, step = today, timedelta(days=1)
+        nxt = first + step
+    elif period == "week":
+        first = today - timedelta(days=today.weekday())
+        nxt = first + timedelta(days=7)
+    elif period == "month":
+        first = today.replace(day=1)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+    else:
+        raise QueryError(
+            f"Unknown period {period!r}; valid values are: {', '.join(REPORT_PERIODS)}."
+        )
+    if holding:
+        return TimeRange(local(first), local(nxt))
+    if period == "day":
+        prev = first - timedelta(days=1)
+    elif period == "week":
+        prev = first - timedelta(days=7)
+    else:
+        prev = (first - timedelta(days=1)).replace(day=1)
+    return TimeRange(local(prev), local(first))
+
+
 class Kpi:
     """KPIs of the machines in ``config``, read from ``store``."""
 
     def __init__(
-        self, config: GenbaConfig, registry: TagRegistry, store: Store, clock: Clock
+        self,
+        config: GenbaConfig,
+        registry: TagRegistry,
+        store: Store,
+        clock: Clock,
+        *,
+        vouched_until: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
         self.store = store
         self.clock = clock
         self.reader = SignalReader(store, registry)
+        self._vouched = vouched_until or clock.now_ns
+
+    def vouched_until(self) -> int:
+        """The newest time the data can speak for: now for a running node, the newest stored
+        sample for a store read on its own. A last value holds to here, not beyond."""
+        return self._vouched()
 
     # -- what is asked ---------------------------------------------------------------------
     def machines(self, asset: str) -> list[MachineSettings]:
@@ -138,11 +209,9 @@ class Kpi:
         return out
 
     def span(self, start: str | None, end: str | None) -> TimeRange:
-        """``[start, end)``; a relative start (``-8h``) counts back from the end."""
-        now = self.clock.now_ns()
-        end_ns = parse_time(end, now_ns=now) if end else now
-        start_ns = parse_time(start or "-24h", now_ns=end_ns)
-        return TimeRange(start_ns, end_ns)
+        """``[start, end)`` as everywhere (:func:`genba.timeparse.parse_range`): relative
+        times count from now; no start is a day before the end."""
+        return TimeRange(*parse_range(start, end, now_ns=self.clock.now_ns(), default="24h"))
 
     def compute(self, asset: str, start: str | None, end: str | None, by: str | None) -> Result:
         """Load and sum the figures of every line under ``asset``."""
@@ -154,8 +223,9 @@ class Kpi:
         first_cal = self.config.calendar_of(next(iter(lines)))
         periods, labels = periods_of(first_cal, span, by)
         out = []
+        until = self.vouched_until()
         for path, ms in lines.items():
-            loaded = load(self.config, self.reader, ms, span)
+            loaded = load(self.config, self.reader, ms, span, until)
             figures = compute(
                 loaded.states,
                 loaded.counts,
@@ -310,13 +380,20 @@ class Kpi:
             "end": format_time(r.span.end_ns),
             "by": r.by,
             "rows": rows,
+            "not_counted": [
+                {"machine": ln.machines[i].path, "reason": why}
+                for ln in r.lines
+                for i, why in sorted(ln.loaded.not_counted.items())
+            ],
+            "warnings": _warnings(r),
         }
 
     def timeline(self, asset: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:  # fmt: skip
         """State runs of each machine under ``asset``, columnar: for a Gantt chart."""
         span = self.span(start, end)
         machines = self.machines(asset)
-        st = load_states(self.reader, machines, span)
+        not_counted: dict[int, str] = {}
+        st = load_states(self.reader, machines, span, self.vouched_until(), not_counted)
         names = np.array(["unknown"] + [x.name.lower() for x in S])  # index: the state code
         out = []
         for i, m in enumerate(machines):
@@ -335,6 +412,10 @@ class Kpi:
             "start": format_time(span.start_ns),
             "end": format_time(span.end_ns),
             "machines": out,
+            "not_counted": [
+                {"machine": machines[i].path, "reason": why}
+                for i, why in sorted(not_counted.items())
+            ],
         }
 
     # -- downtime --------------------------------------------------------------------------
@@ -344,7 +425,7 @@ class Kpi:
         machines = self.machines(asset)
         span = self.span(start, end)
         reasons = self._reason_tree()
-        st = load_states(self.reader, machines, span)
+        st = load_states(self.reader, machines, span, self.vouched_until(), {})
         out = []
         for j in np.flatnonzero(np.isin(st.state, wanted)):
             m = machines[int(st.machine[j])]
@@ -380,8 +461,8 @@ class Kpi:
                 + ", ".join(f"{c} ({x.category}/{x.name})" for c, x in sorted(reasons.items()))
                 + "."
             )
-        span = TimeRange(start_ns - int(m.signals.max_gap_s * NS), start_ns + NS)
-        st = load_states(self.reader, [m], span)
+        span = TimeRange(start_ns, start_ns + NS)
+        st = load_states(self.reader, [m], span, self.vouched_until())
         j = np.searchsorted(st.start_ns, start_ns, "right") - 1
         if j < 0 or int(st.start_ns[j]) != start_ns or st.state[j] not in STOP_STATES:
             raise QueryError(
@@ -472,3 +553,31 @@ def _wip(ln: LineResult, sel: npt.NDArray[np.bool_], a: int, b: int) -> float | 
     start_level = -min(0.0, float(level.min()))
     dt = np.diff(np.append(t, b)).astype(float)
     return float(((level + start_level) * dt).sum() + start_level * (t[0] - a)) / (b - a)
+
+
+def _warnings(r: Result) -> list[dict[str, Any]]:
+    """What makes a figure suspect, with the machine and the fix: a performance above
+    100 % means the ideal cycle is set slower than the machine really runs (the speed loss
+    would be negative), so OEE is overstated until the ideal is corrected."""
+    out: list[dict[str, Any]] = []
+    for ln in r.lines:
+        net, run = ln.figures.net_run_s.sum(axis=1), ln.figures.run_s.sum(axis=1)
+        for i, m in enumerate(ln.machines):
+            if run[i] <= 0 or net[i] <= run[i] * 1.001 or m.ideal_cycle_time_s is None:
+                continue
+            perf = float(net[i] / run[i])
+            fastest = m.ideal_cycle_time_s / perf
+            out.append(
+                {
+                    "machine": m.path,
+                    "kind": "performance_above_100",
+                    "performance": perf,
+                    "message": (
+                        f"performance of {m.path} is {perf:.1%}: it made parts faster than its "
+                        f"ideal_cycle_time_s = {m.ideal_cycle_time_s:g} s allows, so its OEE "
+                        "is overstated; set ideal_cycle_time_s in its [[machine]] to at most "
+                        f"{fastest:.3g} s (its average cycle while running)"
+                    ),
+                }
+            )
+    return out

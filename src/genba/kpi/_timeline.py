@@ -1,15 +1,21 @@
 """From a machine's samples to its state timeline and counted parts, vectorised.
 
-A state sample holds until the next sample, or for at most ``max_gap_s`` — after that the
-time is *unknown*, never running. Counters become increments: a drop is a reset (the new
-value was counted from zero) or, with ``counter_max``, a rollover; an increment across a gap
-is not attributed (its parts are reported as ``unattributed``). A part counted by a sample at
-``t`` completed in the interval before ``t``, so it is placed at ``t − 1 ns``.
+A state sample holds until the next sample while its source is alive. Time becomes
+*unknown* — never running — where the store holds a stale mark (a BAD sample: the connector
+lost its source, a Sparkplug death, an OPC UA bad status, the node stopped), after
+``until_ns`` (the newest time the node can vouch for), and, where ``max_gap_ns`` is given,
+once a sample is older than that. Counters become increments: a drop is a reset (the new
+value was counted from zero) or, with ``counter_max``, a rollover; an increment across
+unknown time is not attributed (its parts are reported as ``unattributed``). A part counted
+by a sample at ``t`` completed in the interval before ``t``, so it is placed at ``t − 1 ns``.
 
 >>> s = np.array([0, 1, 2, 3, 4], dtype=np.int64) * 10**9
->>> st = track_states(s, np.array([1, 1, 7, 7, 1.0]), None, span=(0, 5 * 10**9), max_gap_ns=10**10)
+>>> st = track_states(s, np.array([1, 1, 7, 7, 1.0]), None, span=(0, 6 * 10**9))
 >>> st.start_ns.tolist(), st.state.tolist()
 ([0, 2000000000, 4000000000], [1, 7, 1])
+>>> stale = track_states(s, np.array([1, 1, np.nan, 7, 1.0]), None, span=(0, 6 * 10**9))
+>>> stale.start_ns.tolist(), stale.state.tolist()  # a stale mark at 2 s: unknown until 3 s
+([0, 2000000000, 3000000000, 4000000000], [1, 0, 7, 1])
 >>> counter_increments(np.array([10, 11, 2, 5.0]), counter_max=0).tolist()
 [1.0, 2.0, 3.0]
 """
@@ -79,6 +85,10 @@ class Counts:
     def concat(parts: list[Counts]) -> Counts:
         return _concat(Counts, parts, _COUNT_DTYPES)
 
+    def take(self, rows: npt.NDArray[np.bool_]) -> Counts:
+        """The rows where ``rows`` is True."""
+        return Counts(*(getattr(self, name)[rows] for name in _COUNT_DTYPES))
+
 
 _COUNT_DTYPES: dict[str, type] = {
     "machine": np.int32, "ts_ns": np.int64, "product": np.int32, "good": np.float64,
@@ -136,24 +146,30 @@ def track_states(
     reason: F64 | None,
     *,
     span: tuple[int, int],
-    max_gap_ns: int,
+    max_gap_ns: int | None = None,
     last_ns: I64 | None = None,
+    until_ns: int | None = None,
     debounce_ns: int = 0,
     small_stop_ns: int = 0,
     machine: int = 0,
 ) -> States:
-    """State runs over ``span`` from state samples (genba codes, already mapped) at ``ts``,
-    with the reason at the same times (``None``: no reason). Samples may come as runs
-    (:meth:`genba.store.Store.runs`): ``last_ns`` is then the last sample of each run."""
+    """State runs over ``span`` from state samples (genba codes, already mapped; NaN: a stale
+    mark, unknown until the next sample) at ``ts``, with the reason at the same times
+    (``None``: no reason). Samples may come as runs (:meth:`genba.store.Store.runs`):
+    ``last_ns`` is then the last sample of each run. The last sample holds to the span's end
+    or ``until_ns``, whichever is first; with ``max_gap_ns``, no sample holds longer."""
     a, b = span
-    keep = ~np.isnan(state)
-    ts, st_f = ts[keep], state[keep]
-    last = ts if last_ns is None else last_ns[keep]
-    rs_f = reason[keep] if reason is not None else np.zeros(len(ts))
-    st = st_f.astype(np.int8)
-    rs = np.nan_to_num(rs_f).astype(np.int32)
+    last = ts if last_ns is None else last_ns
+    unknown = np.isnan(state)
+    st = np.where(unknown, UNKNOWN, state).astype(np.int8)
+    rs_f = reason if reason is not None else np.zeros(len(ts))
+    rs = np.where(unknown, 0, np.nan_to_num(rs_f)).astype(np.int32)
     nxt = np.append(ts[1:], b)
-    hold = np.minimum(nxt, last + max_gap_ns)
+    hold = nxt.copy()
+    if max_gap_ns is not None:
+        hold = np.minimum(hold, last + max_gap_ns)
+    if until_ns is not None and len(ts):
+        hold[-1] = min(hold[-1], max(until_ns, int(last[-1])))
     gap = hold < nxt
     first = ts[0] if len(ts) else b
     starts = np.concatenate([[a], ts, hold[gap]])
@@ -166,7 +182,8 @@ def track_states(
     ok = ends > starts
     s0, e0, st0, rs0 = _runs(starts[ok], ends[ok], states[ok], reasons[ok])
     if debounce_ns > 0 and len(s0) > 1:
-        short = (e0 - s0) < debounce_ns
+        # unknown time is never merged away: nobody knows what the machine did then
+        short = ((e0 - s0) < debounce_ns) & (st0 != UNKNOWN)
         short[0] = False
         src = np.maximum.accumulate(np.where(short, 0, np.arange(len(s0))))
         s0, e0, st0, rs0 = _runs(s0, e0, st0[src], rs0[src])

@@ -18,10 +18,10 @@ from genba.paths import check_pattern, matches
 from genba.store import Store, TimeRange, check_aggs
 from genba.store._derived import resample, time_weighted, value_at
 from genba.tags import TagRegistry
-from genba.timeparse import parse_duration, parse_time
+from genba.timeparse import parse_duration, parse_range, parse_time
 from genba.types import NS_PER_MS, SampleBatch, Tag
 
-DEFAULT_SPAN = "-1h"
+DEFAULT_SPAN = "1h"
 DAY_NS = 86_400 * 10**9
 RAW_LIMIT_DEFAULT = 10_000
 RAW_LIMIT_MAX = 1_000_000
@@ -96,10 +96,8 @@ class History:
         return d | {"ts_ms": None, "value": None, "quality": None}
 
     def span(self, start: str | None, end: str | None) -> TimeRange:
-        now = self.clock.now_ns()
-        end_ns = parse_time(end, now_ns=now) if end else now
-        start_ns = parse_time(start or DEFAULT_SPAN, now_ns=end_ns if not start else now)
-        return TimeRange(start_ns, end_ns)
+        """``[start, end)`` as everywhere (:func:`genba.timeparse.parse_range`)."""
+        return TimeRange(*parse_range(start, end, now_ns=self.clock.now_ns(), default=DEFAULT_SPAN))
 
     def samples(
         self,

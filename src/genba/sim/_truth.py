@@ -2,7 +2,9 @@
 
 Definitions (docs/simulator.md, "Ground truth"), per machine over ``[start, end)``:
 
-* all time; planned production time = all time − IDLE − PLANNED_STOP;
+* all time; planned production time = all time − IDLE − PLANNED_STOP − the part of stops
+  (DOWN, SETUP, STARVED, BLOCKED) the calendar does not plan (a breakdown running into a
+  break is a loss only until the break begins, ISO 22400-2);
 * run time = planned − DOWN − SETUP − STARVED − BLOCKED (it includes SMALL_STOP);
 * net run time = Σ ideal cycle(product) × parts made; fully productive time = Σ ideal × good;
 * availability = run / planned, performance = net run / run, quality = fully productive /
@@ -26,12 +28,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from genba.calendar import WORK
 from genba.sim._logs import PART_GOOD, PART_STARTUP
 from genba.sim._plant import NS, SPEED_OPT
 from genba.sim._reasons import Reason
 from genba.sim._simulator import Simulator
 from genba.states import MachineState as S
 from genba.timeparse import format_time
+
+_STOPS = [int(S.DOWN), int(S.SETUP), int(S.STARVED), int(S.BLOCKED)]
 
 
 @dataclass
@@ -141,6 +146,17 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
     dur = ends - ev_t
     secs = np.zeros((n, 16))
     np.add.at(secs, (ev_m, ev_s), dur)
+    # A stop's time where the calendar plans no production (a break, after the shift) is not
+    # planned production time (ISO 22400-2): the loss ends where the break begins.
+    off = np.zeros(len(ev_t))
+    for seg in plant.calendar.segments(start_ns, end_ns):
+        if seg.status != WORK:
+            o0, o1 = (seg.start_ns - sim.t0_ns) / NS, (seg.end_ns - sim.t0_ns) / NS
+            off += np.clip(np.minimum(ends, o1) - np.maximum(ev_t, o0), 0.0, None)
+    off *= np.isin(ev_s, _STOPS)
+    off_plan = np.zeros((n, 16))
+    np.add.at(off_plan, (ev_m, ev_s), off)
+    secs -= off_plan
     timeline = pa.table(
         {
             "machine": pa.array([plant.machines[i].path for i in ev_m.tolist()]),
@@ -173,7 +189,7 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
     for i, mach in enumerate(plant.machines):
         sec = {S(s).name.lower(): float(secs[i, s]) for s in S}
         all_s = b - a
-        planned = all_s - sec["idle"] - sec["planned_stop"]
+        planned = all_s - sec["idle"] - sec["planned_stop"] - float(off_plan[i].sum())
         run = planned - sec["down"] - sec["setup"] - sec["starved"] - sec["blocked"]
         net = float((ideal[i] * made[i]).sum())
         fp = float((ideal[i] * good_n[i]).sum())

@@ -14,6 +14,7 @@ from genba.store._base import (
     check_aggs,
     open_store,
 )
+from genba.store._derived import last_before
 
 __all__ = [
     "AGGREGATES",
@@ -24,5 +25,6 @@ __all__ = [
     "StoreSettings",
     "TimeRange",
     "check_aggs",
+    "last_before",
     "open_store",
 ]

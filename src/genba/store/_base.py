@@ -102,8 +102,8 @@ class Buckets:
 class Runs:
     """One tag's samples as runs of one value: each run holds ``value`` from its first sample
     at ``start_ns`` to its last at ``last_ns``, with no two samples more than the asked gap
-    apart. For step signals (states, codes, counters) this keeps everything the samples say,
-    in far fewer rows."""
+    apart. BAD samples (stale marks: the source was lost) are runs of NaN. For step signals
+    (states, codes, counters) this keeps everything the samples say, in far fewer rows."""
 
     start_ns: npt.NDArray[np.int64]
     last_ns: npt.NDArray[np.int64]
@@ -117,9 +117,13 @@ RUNS_SQL = """
 SELECT min(ts_ns) AS start_ns, max(ts_ns) AS last_ns, min(value) AS value FROM (
   SELECT ts_ns, value, sum(chg) OVER (ORDER BY ts_ns ROWS UNBOUNDED PRECEDING) AS run FROM (
     SELECT ts_ns, value,
-      CASE WHEN lag(value) OVER w IS NULL OR value <> lag(value) OVER w
+      CASE WHEN lag(ts_ns) OVER w IS NULL OR value <> lag(value) OVER w
            OR ts_ns - lag(ts_ns) OVER w > {gap} THEN 1 ELSE 0 END AS chg
-    FROM {samples} WHERE tag_id = {tag} AND ts_ns >= {a} AND ts_ns < {b} AND quality < 2
+    FROM (
+      SELECT ts_ns, CASE WHEN quality >= 2 THEN CAST('NaN' AS double precision) ELSE value END
+        AS value
+      FROM {samples} WHERE tag_id = {tag} AND ts_ns >= {a} AND ts_ns < {b}
+    ) AS s
     WINDOW w AS (ORDER BY ts_ns)
   ) AS marked
 ) AS numbered GROUP BY run ORDER BY start_ns
@@ -166,8 +170,9 @@ class Store(Protocol):
         ...
 
     def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
-        """The samples of ``tag_id`` in ``span`` (not BAD) as :class:`Runs`: a new run starts
-        where the value changes or more than ``max_gap_ns`` after the previous sample."""
+        """The samples of ``tag_id`` in ``span`` as :class:`Runs` (BAD ones as NaN: a stale
+        mark): a new run starts where the value changes or more than ``max_gap_ns`` after the
+        previous sample."""
         ...
 
     def last(self, tag_ids: list[TagId] | None = None) -> SampleBatch:

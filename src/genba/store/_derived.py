@@ -91,6 +91,23 @@ def _good(batch: SampleBatch) -> SampleBatch:
     )
 
 
+def last_before(store: Store, tag_id: TagId, t_ns: int) -> tuple[int, float] | None:
+    """The last sample of ``tag_id`` before ``t_ns`` as (time, value), whatever its quality
+    (a BAD one, a stale mark, comes back as NaN); None if there is none. Looks back an hour,
+    then a day, a month, a year, then all history."""
+    hi = t_ns
+    for back in LOOKBACKS_NS:
+        lo = -(2**62) if back is None else t_ns - back
+        if lo >= hi:
+            continue
+        got = store.raw([tag_id], TimeRange(lo, hi))
+        if len(got):
+            bad = got.quality[-1] >= _BAD
+            return int(got.ts_ns[-1]), float("nan") if bad else float(got.values[-1])
+        hi = lo
+    return None
+
+
 def value_at(store: Store, tag_ids: list[TagId], t_ns: int) -> SampleBatch:
     """Each tag's last good sample at or before ``t_ns`` (tags with none are left out)."""
     found: dict[int, tuple[int, float, int]] = {}

@@ -288,8 +288,9 @@ class DuckDBStore:
         # Encoded in numpy from one ordered scan: on DuckDB the SQL windows of RUNS_SQL take
         # longer than they save (bench/kpi.py --store-days, docs/performance.md).
         c = self._numpy(
-            "SELECT ts_ns, value FROM samples WHERE tag_id = $tag AND ts_ns >= $start "
-            f"AND ts_ns < $end AND quality < {_BAD} ORDER BY ts_ns",
+            f"SELECT ts_ns, CASE WHEN quality >= {_BAD} THEN 'NaN'::DOUBLE ELSE value END AS "
+            "value FROM samples WHERE tag_id = $tag AND ts_ns >= $start AND ts_ns < $end "
+            "ORDER BY ts_ns",
             {"tag": tag_id, "start": span.start_ns, "end": span.end_ns},
         )
         ts = np.asarray(c["ts_ns"], dtype=np.int64)
