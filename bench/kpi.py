@@ -35,7 +35,7 @@ import pandas as pd
 
 from genba.calendar import Break, Shift, ShiftCalendar
 from genba.kpi import CLASSES, Counts, Energy, Periods, States, compute, periods_of
-from genba.kpi._oee import _CLASS, _CONTINUES, Calendar
+from genba.kpi._oee import _CLASS, Calendar
 from genba.kpi._service import calendar_arrays
 from genba.states import MachineState as S
 from genba.store import TimeRange
@@ -121,7 +121,6 @@ def pandas_baseline(
     cuts = np.unique(np.concatenate([cal.start_ns, cal.end_ns, periods.start_ns, periods.end_ns]))
     df["i0"] = np.searchsorted(cuts, df["s"], "right")
     df["reps"] = (np.searchsorted(cuts, df["e"], "left") - df["i0"]).clip(lower=0) + 1
-    df["run_start"] = df["s"]
     pieces = df.loc[df.index.repeat(df["reps"])].copy()
     pieces["k"] = pieces.groupby(level=0).cumcount()
     c = np.append(cuts, cuts[-1])
@@ -133,14 +132,7 @@ def pandas_baseline(
     cal_df = pd.DataFrame({"a": cal.start_ns, "work": cal.working})
     pieces = pieces.sort_values("a")
     pieces = pd.merge_asof(pieces, cal_df, on="a")
-    began = pd.merge_asof(
-        pieces[["run_start"]].reset_index().sort_values("run_start"),
-        cal_df.rename(columns={"a": "run_start", "work": "began"}), on="run_start",
-    ).set_index("index")["began"].sort_index()  # fmt: skip
-    work = np.where(
-        _CONTINUES[pieces["st"]], pieces["work"].to_numpy() | began.to_numpy(), pieces["work"]
-    )
-    pieces["cls"] = _CLASS[work, pieces["st"]]
+    pieces["cls"] = _CLASS[pieces["work"].to_numpy(), pieces["st"]]
     pieces["p"] = periods.index(pieces["a"].to_numpy())
     pieces["dur"] = (pieces["b"] - pieces["a"]) / NS
     sec = pieces[pieces["p"] >= 0].groupby(["m", "p", "cls"])["dur"].sum()

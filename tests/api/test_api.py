@@ -88,7 +88,12 @@ async def test_tags_list_units_limits_and_last_value(api: RunningNode) -> None:
     ]
     force = tags[0]
     assert (force["unit"], force["low"], force["high"]) == ("kN", 0.0, 500.0)
-    assert force["last"] == {"ts_ms": T0_MS + 119_000, "value": 119.0, "quality": 0}
+    assert force["last"] == {
+        "ts_ms": T0_MS + 119_000,
+        "value": 119.0,
+        "quality": 0,
+        "stale": False,
+    }
     assert tags[1]["last"] is None
     only = (await api.http.get("/api/tags", params={"pattern": "plant/+/line2/#"})).json()
     assert [t["path"] for t in only] == ["plant/area/line2/oven/temperature"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, Self
 
+import numpy as np
 from pydantic import BaseModel
 
 from genba import plugins
@@ -15,7 +16,7 @@ from genba.clock import Clock
 from genba.config import ConnectorSettings, GenbaConfig
 from genba.deadletter import DeadLetters
 from genba.errors import ConfigError
-from genba.types import SampleBatch, Tag, TagSpec
+from genba.types import Quality, SampleBatch, Tag, TagSpec
 
 
 @dataclass(slots=True)
@@ -31,6 +32,8 @@ class ConnectorHealth:
     dead_letters: int = 0
     last_message_ns: int | None = None
     last_error: str = ""
+    stale_tags: int = 0
+    """Tags of this connector marked stale (their source gone) and not heard from since."""
     details: dict[str, object] = field(default_factory=dict)
     """What only this kind of connector reports (e.g. Sparkplug's stale edge nodes)."""
     _rate_mark: tuple[float, int] = (0.0, 0)
@@ -66,6 +69,7 @@ class ConnectorHealth:
             if self.last_message_ns is None
             else self.last_message_ns // 1_000_000,
             "last_error": self.last_error,
+            "stale_tags": self.stale_tags,
             "details": self.details,
         }
 
@@ -82,7 +86,11 @@ class ConnectorContext:
     dead_letters: DeadLetters = field(default_factory=lambda: DeadLetters(None))
     publish_durable: Callable[[SampleBatch], Awaitable[None]] | None = None
     """The node's publish that returns once the samples are stored (None: no historian)."""
+    stale_after_s: float | None = None
+    """Heartbeat timeout of ``[[connector]] stale_after_s`` (None: none, report by exception)."""
     _config_specs: dict[str, TagSpec] = field(default_factory=dict)
+    _owned: set[int] = field(default_factory=set)
+    _stale: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._config_specs = {s.path: s for s in self.config.tag_specs()}
@@ -93,7 +101,38 @@ class ConnectorContext:
             s.merged(self._config_specs[s.path]) if s.path in self._config_specs else s
             for s in specs
         ]
-        return self.bus.registry.ensure(merged)
+        tags = self.bus.registry.ensure(merged)
+        self._owned.update(t.id for t in tags)
+        return tags
+
+    @property
+    def stale(self) -> frozenset[int]:
+        """Tags of this connector whose last value no longer holds (marked stale)."""
+        return frozenset(self._stale)
+
+    async def mark_stale(
+        self, tag_ids: Iterable[int] | None = None, *, at_ns: int | None = None
+    ) -> int:
+        """Say that the values of ``tag_ids`` (default: every tag this connector declared)
+        no longer hold — the source is gone (link lost, a Sparkplug death, a heartbeat
+        timeout, the node stopping). Each gets a stale mark: a BAD sample with no value, at
+        ``at_ns`` (default now), stored like any sample, so KPIs count the time after it as
+        unknown and screens show it stale until the tag's next good sample. Tags already
+        stale are left alone; returns how many were marked."""
+        ids = sorted((self._owned if tag_ids is None else set(tag_ids)) - self._stale)
+        if not ids:
+            return 0
+        self._stale.update(ids)
+        n = len(ids)
+        batch = SampleBatch.from_columns(
+            tag_ids=np.array(ids, dtype=np.int32),
+            ts_ns=np.full(n, self.clock.now_ns() if at_ns is None else at_ns, dtype=np.int64),
+            values=np.full(n, np.nan),
+            quality=np.full(n, Quality.BAD, dtype=np.uint8),
+        )
+        await self.bus.publish(batch)
+        self.health.stale_tags = len(self._stale)
+        return n
 
     def reject(self, reason: str, *, topic: str = "", payload: bytes = b"") -> None:
         """Record input this connector cannot use (a dead letter); the connector carries on."""
@@ -110,6 +149,10 @@ class ConnectorContext:
         :meth:`Pending.take` says it) does nothing."""
         if batch is None:
             return
+        if self._stale:  # a good sample makes its tag fresh again
+            fresh = np.unique(batch.tag_ids[batch.quality < Quality.BAD]).tolist()
+            self._stale.difference_update(fresh)
+            self.health.stale_tags = len(self._stale)
         if durable and self.publish_durable is not None:
             await self.publish_durable(batch)
         else:
@@ -160,6 +203,7 @@ def create_connector(
         health=health,
         dead_letters=dead_letters or DeadLetters(None),
         publish_durable=publish_durable,
+        stale_after_s=settings.stale_after_s,
     )
     options = cls.Settings.model_validate(settings.options())
     connector: Connector = cls.from_settings(options, ctx)

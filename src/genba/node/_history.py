@@ -6,6 +6,7 @@ one class, so they cannot drift apart.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from genba.store import Store, TimeRange, check_aggs
 from genba.store._derived import resample, time_weighted, value_at
 from genba.tags import TagRegistry
 from genba.timeparse import parse_duration, parse_range, parse_time
-from genba.types import NS_PER_MS, SampleBatch, Tag
+from genba.types import NS_PER_MS, Quality, SampleBatch, Tag
 
 DEFAULT_SPAN = "1h"
 DAY_NS = 86_400 * 10**9
@@ -39,10 +40,15 @@ def _cursor(after: str | None) -> tuple[int, int] | None:
 
 
 def _last_dict(batch: SampleBatch, i: int) -> dict[str, Any]:
+    """A tag's newest sample; a stale mark (BAD: its source is gone) has no value and says
+    ``stale`` with since when (``ts_ms``)."""
+    v = float(batch.values[i])
+    q = int(batch.quality[i])
     return {
         "ts_ms": int(batch.ts_ns[i]) // NS_PER_MS,
-        "value": float(batch.values[i]),
-        "quality": int(batch.quality[i]),
+        "value": None if math.isnan(v) else v,
+        "quality": q,
+        "stale": q >= Quality.BAD,
     }
 
 

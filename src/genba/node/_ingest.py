@@ -1,8 +1,9 @@
 """Bulk ingest over HTTP: JSON rows, CSV or Arrow IPC, validated row by row.
 
 Columns: ``tag`` (path), ``timestamp`` (epoch ms; ISO 8601 text also in JSON and CSV) and
-``value``; ``quality`` optional (0 good, 1 uncertain, 2 bad). Rows that fail validation — a bad
-path, a value that is not a finite number, a timestamp missing, out of range or more than
+``value``; ``quality`` optional (0 good, 1 uncertain, 2 bad). A bad row with no value is a stale
+mark (its source was lost: docs/kpi.md). Rows that fail validation — a bad path, a good or
+uncertain value that is not a finite number, a timestamp missing, out of range or more than
 ``max_future_s`` ahead — are refused one by one with their row number and reason (and kept as
 dead letters); the valid rows are stored. New tags are registered on first sight, so history
 can be back-filled for tags the node has never seen. Numeric CSV and Arrow columns are checked
@@ -178,7 +179,11 @@ def ingest(
     quality = np.where(np.isnan(quality), 0.0, quality)
 
     reason = np.full(n, "", dtype=object)
-    reason[~np.isfinite(values)] = "value is missing or not a finite number"
+    stale = (quality == 2) & np.isnan(values)  # a stale mark: BAD, no value
+    values = np.where(stale, np.nan, values)
+    reason[~np.isfinite(values) & ~stale] = (
+        "value is missing or not a finite number (a stale mark has quality 2)"
+    )
     reason[(quality < 0) | (quality > 2) | (quality != np.round(quality))] = (
         "quality must be 0, 1 or 2"
     )

@@ -18,6 +18,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from genba._version import __version__
 from genba.bus import Bus
 from genba.clock import Clock, RealClock, SimulatedClock
@@ -31,10 +33,13 @@ from genba.node._history import History
 from genba.node._writer import HistorianWriter
 from genba.store import Store, TimeRange, open_store
 from genba.tags import TagRegistry
-from genba.types import NS_PER_MS, NS_PER_S, SampleBatch
+from genba.types import NS_PER_MS, NS_PER_S, Quality, SampleBatch
 
 log = logging.getLogger("genba.node")
 RETENTION_EVERY_S = 3600.0
+HEARTBEAT_CHECK_S = 1.0
+RUNNING_SENTINEL = "node.running"
+"""File in the data dir while a node runs: still there at the next start means a crash."""
 DAY_NS = 86_400 * NS_PER_S
 
 
@@ -125,10 +130,52 @@ class Node:
         """Ask the node to shut down; :meth:`run` returns once all data is stored."""
         self._stop.set()
 
+    def _mark_unclean_stop(self) -> None:
+        """After a crash (the sentinel of the last run is still there), nothing vouches for
+        the time between the node's last write and now: every tag whose last sample is good
+        gets a stale mark just after the newest stored sample (docs/kpi.md)."""
+        sentinel = self.config.data_dir / RUNNING_SENTINEL
+        if sentinel.exists():
+            last = self.store.last()
+            live = last.quality < Quality.BAD
+            if live.any():
+                n = int(live.sum())
+                self.store.append(
+                    SampleBatch.from_columns(
+                        tag_ids=last.tag_ids[live],
+                        ts_ns=np.full(n, int(last.ts_ns.max()) + 1, dtype=np.int64),
+                        values=np.full(n, np.nan),
+                        quality=np.full(n, Quality.BAD, dtype=np.uint8),
+                    )
+                )
+                log.warning("the node did not stop cleanly: %d tags marked stale since", n)
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        sentinel.write_text(f"{self.name} running since {self.clock.now_ns()}\n")
+
+    async def _watch_heartbeats(self) -> None:
+        """``[[connector]] stale_after_s``: a connector that received nothing for that long
+        has its tags marked stale, at the moment the timeout ran out."""
+        watched = [ctx for _, ctx in self.connectors if ctx.stale_after_s is not None]
+        if not watched:
+            return
+        while True:
+            now = self.clock.now_ns()
+            for ctx in watched:
+                assert ctx.stale_after_s is not None
+                heard = ctx.health.last_message_ns or self.started_ns
+                limit = int(ctx.stale_after_s * NS_PER_S)
+                if now - heard > limit:
+                    try:
+                        await ctx.mark_stale(at_ns=heard + limit)
+                    except Exception:  # the watch goes on for the other connectors
+                        log.exception("could not mark the tags of %r stale", ctx.name)
+            await asyncio.sleep(min(1.0, HEARTBEAT_CHECK_S))
+
     async def run(self) -> None:
         """Run connectors and the historian until :meth:`stop`; then shut down in order."""
         self.running = True
         try:
+            await asyncio.to_thread(self._mark_unclean_stop)
             async with asyncio.TaskGroup() as tg:
                 writer = tg.create_task(self.writer.run(), name="historian-writer")
                 alarms = tg.create_task(self.alarms.run(), name="alarms")
@@ -143,14 +190,19 @@ class Node:
                     tg.create_task(self._supervise(c, ctx), name=f"connector:{ctx.name}")
                     for c, ctx in self.connectors
                 ]
+                tasks.append(tg.create_task(self._watch_heartbeats(), name="heartbeats"))
                 await self._stop.wait()
                 log.info("stopping: connectors first, then flushing the historian")
                 for t in [*tasks, *([keeper] if keeper else [])]:
                     t.cancel()
                 await asyncio.gather(*tasks, *([keeper] if keeper else []), return_exceptions=True)
+                # Nobody collects from now on: what the tags last said no longer holds.
+                for _, ctx in self.connectors:
+                    await ctx.mark_stale()
                 self.bus.close()
                 await writer
                 await alarms
+            (self.config.data_dir / RUNNING_SENTINEL).unlink(missing_ok=True)
         finally:
             self.running = False
             self.store.close()
@@ -171,6 +223,7 @@ class Node:
                 raise
             except Exception as e:
                 ctx.health.failed(f"{type(e).__name__}: {e}")
+                await ctx.mark_stale()  # nothing collects its tags until it is back
                 delay = backoff * random.uniform(0.5, 1.5)
                 log.exception("connector %r failed; restarting in %.1f s", ctx.name, delay)
                 await asyncio.sleep(delay)
