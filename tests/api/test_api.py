@@ -149,6 +149,7 @@ async def test_last_value_follows_new_data(api: RunningNode) -> None:
         "ts_ms": T0_MS + 500_000,
         "value": 42.0,
         "quality": 0,
+        "stale": False,
     }
 
 
