@@ -204,11 +204,8 @@ async def test_death_marks_stale_and_state_and_dcmd(
         await wait_until(lambda: len(got) == 1)
         topic, cmd = got[0]
         assert topic == "spBv1.0/plant/DCMD/hall-l1/press"
-        assert (cmd.metrics[0].name, cmd.metrics[0].datatype, cmd.metrics[0].double_value) == (
-            "force",
-            tahu.Double,
-            20.0,
-        )
+        m = cmd.metrics[0]  # by alias, as the birth declared one (Sparkplug 3.0)
+        assert (m.name, m.alias, m.datatype, m.double_value) == ("", 1, tahu.Double, 20.0)
         listener.cancel()
         await edge.send("NDEATH", [{"name": "bdSeq", "datatype": tahu.Int64, "long_value": 3}])
     await wait_until(

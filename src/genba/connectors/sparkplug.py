@@ -3,9 +3,13 @@
 Subscribes to ``spBv1.0/{group}/#``; reads NBIRTH/DBIRTH (metric names, aliases, datatypes),
 NDATA/DDATA by alias, NDEATH/DDEATH. Tracks ``seq`` per edge node: on a gap, or data before a
 birth, or an unknown alias, it asks for a rebirth (NCMD ``Node Control/Rebirth``) at most once
-per ``rebirth_interval_s`` and records a dead letter. On a death the node's or device's tags are
-marked stale (an event on the bus, and in the connector's health). It publishes its own STATE
-(``spBv1.0/STATE/{host_id}``, retained, with an offline will). :meth:`write` sends DCMD.
+per ``rebirth_interval_s`` and records a dead letter. A value whose type is not the datatype its
+birth declared is a dead letter. On a death (and when the broker link is lost) each tag of the
+node or device gets a stale mark (:meth:`ConnectorContext.mark_stale`) until its rebirth. It
+publishes its own STATE (``spBv1.0/STATE/{host_id}``, retained, QoS 1, the birth with the same
+timestamp as the offline will), corrects an ``online: false`` on its own STATE while connected,
+and says ``online: false`` before a clean disconnect (Sparkplug 3.0, host rules).
+:meth:`write` sends NCMD/DCMD, by alias where the birth declared aliases.
 
 Tag path: ``tag_prefix + group/edge_node/device/metric``; with ``edge_node_levels = "-"`` an
 edge node id ``packaging-line1`` becomes the levels ``packaging/line1``.
@@ -14,6 +18,7 @@ edge node id ``packaging-line1`` becomes the levels ``packaging/line1``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -43,14 +48,22 @@ _SAMPLE_TYPES = {
     DataType.Boolean,
 }  # fmt: skip
 _SIGNED_32 = (DataType.Int8, DataType.Int16, DataType.Int32)
-_FIELD = {
-    DataType.Float: "float_value",
-    DataType.Double: "double_value",
-    DataType.Boolean: "boolean_value",
-    DataType.Int64: "long_value",
-    DataType.UInt64: "long_value",
-}
+_WIDTH = {DataType.Int8: 8, DataType.Int16: 16, DataType.Int32: 32, DataType.Int64: 64}
+"""Bits of each signed type. Edge nodes put a negative Int8/Int16 in int_value either as two's
+complement in 32 bits (Eclipse Tahu's Java, a sign-extending cast) or in the type's own width
+(Tahu's Python, pysparkplug): a host reads both; genba writes the type's own width, which both
+kinds of edge node read back right (Java truncates; Python checks the width)."""
 _NUMERIC = {"int_value", "long_value", "float_value", "double_value", "boolean_value"}
+# The value field each sample datatype travels in (Sparkplug 3.0, 6.4.16); any other is a
+# type mismatch and a dead letter.
+_EXPECTED = {
+    DataType.Int8: "int_value", DataType.Int16: "int_value", DataType.Int32: "int_value",
+    DataType.UInt8: "int_value", DataType.UInt16: "int_value", DataType.UInt32: "int_value",
+    DataType.Int64: "long_value", DataType.UInt64: "long_value", DataType.Float: "float_value",
+    DataType.Double: "double_value", DataType.Boolean: "boolean_value",
+}  # fmt: skip
+_KIND_CODE = {k: i for i, k in enumerate(sorted(_NUMERIC))}
+_BITS = {"int_value": 32, "long_value": 64}
 _COLUMN_KINDS = _NUMERIC | {None}  # what the columnar path decodes (None: a null metric)
 _GET_ALIAS = operator.attrgetter("alias")
 _GET_NAME = operator.attrgetter("name")
@@ -85,6 +98,8 @@ class _Metric:
     path: str
     tag_id: int
     datatype: int
+    alias: int | None = None
+    device: str | None = None
 
 
 @dataclass
@@ -93,7 +108,8 @@ class _AliasTable:
 
     slot_of: dict[int, int]
     tag_ids: npt.NDArray[np.int32]
-    signed: npt.NDArray[np.int8]  # 1: two's complement in 32 bits, 2: in 64 bits, 0: no
+    signed: npt.NDArray[np.int8]  # bits of a signed type (8, 16, 32, 64); 0: unsigned
+    expect: npt.NDArray[np.int8]  # the value field the datatype travels in (_KIND_CODE)
 
     @classmethod
     def of(cls, aliases: dict[int, _Metric]) -> _AliasTable:
@@ -102,10 +118,10 @@ class _AliasTable:
             slot_of={a: i for i, a in enumerate(aliases)},
             tag_ids=np.array([m.tag_id for m in ms], dtype=np.int32),
             signed=np.array(
-                [1 if m.datatype in _SIGNED_32 else 2 if m.datatype == DataType.Int64 else 0
-                 for m in ms],
+                [_WIDTH.get(DataType(m.datatype), 0) for m in ms],
                 dtype=np.int8,
             ),
+            expect=np.array([_KIND_CODE[_EXPECTED[DataType(m.datatype)]] for m in ms], dtype=np.int8),
         )  # fmt: skip
 
 
@@ -143,7 +159,9 @@ class SparkplugConnector:
         self._client: aiomqtt.Client | None = None
         self._pending = Pending()
         self._events: list[Event] = []
-        self._outbox: list[tuple[str, bytes]] = []
+        self._outbox: list[tuple[str, bytes, bool]] = []  # topic, payload, retained STATE
+        self._stale_tags: list[int] = []
+        self._session_ms = 0
 
     @classmethod
     def from_settings(cls, settings: BaseModel, ctx: ConnectorContext) -> Self:
@@ -165,7 +183,8 @@ class SparkplugConnector:
     def handle(self, topic: str, payload: bytes) -> None:
         """Decode one Sparkplug message into pending samples, requests and dead letters."""
         if topic.startswith(STATE_PREFIX):
-            return  # host applications' STATE (ours too): not data
+            self._host_state(topic, payload)
+            return  # host applications' STATE: not data
         try:
             t = parse_topic(topic)
         except ValueError as e:
@@ -185,6 +204,7 @@ class SparkplugConnector:
             if node.bd_seq is None or bd is None or bd == node.bd_seq:
                 node.born = False
                 self._mark_stale(t, device=None)
+                self._stale_tags.extend(m.tag_id for m in node.names.values())
             return
         if kind == "NBIRTH":
             node.born, node.seq = True, p.seq
@@ -211,6 +231,7 @@ class SparkplugConnector:
                 self._fresh(t)
         if kind == "DDEATH":
             self._mark_stale(t, device=t.device)
+            self._stale_tags.extend(m.tag_id for m in node.names.values() if m.device == t.device)
             return
         if kind == "DBIRTH":
             self._unstale(f"{t.group}/{t.edge_node}/{t.device}")
@@ -242,7 +263,8 @@ class SparkplugConnector:
                     continue
                 path = self._path(t, m.name)
                 tag = self.ctx.declare([TagSpec(path)])[0]
-                metric = _Metric(path, tag.id, m.datatype)
+                alias = m.alias if m.HasField("alias") else None
+                metric = _Metric(path, tag.id, m.datatype, alias, t.device)
                 node.names[(t.device, m.name)] = metric
                 if m.HasField("alias"):
                     node.aliases[m.alias] = metric
@@ -265,6 +287,18 @@ class SparkplugConnector:
                     )
                     continue
                 metric = found
+            which = m.WhichOneof("value")
+            if (
+                not m.is_null
+                and which in _NUMERIC
+                and which != _EXPECTED[DataType(metric.datatype)]
+            ):
+                problems.append(
+                    f"{metric.path}: a {which} value where its birth declared "
+                    f"{DataType(metric.datatype).name} (which travels as "
+                    f"{_EXPECTED[DataType(metric.datatype)]}); fix the edge node's datatype"
+                )
+                continue
             value = self._number(m, metric.datatype)
             if value is None:
                 continue
@@ -304,6 +338,9 @@ class SparkplugConnector:
         if not kinds <= _COLUMN_KINDS:
             return False
         s = np.array(slots, dtype=np.intp)
+        got = np.array([_KIND_CODE.get(w, -1) if w else -1 for w in which], dtype=np.int8)
+        if ((got >= 0) & (got != table.expect[s])).any():
+            return False  # a type mismatch: the one-by-one path names it in a dead letter
         values = np.empty(len(s), dtype=np.float64)
         signed = table.signed[s]
         for kind in kinds - {None}:
@@ -316,10 +353,14 @@ class SparkplugConnector:
                 raw = [get(ms[i]) for i in idx]
             if kind == "long_value":  # Int64 travels as two's complement in 64 bits
                 v64 = np.array(raw, dtype=np.uint64)
-                values[idx] = np.where(signed[idx] == 2, v64.view(np.int64), v64)
+                values[idx] = np.where(signed[idx] == 64, v64.view(np.int64), v64)
             elif kind == "int_value":  # Int8/16/32 as two's complement in 32 bits
                 v32 = np.array(raw, dtype=np.int64)
-                values[idx] = np.where((signed[idx] == 1) & (v32 >= 1 << 31), v32 - (1 << 32), v32)
+                bits = signed[idx].astype(np.int64)
+                narrow = (bits > 0) & (bits < 32) & (v32 >= 1 << np.maximum(bits - 1, 0))
+                narrow &= v32 < 1 << np.maximum(bits, 1)
+                v32 = np.where(narrow, v32 - (1 << np.maximum(bits, 1)), v32)
+                values[idx] = np.where((bits > 0) & (v32 >= 1 << 31), v32 - (1 << 32), v32)
             else:
                 values[idx] = raw
         if not np.isfinite(values).all():
@@ -345,9 +386,14 @@ class SparkplugConnector:
         if which not in _NUMERIC:
             return None  # strings, bytes, datasets: not samples
         v = getattr(m, which)
-        # Signed integers travel as two's complement in the unsigned fields (spec 6.4.16).
-        if which == "int_value" and datatype in _SIGNED_32 and v >= 1 << 31:
-            v -= 1 << 32
+        # Signed integers travel as two's complement in the unsigned fields (spec 6.4.16): in
+        # 32 bits, or in the type's own width (see _WIDTH).
+        if which == "int_value" and datatype in _SIGNED_32:
+            bits = _WIDTH[DataType(datatype)]
+            if v >= 1 << 31:
+                v -= 1 << 32
+            elif bits < 32 and 1 << (bits - 1) <= v < 1 << bits:
+                v -= 1 << bits
         elif which == "long_value" and datatype == DataType.Int64 and v >= 1 << 63:
             v -= 1 << 64
         return float(v)
@@ -365,7 +411,7 @@ class SparkplugConnector:
             timestamp=int(time.time() * 1000),
             metrics=[{"name": REBIRTH, "datatype": DataType.Boolean, "boolean_value": True}],
         )
-        self._outbox.append((str(Topic(t.group, "NCMD", t.edge_node)), cmd))
+        self._outbox.append((str(Topic(t.group, "NCMD", t.edge_node)), cmd, False))
 
     def _mark_stale(self, t: Topic, device: str | None) -> None:
         key = f"{t.group}/{t.edge_node}" + (f"/{device}" if device else "")
@@ -384,27 +430,36 @@ class SparkplugConnector:
 
     # -- writes ---------------------------------------------------------------------------
     async def write(self, path: str, value: float) -> None:
-        """Send a DCMD setting the metric behind tag ``path`` to ``value``."""
+        """Send an NCMD or DCMD setting the metric behind tag ``path`` to ``value``: by alias
+        where its birth declared one, signed integers as two's complement (spec 6.4.16)."""
         for (group, edge), node in self.nodes.items():
             for (device, name), metric in node.names.items():
-                if metric.path != path or device is None:
+                if metric.path != path:
                     continue
-                dtype = DataType(metric.datatype)
-                field_name = _FIELD.get(dtype, "int_value")
-                v: float | int | bool = (
-                    bool(value) if dtype == DataType.Boolean
-                    else value if field_name in ("float_value", "double_value")
-                    else int(value)
-                )  # fmt: skip
                 if self._client is None:
                     raise ConnectionError(f"{self.ctx.name}: not connected; cannot write {path}")
                 cmd = encode(
                     timestamp=int(time.time() * 1000),
-                    metrics=[{"name": name, "datatype": dtype, field_name: v}],
+                    metrics=[command_metric(name, metric.datatype, metric.alias, value)],
                 )
-                await self._client.publish(str(Topic(group, "DCMD", edge, device)), cmd, qos=1)
+                kind = "DCMD" if device is not None else "NCMD"
+                await self._client.publish(str(Topic(group, kind, edge, device)), cmd, qos=0)
                 return
-        raise KeyError(f"{path!r} is not a metric of a device this Sparkplug host has seen born")
+        raise KeyError(
+            f"{path!r} is not a metric of an edge node this Sparkplug host has seen born"
+        )
+
+    def _host_state(self, topic: str, payload: bytes) -> None:
+        """Another client set our own STATE to offline while we are connected: correct it
+        (Sparkplug 3.0, host rule: a host keeps its STATE true while it is online)."""
+        if topic != STATE_PREFIX + self.s.host_id or self._client is None:
+            return
+        try:
+            online = json.loads(payload).get("online")
+        except (ValueError, AttributeError):
+            online = None
+        if online is not True:
+            self._outbox.append((topic, self._state(True), True))
 
     # -- the loop -------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -415,22 +470,27 @@ class SparkplugConnector:
         }
         if self._outbox and self._client is not None:
             outbox, self._outbox = self._outbox, []
-            for topic, payload in outbox:
-                await self._client.publish(topic, payload, qos=0)
+            for topic, payload, retain in outbox:
+                await self._client.publish(topic, payload, qos=1 if retain else 0, retain=retain)
         for ev in self._events:
             await self.ctx.bus.publish(ev)
         self._events.clear()
+        if self._stale_tags:  # before data that may follow (a rebirth in the same batch)
+            ids, self._stale_tags = self._stale_tags, []
+            await self.ctx.mark_stale(ids)
         await self.ctx.publish(self._pending.take())
 
     def _state(self, online: bool) -> bytes:
-        return json.dumps({"online": online, "timestamp": int(time.time() * 1000)}).encode()
+        """A STATE payload; the birth carries the same timestamp as this session's will."""
+        return json.dumps({"online": online, "timestamp": self._session_ms}).encode()
 
     async def run(self) -> None:
         backoff = Backoff(self.s.reconnect_max_s)
         health = self.ctx.health
-        state_topic = f"spBv1.0/STATE/{self.s.host_id}"
+        state_topic = STATE_PREFIX + self.s.host_id
         while True:
             try:
+                self._session_ms = int(time.time() * 1000)
                 will = aiomqtt.Will(state_topic, self._state(False), qos=1, retain=True)
                 async with aiomqtt.Client(
                     self.s.host, self.s.port,
@@ -440,25 +500,69 @@ class SparkplugConnector:
                     will=will,
                 ) as client:  # fmt: skip
                     self._client = client
+                    # our own STATE whatever the group filter: to correct it if set offline
+                    await client.subscribe(state_topic, qos=1)
                     await client.subscribe(f"spBv1.0/{self.s.group}/#", qos=1)
                     await client.publish(state_topic, self._state(True), qos=1, retain=True)
                     health.connected = True
                     backoff.reset()
-                    await consume(
-                        client,
-                        self.handle,
-                        self.flush,
-                        batch_ms=self.s.batch_ms,
-                        name=self.ctx.name,
-                    )
+                    try:
+                        await consume(
+                            client,
+                            self.handle,
+                            self.flush,
+                            batch_ms=self.s.batch_ms,
+                            name=self.ctx.name,
+                        )
+                    except asyncio.CancelledError:
+                        # A clean stop: say so before the link closes (the will is for crashes).
+                        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                            async with asyncio.timeout(2.0):
+                                await client.publish(
+                                    state_topic, self._state(False), qos=1, retain=True
+                                )
+                        raise
             except aiomqtt.MqttError as e:
                 health.failed(f"MQTT: {e}")
                 for (group, edge), node in self.nodes.items():
                     if node.born:  # we may miss its death or rebirth while away
                         self._mark_stale(Topic(group, "NDEATH", edge), device=None)
+                        node.born = False
+                await self.ctx.mark_stale()
                 delay = backoff.next_delay()
                 log.warning("%s: %s; reconnecting in %.1f s", self.ctx.name, e, delay)
                 await asyncio.sleep(delay)
             finally:
                 self._client = None
                 health.connected = False
+
+
+def command_metric(name: str, datatype: int, alias: int | None, value: float) -> dict[str, Any]:
+    """The metric of an NCMD/DCMD setting ``value``: by alias when the birth gave one (then
+    with no name), in the field its datatype travels in, signed integers as two's complement.
+
+    >>> command_metric("speed_sp", DataType.Int16, 7, -5.0)["int_value"]
+    65531
+    >>> sorted(command_metric("run", DataType.Boolean, None, 1.0))
+    ['boolean_value', 'datatype', 'name']
+    """
+    dtype = DataType(datatype)
+    field_name = _EXPECTED.get(dtype)
+    if field_name is None:
+        raise ValueError(f"{name}: cannot write a {dtype.name} metric; only numbers and booleans")
+    v: float | int | bool
+    if dtype == DataType.Boolean:
+        v = bool(value)
+    elif field_name in ("float_value", "double_value"):
+        v = float(value)
+    else:
+        if value != int(value):
+            raise ValueError(f"{name}: {value} is not a whole number for a {dtype.name} metric")
+        bits = _WIDTH.get(dtype, _BITS[field_name])
+        v = int(value) & ((1 << bits) - 1)  # two's complement in the type's own width
+    out: dict[str, Any] = {"datatype": dtype, field_name: v}
+    if alias is not None:
+        out["alias"] = alias
+    else:
+        out["name"] = name
+    return out
