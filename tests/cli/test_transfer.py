@@ -74,7 +74,12 @@ def test_export_then_import_into_an_empty_node_is_exact(
         assert pq.read_table(out).schema.names == ["tag", "timestamp", "value", "quality"]
     r = CliRunner().invoke(cli, ["import", str(out), "-c", str(dst)])
     assert r.exit_code == 0, r.output
-    assert "imported 5,000 samples into the store, refused 0" in r.output
+    assert "imported 5,000 samples into the store, skipped 0 already stored, refused 0" in r.output
+    assert _read_all(dst) == _read_all(src)
+    # the same file again: idempotent, and the CLI says what it skipped
+    r = CliRunner().invoke(cli, ["import", str(out), "-c", str(dst)])
+    assert r.exit_code == 0, r.output
+    assert "imported 0 samples into the store, skipped 5,000 already stored" in r.output
     assert _read_all(dst) == _read_all(src)
 
     part = tmp_path / f"part.{fmt}"
@@ -96,7 +101,7 @@ def test_import_refuses_bad_rows_and_keeps_the_rest(tmp_path: Path) -> None:
     )
     r = CliRunner().invoke(cli, ["import", str(bad), "-c", str(toml)])
     assert r.exit_code == 0, r.output
-    assert "imported 1 samples into the store, refused 2" in r.output
+    assert "imported 1 samples into the store, skipped 0 already stored, refused 2" in r.output
     assert "row 1: a//b:" in r.output
     assert _read_all(toml) == {"s/a/l/m/x": [(1_767_225_600 * NS_PER_S, 1.5, 0)]}
     r = CliRunner().invoke(cli, ["import", str(tmp_path / "nope.parquet"), "-c", str(toml)])
@@ -134,6 +139,9 @@ async def test_export_and_import_through_a_running_node(
     said = await genba("import", str(src), "-c", str(toml))
     assert "imported 1,000 samples through the running node" in said
     assert rn.node.writer.stats.stored_samples == 1000  # answered once durable
+    said = await genba("import", str(src), "-c", str(toml))  # again: nothing stored twice
+    assert "imported 0 samples through the running node, skipped 1,000 already stored" in said
+    assert rn.node.store.count() == 1000
     out = tmp_path / "out.parquet"
     said = await genba("export", "-c", str(toml), "-o", str(out))
     assert "through the running node" in said

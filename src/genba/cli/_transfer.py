@@ -85,10 +85,11 @@ def import_file(config: GenbaConfig, path: Path, max_future_s: float) -> dict[st
         running = True
     except httpx.HTTPError:
         running = False
-    totals: dict[str, Any] = {"accepted": 0, "rejected": 0, "errors": []}
+    totals: dict[str, Any] = {"accepted": 0, "rejected": 0, "skipped": 0, "errors": []}
     t0 = time.perf_counter()
     if running:
         with httpx.Client(base_url=url, timeout=120) as http:
+            before = _dropped(http)
             for body in read_file(path):
                 r = http.post(
                     "/api/ingest", content=body, params={"max_future_s": max_future_s},
@@ -97,17 +98,25 @@ def import_file(config: GenbaConfig, path: Path, max_future_s: float) -> dict[st
                 if r.status_code != 200:
                     raise click.ClickException(f"the node refused the import: {r.text}")
                 _add(totals, r.json())
+            # what the node's writer found stored already (ingest answers once written)
+            totals["skipped"] = max(_dropped(http) - before, 0)
+            totals["accepted"] -= totals["skipped"]
         how = "through the running node"
     else:
         _import_into_store(config, path, max_future_s, totals)
         how = "into the store"
     _say(
-        f"imported {totals['accepted']:,} samples {how}, refused {totals['rejected']:,} "
-        f"({time.perf_counter() - t0:.1f} s)"
+        f"imported {totals['accepted']:,} samples {how}, skipped {totals['skipped']:,} "
+        f"already stored, refused {totals['rejected']:,} ({time.perf_counter() - t0:.1f} s)"
     )
     for e in totals["errors"][:20]:
         print(f"row {e['row']}: {e['tag']}: {e['reason']}", file=sys.stderr)
     return totals
+
+
+def _dropped(http: httpx.Client) -> int:
+    store: dict[str, Any] = http.get("/api/health").json()["store"]
+    return int(store["duplicates_dropped"])
 
 
 def _add(totals: dict[str, Any], part: dict[str, Any]) -> None:
@@ -121,6 +130,7 @@ def _import_into_store(
 ) -> None:
     from genba.deadletter import DeadLetters
     from genba.node import ingest
+    from genba.node._dedup import Redeliveries
     from genba.node._export import read_file
     from genba.store import open_store
     from genba.tags import TagRegistry
@@ -130,13 +140,18 @@ def _import_into_store(
         registry = TagRegistry(store.load_tags())
         registry.on_new_tags(store.save_tags)
         dead = DeadLetters(config.data_dir / "deadletter.jsonl")
+        seen = Redeliveries(store)
         for body in read_file(path):
             batch, result = ingest(
                 body, "application/vnd.apache.arrow.stream", registry=registry,
                 now_ns=time.time_ns(), dead_letters=dead, max_future_s=max_future_s,
             )  # fmt: skip
-            store.append(batch)
+            new = seen.filter(batch)
+            store.append(new)
+            seen.note(new)
             _add(totals, result.as_dict())
+            totals["accepted"] -= len(batch) - len(new)
+        totals["skipped"] = seen.dropped
     except GenbaError as e:
         raise click.ClickException(str(e)) from None
     finally:

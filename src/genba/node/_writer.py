@@ -6,10 +6,8 @@ connectors, connectors wait; nothing is dropped. Batches are coalesced until
 when a sender waits for durability (:meth:`HistorianWriter.durable`): a group commit of all that
 is queued, so an acknowledgement costs one commit, not a flush interval.
 
-A sample older than its tag's newest stored one is checked against the store, and dropped if
-the very same sample (tag, time, value, quality) is already there: redelivery after a crash
-(an MQTT broker resends what genba had stored but not yet acknowledged) or an import run twice
-stores nothing twice. Live data, always newer, costs nothing for this.
+What the store already holds exactly is dropped before each write (:mod:`genba.node._dedup`):
+redelivery after a crash, a replayed spool or an import run twice stores nothing twice.
 
 When the store fails a write, the batch goes to the store-and-forward spool on disk
 (:mod:`genba.node._spool`) and the writer keeps draining the bus; a replay task writes the
@@ -30,16 +28,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
 from genba.bus import Bus, Overflow
+from genba.node._dedup import Redeliveries
 from genba.node._spool import Spool
-from genba.store import Store, StoreSettings, TimeRange
+from genba.store import Store, StoreSettings
 from genba.types import SampleBatch, Tag
 
 log = logging.getLogger("genba.historian")
-_NEVER = np.iinfo(np.int64).min
 
 
 @dataclass(slots=True)
@@ -93,7 +88,7 @@ class HistorianWriter:
         self._durable_changed = asyncio.Condition()
         self._waiting = 0  # senders inside durable(): flush as soon as their samples arrive
         self._tags_lock = threading.Lock()
-        self._newest: npt.NDArray[np.int64] | None = None  # per tag id: newest stored ts_ns
+        self._seen = Redeliveries(store)
 
     def note_tags(self, tags: list[Tag]) -> None:
         """Tags new to the registry: saved to the catalogue with the next write, in the
@@ -113,45 +108,11 @@ class HistorianWriter:
                     if self._new_tags.get(t.id) is t:  # not changed again meanwhile
                         del self._new_tags[t.id]
         if len(batch):
-            batch = self._without_redeliveries(batch)
+            batch = self._seen.filter(batch)
+            self.stats.duplicates_dropped = self._seen.dropped
         if len(batch):
             self._store.append(batch)
-            self._note_newest(batch)
-
-    def _note_newest(self, batch: SampleBatch) -> None:
-        newest = self._newest
-        assert newest is not None  # set by _without_redeliveries
-        top = int(batch.tag_ids.max())
-        if top >= len(newest):
-            grown = np.full(top * 2 + 1, _NEVER, dtype=np.int64)
-            grown[: len(newest)] = newest
-            newest = self._newest = grown
-        np.maximum.at(newest, batch.tag_ids, batch.ts_ns)
-
-    def _without_redeliveries(self, batch: SampleBatch) -> SampleBatch:
-        """``batch`` less the samples the store already holds exactly (see module doc)."""
-        if self._newest is None:  # first write: learn each tag's newest stored sample
-            last = self._store.last()
-            size = max(int(last.tag_ids.max()) + 1 if len(last) else 0, 1024)
-            self._newest = np.full(size, _NEVER, dtype=np.int64)
-            self._newest[last.tag_ids] = last.ts_ns
-        ids = batch.tag_ids
-        known = ids < len(self._newest)
-        old = np.zeros(len(batch), dtype=bool)
-        old[known] = batch.ts_ns[known] <= self._newest[ids[known]]
-        if not old.any():
-            return batch
-        span = TimeRange(int(batch.ts_ns[old].min()), int(batch.ts_ns[old].max()) + 1)
-        stored = self._store.raw(np.unique(ids[old]).tolist(), span)
-        if not len(stored):
-            return batch
-        dup = np.zeros(len(batch), dtype=bool)
-        dup[old] = np.isin(_keys(batch)[old], _keys(stored))
-        if not dup.any():
-            return batch
-        self.stats.duplicates_dropped += int(dup.sum())
-        keep = ~dup
-        return SampleBatch(ids[keep], batch.ts_ns[keep], batch.values[keep], batch.quality[keep])
+            self._seen.note(batch)
 
     async def run(self) -> None:
         """Write until the bus is closed and everything it held is stored (or spooled)."""
@@ -298,15 +259,3 @@ class HistorianWriter:
             self.stats.stored_samples += len(batch)
             self.stats.spooled_samples = max(self.stats.spooled_samples - len(batch), 0)
             self.stats.spool_bytes = spool.bytes
-
-
-def _keys(batch: SampleBatch) -> npt.NDArray[np.void]:
-    """One comparable 24-byte key per sample: tag, time, value bits, quality."""
-    rows = np.empty(len(batch), dtype=[("t", "<i4"), ("q", "<i4"), ("ts", "<i8"), ("v", "<f8")])
-    rows["t"], rows["q"], rows["ts"], rows["v"] = (
-        batch.tag_ids,
-        batch.quality,
-        batch.ts_ns,
-        batch.values,
-    )
-    return rows.view(np.dtype((np.void, 24)))
