@@ -57,6 +57,15 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     show_default=True,
     help="Simulated seconds per real second (with outputs).",
 )
+@click.option(
+    "--report-by-exception",
+    "rbe",
+    type=float,
+    metavar="DEADBAND_%",
+    help="Send a value only when it changes, as real devices and gateways do: states, codes "
+    "and counters on every change, analog tags when they move more than this percent of the "
+    "last value sent (e.g. 0.5).",
+)
 @click.option("--hours", type=float, help="Stop after this many simulated hours.")
 @click.option(
     "--truth",
@@ -71,7 +80,7 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
 )
 def simulate(
     scenario: str, mqtt: str | None, mqtt_qos: int, sparkplug: str | None, opcua: int | None, modbus: int | None,
-    bind: str, speed: float, hours: float | None, truth: Path | None, seed: int | None,
+    bind: str, speed: float, rbe: float | None, hours: float | None, truth: Path | None, seed: int | None,
     start: str | None,
 ) -> None:  # fmt: skip
     """Run the plant simulator on its own.
@@ -114,6 +123,10 @@ def simulate(
 
         async def serve() -> None:  # outputs are made inside the loop they run on
             outs = _outputs(sim, mqtt, mqtt_qos, sparkplug, opcua, modbus, bind)
+            if rbe is not None:
+                from genba.sim.outputs import ReportByException
+
+                outs = [ReportByException(o, sim.tag_paths, deadband_pct=rbe) for o in outs]
             await _serve(sim, outs, speed, until)
 
         asyncio.run(serve())

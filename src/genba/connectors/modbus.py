@@ -202,6 +202,7 @@ class ModbusConnector:
                     batch = await self.poll()
                 except (ModbusException, ConnectionError, OSError, TimeoutError) as e:
                     health.failed(f"{type(e).__name__}: {e}")
+                    await self.ctx.mark_stale()  # the device did not answer: values unknown
                     if self.client is not None:
                         self.client.close()
                         self.client = None

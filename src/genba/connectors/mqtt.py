@@ -284,6 +284,7 @@ class MqttConnector:
                     )
             except aiomqtt.MqttError as e:
                 health.failed(f"MQTT: {e}")
+                await self.ctx.mark_stale()  # the broker is gone: nothing it said holds now
                 delay = backoff.next_delay()
                 log.warning(
                     "%s: %s:%d: %s; reconnecting in %.1f s",

@@ -43,6 +43,13 @@ class OpcUaSettings(BaseModel):
     )
     tag_prefix: str = Field("", description="Put in front of tag paths.")
     sampling_ms: int = Field(1000, ge=0, description="Subscription publishing interval.")
+    queue_size: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Changes the server keeps per variable between two publishes, so a "
+        "report-by-exception subscription loses none (OPC UA Part 4, 5.12.1.5).",
+    )
     security: Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"] = Field(
         "None", description="Security policy and mode."
     )
@@ -170,7 +177,17 @@ class OpcUaConnector:
                 self.by_path = {t.path: n for (n, _), t in zip(found, tags, strict=True)}
                 sub = await self.client.create_subscription(self.s.sampling_ms, self)
                 if found:
-                    await sub.subscribe_data_change([n for n, _ in found])
+                    # Every source update, also of an unchanged value with a new source time
+                    # (trigger StatusValueTimestamp, Part 4, 7.22.2): a historian wants each
+                    # report. asyncua's public subscribe_data_change takes no filter.
+                    await sub._subscribe(
+                        [n for n, _ in found],
+                        mfilter=ua.DataChangeFilter(
+                            Trigger=ua.DataChangeTrigger.StatusValueTimestamp
+                        ),
+                        queuesize=self.s.queue_size,
+                        sampling_interval=0.0,
+                    )
                 health.connected = True
                 health.details = {"variables": len(found), "endpoint": self.s.endpoint}
                 backoff.reset()
@@ -181,6 +198,7 @@ class OpcUaConnector:
             except (OSError, TimeoutError, ua.UaError, ConnectionError) as e:
                 health.failed(f"{type(e).__name__}: {e}")
                 await self.flush()
+                await self.ctx.mark_stale()  # the server is gone: its values no longer hold
                 if self.client is not None:
                     try:
                         await self.client.disconnect()

@@ -156,7 +156,7 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
     off *= np.isin(ev_s, _STOPS)
     off_plan = np.zeros((n, 16))
     np.add.at(off_plan, (ev_m, ev_s), off)
-    secs -= off_plan
+    lost = secs - off_plan  # stop time inside planned production time
     timeline = pa.table(
         {
             "machine": pa.array([plant.machines[i].path for i in ev_m.tolist()]),
@@ -187,7 +187,7 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
 
     machines: dict[str, MachineTruth] = {}
     for i, mach in enumerate(plant.machines):
-        sec = {S(s).name.lower(): float(secs[i, s]) for s in S}
+        sec = {S(s).name.lower(): float(lost[i, s]) for s in S}
         all_s = b - a
         planned = all_s - sec["idle"] - sec["planned_stop"] - float(off_plan[i].sum())
         run = planned - sec["down"] - sec["setup"] - sec["starved"] - sec["blocked"]
@@ -198,7 +198,7 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
         oee = _ratio(fp, planned)
         machines[mach.path] = MachineTruth(
             path=mach.path,
-            seconds=sec,
+            seconds={S(s).name.lower(): float(secs[i, s]) for s in S},
             good=int(good_n[i].sum()),
             rejects=int(made[i].sum() - good_n[i].sum()),
             startup_rejects=int(startup_rej[i].sum()),

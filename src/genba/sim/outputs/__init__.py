@@ -5,7 +5,7 @@ Every output has the same verbs: ``start()``, ``publish(ts_ns, values)`` for the
 also takes setpoint writes from its clients and hands them to the simulator.
 """
 
-from genba.sim.outputs._base import Output, run_outputs
+from genba.sim.outputs._base import Output, ReportByException, run_outputs
 from genba.sim.outputs.modbus import ModbusOutput, register_map
 from genba.sim.outputs.mqtt import MqttOutput
 from genba.sim.outputs.opcua import OpcUaOutput
@@ -16,6 +16,7 @@ __all__ = [
     "MqttOutput",
     "OpcUaOutput",
     "Output",
+    "ReportByException",
     "SparkplugOutput",
     "register_map",
     "run_outputs",

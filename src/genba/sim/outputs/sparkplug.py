@@ -164,6 +164,8 @@ class _EdgeNode:
                     for c in cols
                     if values[r, c] == values[r, c]
                 ]
+                if not metrics:  # nothing changed (report by exception)
+                    continue
                 if client is None or not self.connected.is_set():
                     self.dropped_messages += 1
                     continue
