@@ -91,3 +91,75 @@ async def test_andon_board_shows_live_states_kpis_and_alarms(
     await p.keyboard.press("Tab")
     assert await p.evaluate("document.activeElement.tagName") in ("A", "INPUT", "BUTTON")
     assert problems == []
+
+
+STALE_CONFIG = """
+[node]
+http = "127.0.0.1:0"
+
+[store]
+flush_interval_ms = 20
+
+[[machine]]
+path = "s/a/l1/press"
+ideal_cycle_time_s = 1.0
+
+[[machine]]
+path = "s/a/l1/oven"
+ideal_cycle_time_s = 1.0
+signals = { max_gap_s = 3 }
+"""
+
+
+async def test_andon_never_shows_a_state_nobody_vouches_for(
+    make_config: Callable[[str], GenbaConfig],
+    run_node: Any,
+    page: tuple[Page, list[str]],  # noqa: F811
+) -> None:
+    from genba.types import SampleBatch, TagSpec
+
+    rn: RunningNode = await run_node(make_config(STALE_CONFIG))
+    press, oven = rn.node.registry.ensure(
+        [TagSpec("s/a/l1/press/state"), TagSpec("s/a/l1/oven/state")]
+    )
+    now = rn.node.clock.now_ns()
+    await rn.node.bus.publish(
+        SampleBatch.from_columns(tag_ids=[press.id, oven.id], ts_ns=[now, now], values=[1.0, 1.0])
+    )
+    p, _ = page
+    await p.goto(rn.url + "/andon?line=s/a/l1")
+    tile = {m: p.locator(f'article.tile[data-machine="s/a/l1/{m}"]') for m in ("press", "oven")}
+    for t in tile.values():
+        await p.wait_for_function(
+            "el => el.dataset.state === 'running'", arg=await t.element_handle(), timeout=10_000
+        )
+    # the press's source is lost (a Sparkplug death, a heartbeat timeout): a stale mark
+    now = rn.node.clock.now_ns()
+    await rn.node.bus.publish(
+        SampleBatch.from_columns(
+            tag_ids=[press.id], ts_ns=[now], values=[float("nan")], quality=[2]
+        )
+    )
+    await p.wait_for_function(
+        "el => el.dataset.state === 'stale'",
+        arg=await tile["press"].element_handle(),
+        timeout=5_000,
+    )
+    assert (
+        (await tile["press"].locator(".tile-state").inner_text()).lower().startswith("stale since")
+    )
+    # the oven sends cyclically (max_gap_s = 3): silent for longer, it is no data, as in KPIs
+    await p.wait_for_function(
+        "el => el.dataset.state === 'no_data'",
+        arg=await tile["oven"].element_handle(),
+        timeout=8_000,
+    )
+    assert (
+        (await tile["oven"].locator(".tile-state").inner_text()).lower().startswith("no data since")
+    )
+    await p.screenshot(path=str(ARTIFACTS / "andon-stale.png"))
+    # the node goes away: the whole board says it is not live, within a few seconds
+    await rn.shutdown()
+    await p.wait_for_function("document.body.dataset.live === 'false'", timeout=10_000)
+    assert "NOT LIVE" in await p.locator("#conn-text").inner_text()
+    await p.screenshot(path=str(ARTIFACTS / "andon-not-live.png"))

@@ -50,6 +50,7 @@ def create_app(node: Node) -> FastAPI:
                 "line": m.line,
                 "description": m.description,
                 "ideal_cycle_time_s": m.ideal_cycle_time_s,
+                "max_gap_s": m.signals.max_gap_s,
             }
             for m in node.config.machine
         ]

@@ -5,7 +5,12 @@ Messages, all JSON objects with a ``type``:
 * ``hello``: ``{"type": "hello", "pattern": ..., "tags": {id: path}}`` once on connect;
 * ``samples``: ``{"type": "samples", "tags": {id: path, ...new ones}, "tag": [ids],
   "ts_ms": [...], "value": [...], "quality": [...]}``, at most about ten a second;
+* ``heartbeat``: ``{"type": "heartbeat", "now_ms": ...}`` (the node's clock) every
+  ``HEARTBEAT_S`` while no samples flow, so a screen can tell a quiet plant (report by
+  exception) from a node it lost: no message for three heartbeats means "not live";
 * ``error``: the API error body plus ``"type": "error"``, then the socket closes (1008).
+
+A stale mark (quality 2, value ``null``) says the tag's source is gone (docs/kpi.md).
 
 A client slower than the data loses the oldest samples, never the node's memory: the
 subscription is bounded and counts its drops in ``/api/health``.
@@ -28,6 +33,7 @@ from genba.types import NS_PER_MS, SampleBatch
 
 LIVE_QUEUE_SAMPLES = 100_000
 SEND_INTERVAL_S = 0.1
+HEARTBEAT_S = 2.0
 
 
 async def live_stream(ws: WebSocket, node: Node, pattern: str) -> None:
@@ -75,9 +81,15 @@ async def _until_closed(ws: WebSocket) -> None:
 
 
 async def _send_loop(ws: WebSocket, node: Node, sub: Subscription, sent: set[int]) -> None:
+    loop = asyncio.get_running_loop()
+    said = loop.time()
     while not sub.finished:
         batches = [i for i in await sub.drain(timeout=1.0) if isinstance(i, SampleBatch)]
+        if not batches and loop.time() - said >= HEARTBEAT_S:
+            await ws.send_json({"type": "heartbeat", "now_ms": node.clock.now_ns() // NS_PER_MS})
+            said = loop.time()
         if batches:
+            said = loop.time()
             b = SampleBatch.concat(batches)
             ids = [i for i in np.unique(b.tag_ids).tolist() if i not in sent]  # per tag, not sample
             sent.update(ids)
@@ -87,7 +99,7 @@ async def _send_loop(ws: WebSocket, node: Node, sub: Subscription, sent: set[int
                     "tags": dict(zip(ids, node.registry.paths_of(ids), strict=True)),
                     "tag": b.tag_ids.tolist(),
                     "ts_ms": (b.ts_ns // NS_PER_MS).tolist(),
-                    "value": b.values.tolist(),
+                    "value": [None if v != v else v for v in b.values.tolist()],
                     "quality": b.quality.tolist(),
                 }
             )

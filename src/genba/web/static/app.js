@@ -1,6 +1,6 @@
 // genba dashboard v1: machines and tags with live values and one trend per tag.
 // Data: GET /api/tags, GET /api/tags/{path}/samples, WebSocket /ws/live.
-import { STATES, fmt, getJSON, h, live, showError } from "./common.js";
+import { STATES, fmt, getJSON, h, hhmmss, live, showError } from "./common.js";
 
 const WINDOW_S = 600;          // each trend shows the last 10 minutes
 const tags = new Map();        // path -> {meta, row, valueEl, chart, xs, ys}
@@ -44,13 +44,15 @@ function makeChart(t) {
   t.chart = new uPlot(opts, [t.xs, t.ys], el);
 }
 
-function setValue(t, ts_ms, value) {
-  t.valueEl.textContent = fmt(value);
+function setValue(t, ts_ms, value, quality = 0) {
+  const stale = quality >= 2 || value === null;  // a stale mark: its source is gone
+  t.valueEl.textContent = stale ? `stale since ${hhmmss(ts_ms)}` : fmt(value);
   t.valueEl.dataset.ts = ts_ms;
+  t.row.classList.toggle("stale", stale);
   const { low, high } = t.meta;
   t.row.classList.toggle("out-of-limits", (low !== null && value < low) || (high !== null && value > high));
   if (t.meta.path.endsWith("/state")) {
-    const s = STATES[value] || "unknown";
+    const s = stale ? "stale" : STATES[value] || "unknown";
     const c = card(machineOf(t.meta.path));
     c.dataset.state = s;
     const badge = c.querySelector(".state");
@@ -91,7 +93,7 @@ function onSamples(msg, idToPath) {
     const prev = newest.get(t);
     if (!prev || msg.ts_ms[i] >= msg.ts_ms[prev]) newest.set(t, i);
   }
-  for (const [t, i] of newest) setValue(t, msg.ts_ms[i], msg.value[i]);
+  for (const [t, i] of newest) setValue(t, msg.ts_ms[i], msg.value[i], msg.quality[i]);
   requestAnimationFrame(redraw);
 }
 
@@ -122,7 +124,7 @@ async function main() {
   const list = await getJSON("/api/tags");
   for (const meta of list) {
     const t = addTag(meta);
-    if (meta.last) setValue(t, meta.last.ts_ms, meta.last.value);
+    if (meta.last) setValue(t, meta.last.ts_ms, meta.last.value, meta.last.quality);
   }
   await Promise.all([...tags.values()].map(loadTrend));
   live("#", onSamples);

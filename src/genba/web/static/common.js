@@ -43,22 +43,47 @@ export function h(tag, attrs = {}, ...children) {
 export function pathURL(path) { return path.split("/").map(encodeURIComponent).join("/"); }
 
 // The live stream of samples matching `pattern`; calls onSamples(msg) with paths resolved.
-export function live(pattern, onSamples, delay = 500) {
+// The node's clock minus this browser's, from the last heartbeat (ms).
+export const clock = { offset_ms: 0, now: () => Date.now() + clock.offset_ms };
+const SILENT_MS = 6000;  // three missed heartbeats (the node sends one every 2 s): not live
+
+// Whether the page is live: body[data-live] and the status text say it on every page, so a
+// screen never shows old values as if they were current.
+function setLive(on, since) {
+  const dot = document.getElementById("conn"), text = document.getElementById("conn-text");
+  document.body.dataset.live = on ? "true" : "false";
+  if (dot) dot.classList.toggle("on", on);
+  if (text) text.textContent = on ? "live" : `NOT LIVE: no connection to the node since ${hhmmss(since)}`;
+}
+
+export function hhmmss(ms) { return new Date(ms).toLocaleTimeString([], { hour12: false }); }
+
+export function live(pattern, onSamples, delay = 500, lostSince = null) {
   const idToPath = new Map();
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${proto}://${location.host}/ws/live?pattern=${encodeURIComponent(pattern)}`);
-  const dot = document.getElementById("conn"), text = document.getElementById("conn-text");
-  ws.onopen = () => { dot && dot.classList.add("on"); if (text) text.textContent = "live"; delay = 500; };
+  let heard = Date.now(), lost = lostSince, retried = false;
+  const retry = () => {
+    if (retried) return;
+    retried = true;
+    clearInterval(watch);
+    lost = lost || heard;
+    setLive(false, lost);
+    setTimeout(() => live(pattern, onSamples, Math.min(delay * 2, 10000), lost), delay);
+  };
+  // A node that hangs or a network that drops packets closes nothing: watch the heartbeat.
+  const watch = setInterval(() => { if (Date.now() - heard > SILENT_MS) { ws.close(); retry(); } }, 1000);
+  ws.onopen = () => { heard = Date.now(); delay = 500; };
   ws.onmessage = (ev) => {
+    heard = Date.now();
     const msg = JSON.parse(ev.data);
     if (msg.type === "hello" || msg.type === "samples") {
       for (const [id, path] of Object.entries(msg.tags || {})) idToPath.set(Number(id), path);
     }
+    if (msg.type === "hello") { lost = null; setLive(true); }
+    if (msg.type === "heartbeat") clock.offset_ms = msg.now_ms - Date.now();
     if (msg.type === "samples") onSamples(msg, idToPath);
     else if (msg.type === "error") showError(msg.error.message);
   };
-  ws.onclose = () => {
-    dot && dot.classList.remove("on"); if (text) text.textContent = "reconnecting…";
-    setTimeout(() => live(pattern, onSamples, Math.min(delay * 2, 10000)), delay);
-  };
+  ws.onclose = retry;
 }
