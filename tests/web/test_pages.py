@@ -74,4 +74,9 @@ async def test_every_page_shows_the_simulated_plant(
     await p.wait_for_function("document.querySelector('#alarm-list tbody') !== null")
     await p.goto(rn.url + "/")
     await p.wait_for_function("document.querySelectorAll('article.machine').length === 3")
+    # the API docs render from local files: any request off this machine is a problem
+    await p.goto(rn.url + "/docs")
+    await p.wait_for_selector(".opblock-summary-path", timeout=15_000)
+    paths = await p.locator(".opblock-summary-path").all_inner_texts()
+    assert "/api/kpi/oee" in [x.replace("\u200b", "") for x in paths]
     assert problems == []

@@ -30,6 +30,8 @@ def create_app(node: Node) -> FastAPI:
         version=__version__,
         description="Historian and live data of one genba node. Times are UTC; `*_ms` fields "
         "are integer milliseconds since the Unix epoch.",
+        docs_url=None,  # served by genba.web from a package: no CDN, works offline
+        redoc_url=None,
     )
     _errors.install(app)
     history = node.history
