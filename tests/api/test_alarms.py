@@ -164,3 +164,34 @@ async def test_notifications_reach_a_webhook_and_an_mqtt_topic(
     assert [(m["topic"], m["event"]) for m in received] == [
         (f"plant/alarms/{NAME}", "activated"), (f"plant/alarms/{NAME}", "cleared")
     ]  # fmt: skip
+
+
+async def test_a_rule_on_a_tag_that_does_not_exist_is_refused_with_a_did_you_mean(
+    make_config: Callable[[str], GenbaConfig], run_node: Any
+) -> None:
+    from genba.errors import ConfigError
+    from genba.node import Node
+
+    rn: RunningNode = await run_node(make_config(CONFIG))
+    typo = {"tag": "plant/area/line1/press/forse", "kind": "high", "limit": 1.0}
+    r = await rn.http.post("/api/alarms", json=typo)
+    assert r.status_code == 400, r.text
+    msg = r.json()["error"]["message"]
+    assert "'plant/area/line1/press/forse', which does not exist" in msg
+    assert "did you mean 'plant/area/line1/press/force'?" in msg
+    assert all(a["tag"] != typo["tag"] for a in (await rn.http.get("/api/alarms")).json())
+    # the same typo in genba.toml stops the node before it starts, with the same hint
+    bad = CONFIG.replace(
+        'tag = "plant/area/line1/press/force"', 'tag = "plant/area/line1/press/forse"'
+    )
+    with pytest.raises(ConfigError, match="did you mean 'plant/area/line1/press/force'"):
+        Node(make_config(bad))
+    # a tag no source has declared yet, and close to none: watched once it appears
+    later = CONFIG.replace(
+        'tag = "plant/area/line1/press/force"', 'tag = "plant/area/line2/oven/zone3"'
+    )
+    node = Node(make_config(later))
+    try:
+        assert node.alarms.health()["watching_unseen_tags"] == ["plant/area/line2/oven/zone3:high"]
+    finally:
+        node.store.close()

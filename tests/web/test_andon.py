@@ -56,7 +56,7 @@ async def test_andon_board_shows_live_states_kpis_and_alarms(
 
     # an alarm on the filler shows on its tile
     rule = {"tag": f"{FILLER}/pressure", "kind": "high", "limit": 0.5, "priority": "high",
-            "message": "Filler air pressure above 0.5 bar"}  # fmt: skip
+            "message": "Filler air pressure above 0.5 bar: " + "check the supply line, " * 20}  # fmt: skip
     assert (await rn.http.post("/api/alarms", json=rule)).status_code == 200
     await p.wait_for_function(
         "el => !el.querySelector('.alarm').hidden", arg=await filler.element_handle(),
@@ -67,6 +67,15 @@ async def test_andon_board_shows_live_states_kpis_and_alarms(
     await p.screenshot(path=ARTIFACTS / "andon-1920x1080.png")
     await p.set_viewport_size({"width": 1024, "height": 768})  # a tablet
     await p.screenshot(path=ARTIFACTS / "andon-tablet.png")
+    # a long alarm text fits its tile (wrapped, at most three lines) on both screens
+    for size in ({"width": 1024, "height": 768}, {"width": 1920, "height": 1080}):
+        await p.set_viewport_size(size)
+        fits = await filler.evaluate(
+            """el => { const t = el.getBoundingClientRect(), a = el.querySelector('.alarm').getBoundingClientRect();
+                       return a.left >= t.left && a.right <= t.right && a.bottom <= t.bottom + 1
+                              && a.height <= 0.4 * t.height; }"""
+        )
+        assert fits, size
 
     # the operator acknowledges it on the alarm page
     await p.set_viewport_size({"width": 1920, "height": 1080})

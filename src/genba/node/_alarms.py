@@ -4,6 +4,7 @@ through the API kept on disk, and notifications by webhook and MQTT."""
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import TypeAdapter
 from genba.alarms import AlarmEngine, AlarmRule, AlarmSettings, AlarmStateError
 from genba.bus import Bus, Overflow
 from genba.clock import Clock
+from genba.errors import ConfigError, QueryError
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 
@@ -37,6 +39,11 @@ class AlarmService:
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.registry = registry
+        self.unseen: list[str] = []
+        """Rules of genba.toml on tags nobody has declared yet (a source may bring them)."""
+        for rule in rules:
+            self._check_tag(rule, strict=False)
         self.rules_path = data_dir / "alarm-rules.json"
         added = (
             _RULES.validate_json(self.rules_path.read_bytes()) if self.rules_path.exists() else []
@@ -62,7 +69,29 @@ class AlarmService:
                     "alarm notifications: %d dropped, the receivers are too slow", self.dropped
                 )
 
+    def _check_tag(self, rule: AlarmRule, *, strict: bool) -> None:
+        """A rule must watch a tag that exists. A rule of genba.toml may name a tag that a
+        source has not declared yet (an MQTT topic, a Sparkplug metric not born yet), unless
+        it is close to one that exists — a typo, which would stay normal forever."""
+        if rule.tag in self.registry:
+            return
+        close = difflib.get_close_matches(
+            rule.tag, [t.path for t in self.registry], n=3, cutoff=0.8
+        )
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        msg = (
+            f"Alarm {rule.key!r} watches the tag {rule.tag!r}, which does not exist; {hint}"
+            "`genba tags` lists the node's tags."
+        )
+        if strict:
+            raise QueryError(msg)
+        if close:
+            raise ConfigError(f"[[alarm]] {msg}", key="alarm.tag")
+        log.warning("%s It is watched once a source declares it.", msg)
+        self.unseen.append(rule.key)
+
     def add_rule(self, rule: AlarmRule) -> None:
+        self._check_tag(rule, strict=True)
         self.engine.add_rule(rule)
         self.added[rule.key] = rule
         self._save()
@@ -144,4 +173,7 @@ class AlarmService:
             ),
             "notifications_sent": self.sent,
             "notifications_dropped": self.dropped,
+            "watching_unseen_tags": [
+                k for k in self.unseen if self.engine.rules[k].tag not in self.registry
+            ],
         }

@@ -104,19 +104,19 @@ class Node:
                 )
                 for i, c in enumerate(config.connector)
             ]
+            self.alarms = AlarmService(
+                list(config.alarm),
+                config.alarms,
+                bus=self.bus,
+                registry=self.registry,
+                clock=self.clock,
+                data_dir=config.data_dir,
+            )
         except BaseException:
             self.store.close()
             raise
         self.history = History(self.registry, self.store, self.clock, config.retention)
         self.kpi = Kpi(config, self.registry, self.store, self.clock)
-        self.alarms = AlarmService(
-            list(config.alarm),
-            config.alarms,
-            bus=self.bus,
-            registry=self.registry,
-            clock=self.clock,
-            data_dir=config.data_dir,
-        )
         self.started_ns = self.clock.now_ns()
         self._stop = asyncio.Event()
         self.running = False
