@@ -119,3 +119,24 @@ def test_costs_match_the_simulated_money(week: tuple[Kpi, GroundTruth]) -> None:
     # a loss in money: lost good units at the constraint × unit margin
     assert row["loss_money"]["breakdowns"]["money"] > 0
     assert 0 < row["wip_avg_units"] < 2 * 30 + 2  # two conveyors of 30 parts, two machines
+
+
+def test_inventory_turnover_needs_the_stock_value_and_is_plausible_with_it(
+    week: tuple[Kpi, GroundTruth],
+) -> None:
+    kpi, _ = week
+    (row,) = kpi.cost("berlin/packaging/line1", START, END)["rows"]
+    # the parts between machines are a lower bound of WIP, not the stock: no turnover from them
+    assert row["inventory_turnover"] is None
+    assert row["inventory_turnover_per_year"] is None
+    text = example_config().replace(
+        'path = "berlin/packaging/line1"',
+        'path = "berlin/packaging/line1"\ninventory_value = 250000.0',
+        1,
+    )
+    with_stock = Kpi(parse_config(text), kpi.registry, kpi.store, RealClock())
+    (row,) = with_stock.cost("berlin/packaging/line1", START, END)["rows"]
+    sold = row["material_of_goods_finished"] + row["total_cost"] - row["costs"]["material"]
+    assert row["inventory_turnover"] == pytest.approx(sold / 250_000.0)
+    assert row["inventory_turnover_per_year"] == pytest.approx(sold / 250_000.0 * 52.14, rel=1e-3)
+    assert 1 < row["inventory_turnover_per_year"] < 100  # what plants report, not 778,830

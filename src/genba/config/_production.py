@@ -122,6 +122,13 @@ class LineSettings(_Strict):
         "", description="Name of the constraint machine (default: the longest ideal cycle)."
     )
     operators: float = Field(0.0, ge=0, description="Operators on the line while scheduled.")
+    inventory_value: float | None = Field(
+        None,
+        gt=0,
+        description="Average value of the stock this line holds and draws on (raw material, "
+        "WIP, finished goods), from the ERP: inventory turnover is cost of goods sold over it. "
+        "Without it there is no turnover (the machines alone do not see the stock).",
+    )
 
     _path = field_validator("path")(lambda cls, v: check_asset_path(v, "line"))
 

@@ -362,6 +362,7 @@ class Kpi:
                 by_product_started=started,
                 by_product_finished=finished,
                 wip_avg_units=_wip(ln, sel, int(r.periods.start_ns[p]), int(r.periods.end_ns[p])),
+                inventory_value=self.config.line_settings(ln.path).inventory_value,
             )
 
         rows = self._rows(r, fn, lines_only=True)
