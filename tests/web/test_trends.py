@@ -92,3 +92,29 @@ async def test_a_week_of_1_hz_data_zooms_and_pans_on_aggregates(
     assert a2 < a3 < b3 < b2
     assert int(await trend.get_attribute("data-buckets") or 0) <= 2000
     assert problems == []
+
+
+async def test_a_relative_start_counts_from_the_node_s_now(
+    make_config: Callable[[str], GenbaConfig],
+    run_node: Any,
+    page: tuple[Page, list[str]],  # noqa: F811
+) -> None:
+    # the same -15m the API and the CLI read: from now, not from the newest sample
+    rn: RunningNode = await run_node(make_config(CONFIG))
+    (t,) = rn.node.registry.ensure([TagSpec(TAG, unit="kN")])
+    now = rn.node.clock.now_ns()
+    ts = now - np.arange(3600, 0, -1, dtype=np.int64) * NS_PER_S
+    await rn.node.bus.publish(
+        SampleBatch.from_columns(tag_ids=np.full(3600, t.id), ts_ns=ts, values=np.ones(3600))
+    )
+    await wait_until(lambda: rn.node.writer.stats.stored_samples >= 3600)
+    p, problems = page
+    await p.goto(f"{rn.url}/machine?path={MACHINE}&start=-15m")
+    await p.wait_for_function("document.body.dataset.ready === '1'", timeout=15_000)
+    q = await p.evaluate("Object.fromEntries(new URLSearchParams(location.search))")
+    a, b = int(q["start"]), int(q["end"])
+    assert b - a == 15 * 60 * 1000
+    assert abs(b - now // 1_000_000) < 5_000
+    api = (await rn.http.get(f"/api/tags/{TAG}/samples", params={"start": "-15m"})).json()
+    assert abs(api["ts_ms"][0] - a) <= 1_000  # the API's -15m is the same window
+    assert problems == []

@@ -87,3 +87,19 @@ export function live(pattern, onSamples, delay = 500, lostSince = null) {
   };
   ws.onclose = retry;
 }
+
+const UNIT_MS = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 };
+
+// A time as the API reads it (genba.timeparse): ISO 8601 (no zone: UTC), epoch ms, "now", or
+// relative to now (-15m, now-2h, now+1d); null for none. Relative times count from now.
+export function parseTime(text, nowMs) {
+  if (text === null || text === undefined || text.trim() === "") return null;
+  const t = text.trim();
+  if (t === "now") return nowMs;
+  if (/^-?[0-9]+$/.test(t)) return Number(t);
+  const m = t.match(/^(?:now)?\s*([+-])\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/);
+  if (m) return nowMs + (m[1] === "-" ? -1 : 1) * Number(m[2]) * UNIT_MS[m[3]];
+  const iso = Date.parse(/(z|[+-]\d\d:?\d\d)$/i.test(t) ? t : t + "Z");
+  if (!Number.isNaN(iso)) return iso;
+  throw new Error(`Cannot read the time '${text}': use ISO 8601, epoch ms, 'now' or a time relative to now such as -15m.`);
+}

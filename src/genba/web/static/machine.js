@@ -3,7 +3,7 @@
 // chart's width, never the raw samples: zoom (drag, or + / −) and pan (◀ ▶, arrow keys)
 // fetch the buckets of the new window. ``&raw=1`` draws every raw sample instead (slow: only
 // to compare, bench/dashboard.py).
-import { getJSON, h, pathURL, showError } from "./common.js";
+import { getJSON, h, parseTime, pathURL, showError } from "./common.js";
 
 const BUCKETS = 1000;          // per chart: about one bucket per horizontal pixel
 const STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
@@ -79,7 +79,9 @@ async function main() {
   if (params.get("tag")) tags = tags.filter((t) => t.path.endsWith("/" + params.get("tag")));
   for (const t of tags) chart(t);
   const newest = Math.max(...tags.map((t) => (t.last ? t.last.ts_ms : 0)), 0) || Date.now();
-  const end = Number(params.get("end")) || newest + 1, start = Number(params.get("start")) || end - 86400e3;
+  const now = (await getJSON("/api/health")).now_ms;  // the node's clock: -15m counts from it
+  const askedStart = parseTime(params.get("start"), now), askedEnd = parseTime(params.get("end"), now);
+  const end = askedEnd ?? (askedStart !== null ? now : newest + 1), start = askedStart ?? end - 86400e3;
   document.querySelectorAll("[data-zoom]").forEach((b) => b.addEventListener("click", () => zoom(Number(b.dataset.zoom))));
   document.querySelectorAll("[data-pan]").forEach((b) => b.addEventListener("click", () => pan(Number(b.dataset.pan))));
   document.addEventListener("keydown", (e) => {
