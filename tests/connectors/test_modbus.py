@@ -128,3 +128,45 @@ async def test_a_dead_device_is_counted_and_retried(
     assert health["connected"] is False
     assert "cannot connect" in health["last_error"]
     assert (await rn.http.get("/api/health")).json()["status"] == "ok"
+
+
+async def test_errors_name_the_fix_and_the_docs_quote_them_as_printed(
+    make_config: Callable[[str], GenbaConfig], run_node: Any
+) -> None:
+    from pathlib import Path
+
+    from genba.sim import Simulator, load_scenario
+    from genba.sim.outputs import ModbusOutput
+
+    docs = (Path(__file__).parents[2] / "docs" / "connectors.md").read_text()
+    port = free_port()
+    out = ModbusOutput(Simulator(load_scenario("demo")), port)
+    await out.start()
+    try:
+        cases = [  # (port, unit, address) → the start of last_error, as docs/connectors.md quotes it
+            (free_port(), 1, 0, "ConnectionError: cannot connect to"),
+            (port, 1, 60000, "ModbusException: Modbus Error: holding 60000+1 of unit 1: the device answered exception 2 (illegal data address)"),
+            (port, 77, 0, "ModbusException: Modbus Error: holding 0+1 of unit 77: the device answered exception 4 (server device failure)"),
+        ]  # fmt: skip
+        for p, unit, address, said in cases:
+            rn: RunningNode = await run_node(make_config(f"""
+[[connector]]
+kind = "modbus"
+port = {p}
+unit = {unit}
+poll_ms = 100
+timeout_s = 0.5
+  [[connector.register]]
+  tag = "a/b/c/d/x"
+  address = {address}
+"""))  # fmt: skip
+            await wait_until(lambda rn=rn: bool(rn.node.health()["connectors"][0]["last_error"]))
+            error = rn.node.health()["connectors"][0]["last_error"]
+            assert error.startswith(said), error
+            assert said in docs, said
+            if p != port:
+                assert "check host, port" in error
+                assert f"cannot connect to 127.0.0.1:{p}" in error
+            await rn.shutdown()
+    finally:
+        await out.stop()

@@ -29,6 +29,18 @@ WORDS = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2}
 DTYPE = {"int16": ">i2", "uint16": ">u2", "int32": ">i4", "uint32": ">u4", "float32": ">f4"}
 
 
+# Modbus exception codes (Modbus Application Protocol v1.1b3, 7) and what to check.
+_EXCEPTIONS = {
+    1: ("illegal function", "the device does not serve this table: check `table`"),
+    2: ("illegal data address", "the registers are not in its map: check `address` (0-based) and `table`"),
+    3: ("illegal data value", "the count or value is out of its range: check `type` and the register map"),
+    4: ("server device failure", "the device failed, or no unit with this id: check `unit`"),
+    6: ("server device busy", "it is busy: raise `poll_ms`"),
+    10: ("gateway path unavailable", "the gateway has no route to this unit: check the gateway and `unit`"),
+    11: ("gateway target failed to respond", "the serial device behind the gateway is silent: check `unit` and its wiring"),
+}  # fmt: skip
+
+
 class RegisterSettings(BaseModel):
     """``[[connector.register]]``: one tag read from (and maybe written to) a device."""
 
@@ -148,7 +160,12 @@ class ModbusConnector:
         }[run.table]
         reply = await read(run.start, count=run.count, device_id=self.s.unit)
         if reply.isError():
-            raise ModbusException(f"{run.table} {run.start}+{run.count}: device answered {reply}")
+            code = getattr(reply, "exception_code", None)
+            name, fix = _EXCEPTIONS.get(code, ("error", "see the device's manual"))
+            raise ModbusException(
+                f"{run.table} {run.start}+{run.count} of unit {self.s.unit}: the device answered "
+                f"exception {code} ({name}); {fix}"
+            )
         data = reply.bits[: run.count] if run.table in ("coil", "discrete") else reply.registers
         return [int(x) for x in data]
 
@@ -161,7 +178,10 @@ class ModbusConnector:
                 reconnect_delay=0,
             )  # fmt: skip
             if not await asyncio.wait_for(self.client.connect(), self.s.timeout_s):
-                raise ConnectionError(f"cannot connect to {self.s.host}:{self.s.port}")
+                raise ConnectionError(
+                    f"cannot connect to {self.s.host}:{self.s.port}; check host, port (502 by "
+                    "default) and that the device or gateway accepts Modbus TCP"
+                )
         words: dict[str, dict[int, int]] = {t: {} for t in ("holding", "input", "coil", "discrete")}
         for run in self.runs:
             for k, v in enumerate(await self._read(run)):
