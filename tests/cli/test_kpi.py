@@ -125,3 +125,30 @@ def test_kpi_errors_name_the_fix(node_dir: tuple[Path, GroundTruth]) -> None:
     assert (
         "No machine of genba.toml is at or under 'mars'; lines: berlin/packaging/line1" in r.output
     )
+
+
+def test_performance_above_100_percent_is_flagged_in_the_cli_and_the_report(
+    node_dir: tuple[Path, GroundTruth], tmp_path: Path
+) -> None:
+    d, _ = node_dir
+    # the filler's ideal cycle set to 2 s while it makes a part about every 1.25 s
+    text = (d / "genba.toml").read_text()
+    assert "ideal_cycle_time_s = 1.0\n" in text
+    slow = tmp_path / "genba.toml"
+    data_dir = (d / "genba.toml").parent / "genba-data"
+    slow.write_text(
+        text.replace("ideal_cycle_time_s = 1.0\n", "ideal_cycle_time_s = 2.0\n", 1).replace(
+            'data_dir = "genba-data"', f'data_dir = "{data_dir}"'
+        )
+    )
+    r = CliRunner().invoke(cli, ["kpi", "oee", "-a", LINE, *DAY, "--config", str(slow)])
+    assert r.exit_code == 0, r.output
+    assert "genba: warning: performance of berlin/packaging/line1/filler is" in r.stderr
+    assert "set ideal_cycle_time_s in its [[machine]] to at most" in r.stderr
+    out = tmp_path / "day.html"
+    args = ["report", "-a", LINE, "--period", "day", "--at", "2026-01-05T12:00:00Z", "-o", str(out)]
+    r = CliRunner().invoke(cli, [*args, "--config", str(slow)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text()
+    assert "Check before you trust these figures" in html
+    assert "performance of berlin/packaging/line1/filler is" in html
