@@ -24,6 +24,7 @@ from genba.config import GenbaConfig
 from genba.connectors.sparkplug import SparkplugConnector
 from genba.types import SampleBatch
 from tests.conftest import Broker, RunningNode, wait_until
+from tests.connectors.test_sparkplug import _commands
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_PYTHON = ROOT / ".venv-peer" / "bin" / "python"
@@ -115,11 +116,12 @@ async def test_types_deaths_and_writes_with_an_independent_edge_node(
         {"name": "running", "datatype": "DOUBLE", "value": 5.0},
         {"name": "force", "datatype": "INT32", "value": 3},
         {"name": "speed_sp", "datatype": "BOOLEAN", "value": True},
+        {"name": "count", "datatype": "STRING", "value": "12"},
     ])  # fmt: skip
     await wait_until(lambda: rn.node.health()["connectors"][0]["dead_letters"] >= 1)
     records = (await rn.http.get("/api/deadletter")).json()["records"]
     reason = records[-1]["reason"]
-    assert "3 metric(s) refused" in reason
+    assert "4 metric(s) refused" in reason
     assert "running: a double_value value where its birth declared Boolean" in reason
     await peer.do("update_device", device="press", metrics=[
         {"name": "running", "datatype": "BOOLEAN", "value": False},
@@ -160,17 +162,6 @@ async def test_types_deaths_and_writes_with_an_independent_edge_node(
     await peer.do("register", device="press", metrics=PRESS)
     await wait_until(lambda: rn.node.health()["connectors"][0]["stale_tags"] == 0)
     assert (await _last(rn, f"{base}/force"))["stale"] is False
-
-
-async def _commands(broker: Broker, got: list[tuple[str, Any]], ready: asyncio.Event) -> None:
-    async with aiomqtt.Client(broker.host, broker.port) as sub:
-        await sub.subscribe("spBv1.0/+/NCMD/#")
-        await sub.subscribe("spBv1.0/+/DCMD/#")
-        ready.set()
-        async for message in sub.messages:
-            p = tahu.Payload()
-            p.ParseFromString(message.payload)  # type: ignore[arg-type]
-            got.append((str(message.topic), p))
 
 
 async def _state(broker: Broker, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:

@@ -130,10 +130,11 @@ def tags(config_path: Path, pattern: str, fmt: str) -> None:
             t["unit"],
             t["last"]["value"] if t["last"] else None,
             format_time(t["last"]["ts_ms"] * 1_000_000) if t["last"] else None,
+            bool(t["last"] and t["last"].get("stale")),  # a stale mark: its source is gone
         ]
         for t in rows
     ]
-    click.echo(render(["path", "unit", "value", "time"], table, fmt))
+    click.echo(render(["path", "unit", "value", "time", "stale"], table, fmt))
 
 
 @cli.command()

@@ -160,7 +160,7 @@ class ModbusConnector:
         }[run.table]
         reply = await read(run.start, count=run.count, device_id=self.s.unit)
         if reply.isError():
-            code = getattr(reply, "exception_code", None)
+            code = int(getattr(reply, "exception_code", 0) or 0)
             name, fix = _EXCEPTIONS.get(code, ("error", "see the device's manual"))
             raise ModbusException(
                 f"{run.table} {run.start}+{run.count} of unit {self.s.unit}: the device answered "

@@ -290,7 +290,7 @@ class SparkplugConnector:
             which = m.WhichOneof("value")
             if (
                 not m.is_null
-                and which in _NUMERIC
+                and which is not None
                 and which != _EXPECTED[DataType(metric.datatype)]
             ):
                 problems.append(
@@ -527,7 +527,6 @@ class SparkplugConnector:
                 for (group, edge), node in self.nodes.items():
                     if node.born:  # we may miss its death or rebirth while away
                         self._mark_stale(Topic(group, "NDEATH", edge), device=None)
-                        node.born = False
                 await self.ctx.mark_stale()
                 delay = backoff.next_delay()
                 log.warning("%s: %s; reconnecting in %.1f s", self.ctx.name, e, delay)
