@@ -151,6 +151,8 @@ async def test_types_deaths_and_writes_with_an_independent_edge_node(
     live = rn.node.bus.subscribe(f"{base}/#", name="test-live", overflow=Overflow.DROP_OLDEST)
     await peer.do("deregister", device="press")
     await wait_until(lambda: rn.node.health()["connectors"][0]["stale_tags"] == len(PRESS))
+    ids = [rn.node.registry.get(f"{base}/{m['name']}").id for m in PRESS]
+    await wait_until(lambda: bool((rn.node.store.last(ids).quality == 2).all()))  # stored
     for m in PRESS:
         last = await _last(rn, f"{base}/{m['name']}")
         assert (last["stale"], last["value"], last["quality"]) == (True, None, 2), last
@@ -161,6 +163,8 @@ async def test_types_deaths_and_writes_with_an_independent_edge_node(
     # ...until it is born again
     await peer.do("register", device="press", metrics=PRESS)
     await wait_until(lambda: rn.node.health()["connectors"][0]["stale_tags"] == 0)
+    force = rn.node.registry.get(f"{base}/force").id
+    await wait_until(lambda: bool(rn.node.store.last([force]).quality[0] == 0))  # stored
     assert (await _last(rn, f"{base}/force"))["stale"] is False
 
 

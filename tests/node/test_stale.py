@@ -72,7 +72,9 @@ stale_after_s = 1.0
     # the next message makes it fresh again
     await pub(mqtt_broker, "plant/hall/l1/press/force", '{"value": 13.0}')
     await wait_until(lambda: rn.node.health()["connectors"][0]["stale_tags"] == 0)
-    assert (await rn.http.get("/api/tags/plant/hall/l1/press/force/last")).json()["value"] == 13
+    await wait_until(lambda: bool(rn.node.store.last().values[0] == 13))  # stored
+    last = (await rn.http.get("/api/tags/plant/hall/l1/press/force/last")).json()
+    assert (last["value"], last["stale"]) == (13, False)
 
 
 async def test_after_a_crash_the_next_start_marks_what_nobody_vouched_for(
