@@ -195,3 +195,26 @@ async def test_a_rule_on_a_tag_that_does_not_exist_is_refused_with_a_did_you_mea
         assert node.alarms.health()["watching_unseen_tags"] == ["plant/area/line2/oven/zone3:high"]
     finally:
         node.store.close()
+
+
+async def test_an_absurd_rule_is_refused_and_the_node_keeps_collecting(
+    make_config: Callable[[str], GenbaConfig], run_node: Any
+) -> None:
+    # {"for_s": 1e300} once overflowed the alarm clock and stopped the node for good
+    rn: RunningNode = await run_node(make_config(CONFIG))
+    for bad in ({"for_s": 1e300}, {"for_s": -1}, {"message": "x" * 100_000}):
+        rule = {"tag": TAG, "kind": "no_data", "for_s": 5.0} | bad
+        r = await rn.http.post("/api/alarms", json=rule)
+        assert r.status_code == 422, r.text
+        assert next(iter(bad)) in r.text
+    r = await rn.http.post("/api/alarms", json={"tag": TAG, "kind": "high", "limit": "Infinity"})
+    assert r.status_code == 422, r.text
+    force = rn.node.registry.get(TAG).id
+    before = rn.node.writer.stats.stored_samples
+    await rn.node.bus.publish(
+        SampleBatch.from_columns(tag_ids=[force], ts_ns=[time.time_ns()], values=[1.0])
+    )
+    await wait_until(lambda: rn.node.writer.stats.stored_samples > before)
+    health = (await rn.http.get("/api/health")).json()
+    assert health["status"] == "ok"
+    assert health["alarms"]["timer_errors"] == 0

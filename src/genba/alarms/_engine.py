@@ -34,27 +34,36 @@ KEEP_IN_MEMORY = 10_000
 Listener = Callable[[dict[str, Any]], None]
 
 
+MAX_FOR_S = 366 * 86_400.0
+"""A timer longer than a year is a mistake (and 1e300 s once overflowed the alarm clock)."""
+
+
 class AlarmRule(BaseModel):
     """``[[alarm]]``: one alarm on one tag."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tag: str = Field(description="Tag path the alarm watches.")
+    tag: str = Field(max_length=1000, description="Tag path the alarm watches.")
     kind: Literal["high", "low", "rate", "stuck", "no_data"] = Field(
         description="high / low: value beyond limit; rate: |change per second| above limit; "
         "stuck: no change beyond deadband for for_s; no_data: no sample for for_s."
     )
-    name: str = Field("", description="Unique name (default: '<tag>:<kind>').")
-    limit: float | None = Field(None, description="high, low: the value; rate: per second.")
+    name: str = Field("", max_length=200, description="Unique name (default: '<tag>:<kind>').")
+    limit: float | None = Field(
+        None, allow_inf_nan=False, description="high, low: the value; rate: per second."
+    )
     deadband: float = Field(
-        0.0, ge=0, description="high/low/rate: how far back the value must come to clear; "
-        "stuck: the smallest change that counts as moving."
+        0.0, ge=0, allow_inf_nan=False,
+        description="high/low/rate: how far back the value must come to clear; "
+        "stuck: the smallest change that counts as moving.",
     )  # fmt: skip
-    for_s: float | None = Field(None, gt=0, description="stuck, no_data: seconds.")
+    for_s: float | None = Field(
+        None, gt=0, le=MAX_FOR_S, description="stuck, no_data: seconds (at most a year)."
+    )
     priority: Literal["low", "medium", "high", "urgent"] = Field(
         "medium", description="low, medium, high or urgent."
     )
-    message: str = Field("", description="What the operator should know or do.")
+    message: str = Field("", max_length=500, description="What the operator should know or do.")
 
     @model_validator(mode="after")
     def _needs(self) -> AlarmRule:

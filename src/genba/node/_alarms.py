@@ -56,6 +56,7 @@ class AlarmService:
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(NOTIFY_QUEUE)
         self.dropped = 0
         self.sent = 0
+        self.tick_errors = 0
         if settings.webhook or settings.mqtt:
             self.engine.listeners.append(self._enqueue)
 
@@ -133,7 +134,11 @@ class AlarmService:
 
     async def _tick(self) -> None:
         while True:
-            self.engine.tick(self.clock.now_ns())
+            try:
+                self.engine.tick(self.clock.now_ns())
+            except Exception:  # one bad timer must not stop the alarms, let alone the node
+                self.tick_errors += 1
+                log.exception("alarm timers failed; trying again in a second")
             await self.clock.sleep(1.0 * self.clock.speed)
 
     async def _notify(self) -> None:
@@ -173,6 +178,7 @@ class AlarmService:
             ),
             "notifications_sent": self.sent,
             "notifications_dropped": self.dropped,
+            "timer_errors": self.tick_errors,
             "watching_unseen_tags": [
                 k for k in self.unseen if self.engine.rules[k].tag not in self.registry
             ],
