@@ -137,3 +137,24 @@ def test_millisecond_timestamps_are_exact_to_the_nanosecond_in_every_format() ->
         )  # fmt: skip
         assert result.accepted == 3, content_type
         assert batch.ts_ns.tolist() == want, content_type
+
+
+async def test_a_superscript_digit_is_an_unreadable_time_not_a_server_error(
+    rn: RunningNode,
+) -> None:
+    # '³'.isdigit() is true: it once reached int() and gave HTTP 500 everywhere
+    body = [
+        {"tag": "s/a/l/m/temp", "timestamp": T, "value": 1.0},
+        {"tag": "s/a/l/m/temp", "timestamp": "³", "value": 2.0},
+    ]
+    r = await rn.http.post("/api/ingest", json=body)
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], r.json()["rejected"]) == (1, 1)  # refused alone
+    await wait_until(lambda: rn.node.writer.stats.stored_samples == 1)
+    for url, q in (
+        ("/api/tags/s/a/l/m/temp/samples", "start"),
+        ("/api/tags/s/a/l/m/temp/value", "at"),
+    ):
+        r = await rn.http.get(url, params={q: "³"})
+        assert r.status_code == 400, (url, r.text)
+        assert "Cannot read the time '³'" in r.json()["error"]["message"]
