@@ -96,3 +96,15 @@ def test_missing_file_suggests_genba_init(tmp_path: Path) -> None:
 def test_duplicate_machines_are_refused() -> None:
     with pytest.raises(ConfigError, match="declared twice"):
         parse_config('[[machine]]\npath = "a/b/c/d"\n[[machine]]\npath = "a/b/c/d"\n')
+
+
+def test_a_binary_file_or_a_data_dir_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    # issue 14: both once ended in a Python traceback
+    binary = tmp_path / "genba.toml"
+    binary.write_bytes(b"[node]\n\xd0\xcf\x11\xe0 not text")
+    with pytest.raises(ConfigError, match="not a text file"):
+        load_config(binary)
+    (tmp_path / "afile").write_text("x")
+    binary.write_text('[node]\ndata_dir = "afile"\n')
+    with pytest.raises(ConfigError, match="afile is a file, not a folder"):
+        load_config(binary)

@@ -33,7 +33,26 @@ def load_config(path: str | Path) -> GenbaConfig:
         raise ConfigError(
             f"No config file at {p}. Write an example with `genba init {p.parent}`.", file=str(p)
         ) from None
-    return parse_config(text, file=str(p)).with_source(p.resolve())
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"not a text file (byte {e.start} is not UTF-8); give the path of a genba.toml, "
+            f"or write one with `genba init {p.parent}`.",
+            file=str(p),
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"a folder, not a file; give the genba.toml inside it (`-c {p / 'genba.toml'}`).",
+            file=str(p),
+        ) from None
+    config = parse_config(text, file=str(p)).with_source(p.resolve())
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        raise ConfigError(
+            f"{config.data_dir} is a file, not a folder; point data_dir at a folder (it is "
+            "made if missing).",
+            file=str(p),
+            key="node.data_dir",
+        )
+    return config
 
 
 def parse_config(text: str, *, file: str = "genba.toml") -> GenbaConfig:
