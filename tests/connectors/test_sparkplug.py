@@ -17,6 +17,7 @@ from genba.config import GenbaConfig
 from genba.connectors.sparkplug import SparkplugConnector
 from genba.sim import Simulator, load_scenario
 from genba.sim.outputs import SparkplugOutput
+from genba.store import TimeRange
 from genba.types import Event
 from tests.conftest import Broker, RunningNode, wait_until
 
@@ -351,3 +352,39 @@ def test_nan_inf_and_future_timestamps_are_dead_letters_the_rest_is_kept(
         )
     finally:
         node.store.close()
+
+
+async def test_a_hostile_birth_is_a_dead_letter_and_the_other_edge_nodes_carry_on(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, mqtt_broker: Broker
+) -> None:
+    # issue 14: a metric name that is not UTF-8 or holds a control character once crashed the
+    # whole connector (restarts with backoff: 55 % of a healthy edge node's samples lost)
+    rn = await _started(make_config, run_node, mqtt_broker)
+    async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as client:
+        good = Edge(client, node="hall-l1")
+        await good.birth()
+        for i in range(8):
+            p = tahu.Payload(timestamp=T_MS, seq=0)
+            p.metrics.add(name="bdSeq", datatype=tahu.Int64, long_value=1)
+            p.metrics.add(name="AAAA", alias=1, datatype=tahu.Double, double_value=1.0)
+            p.metrics.add(name=f"ctl\x01{i}", alias=2, datatype=tahu.Double, double_value=1.0)
+            p.metrics.add(name="ok", alias=3, datatype=tahu.Double, double_value=3.0)
+            raw = p.SerializeToString().replace(b"AAAA", b"\xff\xfe\xfd\xfc")  # not UTF-8
+            await client.publish("spBv1.0/plant/NBIRTH/hall-l9", raw, qos=1)
+            await good.send("DDATA", [{"alias": 1, "double_value": 20.0 + i, "timestamp": T_MS + 1000 * (i + 1)}], device="press")  # fmt: skip
+    await wait_until(
+        lambda: (
+            len(
+                rn.node.store.raw(
+                    [rn.node.registry.get("plant/hall/l1/press/force").id], TimeRange(0, 2**62)
+                )
+            )
+            == 9
+        )
+    )
+    health = rn.node.health()["connectors"][0]
+    assert health["errors"] == 0  # never restarted
+    assert health["dead_letters"] == 8
+    reasons = [r["reason"] for r in (await rn.http.get("/api/deadletter")).json()["records"]]
+    assert all("is not printable UTF-8 text" in r for r in reasons), reasons
+    assert "plant/hall/l9/ok" in rn.node.registry  # the rest of that birth is kept

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
 from genba.connectors._gather import Backoff, Pending, consume
+from genba.errors import GenbaError
 from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
 from genba.types import NS_PER_MS, NS_PER_S, Event, TagSpec
 
@@ -181,7 +182,17 @@ class SparkplugConnector:
 
     # -- messages -------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> None:
-        """Decode one Sparkplug message into pending samples, requests and dead letters."""
+        """Decode one Sparkplug message into pending samples, requests and dead letters. A
+        message that cannot be used is a dead letter for itself alone: the connector, and
+        every other edge node on it, carries on."""
+        try:
+            self._handle(topic, payload)
+        except Exception as e:  # a hostile or broken message must not stop collection
+            self.ctx.reject(
+                f"cannot use this message: {type(e).__name__}: {e}", topic=topic, payload=payload
+            )
+
+    def _handle(self, topic: str, payload: bytes) -> None:
         if topic.startswith(STATE_PREFIX):
             self._host_state(topic, payload)
             return  # host applications' STATE: not data
@@ -254,6 +265,9 @@ class SparkplugConnector:
             if birth:
                 if not m.name:
                     continue
+                if not isinstance(m.name, str) or not m.name.isprintable():
+                    problems.append(f"metric name {m.name!r} is not printable UTF-8 text")
+                    continue
                 if m.name in ("bdSeq", REBIRTH):
                     continue
                 if m.datatype not in _SAMPLE_TYPES:
@@ -262,7 +276,11 @@ class SparkplugConnector:
                         node.skipped_aliases.add(m.alias)
                     continue
                 path = self._path(t, m.name)
-                tag = self.ctx.declare([TagSpec(path)])[0]
+                try:
+                    tag = self.ctx.declare([TagSpec(path)])[0]
+                except (ValueError, GenbaError) as e:  # e.g. '#' or '+' in a metric name
+                    problems.append(f"metric {m.name!r} cannot be a tag: {e}")
+                    continue
                 alias = m.alias if m.HasField("alias") else None
                 metric = _Metric(path, tag.id, m.datatype, alias, t.device)
                 node.names[(t.device, m.name)] = metric
