@@ -35,16 +35,18 @@ class TagRegistry:
         self._by_id: dict[TagId, Tag] = {}
         self._hooks: list[NewTagsHook] = []
         self._masks: dict[str, npt.NDArray[np.bool_]] = {}
+        self._max_id = 0
         for tag in tags:
             self._add(tag)
 
     def _add(self, tag: Tag) -> None:
         self._by_path[tag.path] = tag
         self._by_id[tag.id] = tag
+        self._max_id = max(self._max_id, tag.id)  # kept, not searched: ensure is O(new tags)
 
     @property
     def max_id(self) -> int:
-        return max(self._by_id, default=0)
+        return self._max_id
 
     def __len__(self) -> int:
         return len(self._by_path)

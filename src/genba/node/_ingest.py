@@ -193,15 +193,30 @@ def ingest(
     reason[(ts > now_ns + max_future_s * 1e9) & (ts < MAX_TS_NS)] = (
         f"timestamp is more than {max_future_s:g} s in the future"
     )
-    ids = np.zeros(n, dtype=np.int32)
-    for path in set(tags):  # per distinct tag, not per row
-        rows = np.array([t == path for t in tags])
+    # Each distinct tag once (one pass numbers them), new ones registered in one call: linear
+    # in rows and tags (20,000 distinct tags in one CSV once took 26 s, quadratic).
+    number: dict[Any, int] = {}
+    code = np.fromiter(
+        (number.setdefault(t if isinstance(t, str) else None, len(number)) for t in tags),
+        dtype=np.int64,
+        count=n,
+    )
+    distinct = list(number)
+    tag_id = np.zeros(len(distinct) + 1, dtype=np.int32)
+    bad = np.full(len(distinct), "", dtype=object)
+    good: list[tuple[int, TagSpec]] = []
+    for k, path in enumerate(distinct):
         try:
-            if not isinstance(path, str):
+            if path is None:
                 raise ValueError("tag is missing")
-            ids[rows] = registry.ensure([TagSpec(check_path(path))])[0].id
+            good.append((k, TagSpec(check_path(path))))
         except ValueError as e:
-            reason[rows & (reason == "")] = str(e)
+            bad[k] = str(e)
+    for (k, _), tag in zip(good, registry.ensure([spec for _, spec in good]), strict=True):
+        tag_id[k] = tag.id
+    ids = tag_id[code] if n else np.zeros(0, dtype=np.int32)
+    refused = bad[code] if n else bad[:0]
+    reason = np.where((reason == "") & (refused != ""), refused, reason)
     ok = reason == ""
     result = IngestResult(accepted=int(ok.sum()), rejected=int((~ok).sum()))
     for i in np.flatnonzero(~ok):
