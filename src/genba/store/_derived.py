@@ -93,50 +93,42 @@ def _good(batch: SampleBatch) -> SampleBatch:
 
 def last_before(store: Store, tag_id: TagId, t_ns: int) -> tuple[int, float] | None:
     """The last sample of ``tag_id`` before ``t_ns`` as (time, value), whatever its quality
-    (a BAD one, a stale mark, comes back as NaN); None if there is none. Looks back an hour,
-    then a day, a month, a year, then all history."""
-    hi = t_ns
-    for back in LOOKBACKS_NS:
-        lo = -(2**62) if back is None else t_ns - back
-        if lo >= hi:
-            continue
-        got = store.raw([tag_id], TimeRange(lo, hi))
-        if len(got):
-            bad = got.quality[-1] >= _BAD
-            return int(got.ts_ns[-1]), float("nan") if bad else float(got.values[-1])
-        hi = lo
-    return None
+    (a BAD one, a stale mark, comes back as NaN); None if there is none."""
+    got = value_at(store, [tag_id], t_ns - 1, good_only=False)
+    if not len(got):
+        return None
+    bad = got.quality[0] >= _BAD
+    return int(got.ts_ns[0]), float("nan") if bad else float(got.values[0])
 
 
-def value_at(store: Store, tag_ids: list[TagId], t_ns: int) -> SampleBatch:
-    """Each tag's last good sample at or before ``t_ns`` (tags with none are left out)."""
-    found: dict[int, tuple[int, float, int]] = {}
-    todo = list(dict.fromkeys(tag_ids))
+def value_at(
+    store: Store, tag_ids: list[TagId], t_ns: int, *, good_only: bool = True
+) -> SampleBatch:
+    """Each tag's last good sample (any sample, without ``good_only``) at or before ``t_ns``;
+    tags with none are left out. Looks back an hour, then a day, a month, a year, then all
+    history, asking only for the tags not found yet."""
+    found: list[SampleBatch] = []
+    todo = np.unique(np.asarray(tag_ids, dtype=np.int64))
     lo_prev = t_ns + 1
     for back in LOOKBACKS_NS:
-        if not todo:
+        if not len(todo):
             break
         lo = -(2**62) if back is None else t_ns - back
         if lo >= lo_prev:
             continue
-        got = _good(store.raw(todo, TimeRange(lo, lo_prev)))
+        got = store.raw(todo.tolist(), TimeRange(lo, lo_prev))
+        if good_only:
+            got = _good(got)
         lo_prev = lo
-        for tag, ts, v, q in zip(
-            got.tag_ids.tolist(),
-            got.ts_ns.tolist(),
-            got.values.tolist(),
-            got.quality.tolist(),
-            strict=True,
-        ):  # rows come in time order: the last one of a tag wins
-            found[tag] = (ts, v, q)
-        todo = [t for t in todo if t not in found]
-    ids = sorted(found)
-    return SampleBatch.from_columns(
-        tag_ids=ids,
-        ts_ns=[found[i][0] for i in ids],
-        values=[found[i][1] for i in ids],
-        quality=[found[i][2] for i in ids],
-    )
+        if len(got):  # rows come in time order: the last row of each tag wins
+            rev = got.tag_ids[::-1]
+            _, first = np.unique(rev, return_index=True)
+            found.append(got.select(len(got) - 1 - first))
+            todo = np.setdiff1d(todo, got.tag_ids)
+    if not found:
+        return SampleBatch.empty()
+    out = SampleBatch.concat(found)
+    return out.select(np.argsort(out.tag_ids, kind="stable"))
 
 
 def _with_prior(store: Store, tag_id: TagId, span: TimeRange) -> tuple[I64, F64]:
