@@ -144,29 +144,25 @@ def report_span(cal: ShiftCalendar, period: str, at_ns: int, *, holding: bool) -
         if not pick:
             raise QueryError("No shift of the calendar in the 8 days before that time.")
         return TimeRange(pick[-1].start_ns, pick[-1].end_ns)
-    today = datetime.fromtimestamp(at_ns / NS, tz=cal.tz).date()
-    if period == "day":
-        first, step = today, timedelta(days=1)
-        nxt = first + step
-    elif period == "week":
-        first = today - timedelta(days=today.weekday())
-        nxt = first + timedelta(days=7)
-    elif period == "month":
-        first = today.replace(day=1)
-        nxt = (first + timedelta(days=32)).replace(day=1)
-    else:
+
+    def bounds(d: date) -> tuple[date, date]:
+        """The day, ISO week or month holding ``d``: its first day and the next one's."""
+        if period == "day":
+            return d, d + timedelta(days=1)
+        if period == "week":
+            monday = d - timedelta(days=d.weekday())
+            return monday, monday + timedelta(days=7)
+        first = d.replace(day=1)
+        return first, (first + timedelta(days=32)).replace(day=1)
+
+    if period not in REPORT_PERIODS:
         raise QueryError(
             f"Unknown period {period!r}; valid values are: {', '.join(REPORT_PERIODS)}."
         )
-    if holding:
-        return TimeRange(local(first), local(nxt))
-    if period == "day":
-        prev = first - timedelta(days=1)
-    elif period == "week":
-        prev = first - timedelta(days=7)
-    else:
-        prev = (first - timedelta(days=1)).replace(day=1)
-    return TimeRange(local(prev), local(first))
+    first, nxt = bounds(datetime.fromtimestamp(at_ns / NS, tz=cal.tz).date())
+    if not holding:  # the one before: it ended at or before at_ns
+        first, nxt = bounds(first - timedelta(days=1))
+    return TimeRange(local(first), local(nxt))
 
 
 class Kpi:
