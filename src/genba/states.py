@@ -29,3 +29,7 @@ class MachineState(enum.IntEnum):
     """Unplanned stop: a breakdown, with a reason code."""
     SMALL_STOP = 8
     """A short stoppage (minutes at most) that the operator clears."""
+
+
+STATE_NAMES = tuple(s.name.lower() for s in MachineState)
+"""The states as written in config and shown in the API: ``running``, ``idle``, … ."""

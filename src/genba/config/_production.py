@@ -10,10 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from genba.calendar import DAYS, Break, PlannedStop, Shift, ShiftCalendar
 from genba.paths import check_asset_path
-from genba.states import MachineState
+from genba.states import STATE_NAMES, MachineState
 
 NS = 1_000_000_000
-STATE_NAMES = tuple(s.name.lower() for s in MachineState)
 
 
 class _Strict(BaseModel):

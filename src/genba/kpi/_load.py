@@ -30,6 +30,7 @@ from genba.kpi._timeline import (
     state_at,
     track_states,
 )
+from genba.states import STATE_NAMES
 from genba.states import MachineState as S
 from genba.store import Runs, Store, TimeRange, last_before
 from genba.tags import TagRegistry
@@ -42,7 +43,6 @@ NO_GAP = 2**62
 """``max_gap_ns`` for a store's runs when samples hold until the next (no gap limit)."""
 OPTIONAL = ("reason_tag", "product_tag", "energy_tag")
 """Signals a machine may lack: with their default names, a missing tag means no signal."""
-STATE_NAMES = tuple(x.name.lower() for x in S)
 OPERATOR_REASON = "downtime_reason"
 """Tag (under each machine) holding reasons entered by operators, at the stop's start."""
 DEFAULT_SMALL_STOP_S = 300.0
@@ -321,7 +321,7 @@ def _lookup(
 def _state_fix(sig: SignalSettings) -> Callable[[str], str]:
     """The hint for an unmapped state code: the whole map to write, since a map replaces
     genba's default codes (a hint of one entry would turn every other code unknown)."""
-    current = sig.state_codes or {str(int(s)): s.name.lower() for s in S}
+    current = sig.state_codes or {str(int(s)): name for s, name in zip(S, STATE_NAMES, strict=True)}
 
     def fix(code: str) -> str:
         entries = ", ".join(f'"{k}" = "{v}"' for k, v in current.items())
