@@ -48,7 +48,6 @@ _SAMPLE_TYPES = {
     DataType.UInt16, DataType.UInt32, DataType.UInt64, DataType.Float, DataType.Double,
     DataType.Boolean,
 }  # fmt: skip
-_SIGNED_32 = (DataType.Int8, DataType.Int16, DataType.Int32)
 _WIDTH = {DataType.Int8: 8, DataType.Int16: 16, DataType.Int32: 32, DataType.Int64: 64}
 """Bits of each signed type. Edge nodes put a negative Int8/Int16 in int_value either as two's
 complement in 32 bits (Eclipse Tahu's Java, a sign-extending cast) or in the type's own width
@@ -356,7 +355,7 @@ class SparkplugConnector:
         if not kinds <= _COLUMN_KINDS:
             return False
         s = np.array(slots, dtype=np.intp)
-        got = np.array([_KIND_CODE.get(w, -1) if w else -1 for w in which], dtype=np.int8)
+        got = np.array([_KIND_CODE.get(w, -1) for w in which], dtype=np.int8)
         if ((got >= 0) & (got != table.expect[s])).any():
             return False  # a type mismatch: the one-by-one path names it in a dead letter
         values = np.empty(len(s), dtype=np.float64)
@@ -373,12 +372,7 @@ class SparkplugConnector:
                 v64 = np.array(raw, dtype=np.uint64)
                 values[idx] = np.where(signed[idx] == 64, v64.view(np.int64), v64)
             elif kind == "int_value":  # Int8/16/32 as two's complement in 32 bits
-                v32 = np.array(raw, dtype=np.int64)
-                bits = signed[idx].astype(np.int64)
-                narrow = (bits > 0) & (bits < 32) & (v32 >= 1 << np.maximum(bits - 1, 0))
-                narrow &= v32 < 1 << np.maximum(bits, 1)
-                v32 = np.where(narrow, v32 - (1 << np.maximum(bits, 1)), v32)
-                values[idx] = np.where((bits > 0) & (v32 >= 1 << 31), v32 - (1 << 32), v32)
+                values[idx] = int_values(np.array(raw, dtype=np.int64), signed[idx])
             else:
                 values[idx] = raw
         if not np.isfinite(values).all():
@@ -404,15 +398,10 @@ class SparkplugConnector:
         if which not in _NUMERIC:
             return None  # strings, bytes, datasets: not samples
         v = getattr(m, which)
-        # Signed integers travel as two's complement in the unsigned fields (spec 6.4.16): in
-        # 32 bits, or in the type's own width (see _WIDTH).
-        if which == "int_value" and datatype in _SIGNED_32:
-            bits = _WIDTH[DataType(datatype)]
-            if v >= 1 << 31:
-                v -= 1 << 32
-            elif bits < 32 and 1 << (bits - 1) <= v < 1 << bits:
-                v -= 1 << bits
-        elif which == "long_value" and datatype == DataType.Int64 and v >= 1 << 63:
+        if which == "int_value":
+            bits = np.array([_WIDTH.get(DataType(datatype), 0)], dtype=np.int8)
+            return float(int_values(np.array([v], dtype=np.int64), bits)[0])
+        if which == "long_value" and datatype == DataType.Int64 and v >= 1 << 63:
             v -= 1 << 64
         return float(v)
 
@@ -552,6 +541,20 @@ class SparkplugConnector:
             finally:
                 self._client = None
                 health.connected = False
+
+
+def int_values(raw: npt.NDArray[np.int64], bits: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+    """``int_value`` fields as numbers. A signed type (``bits`` 8, 16 or 32; 0: unsigned)
+    travels as two's complement, in 32 bits or in its own width (see ``_WIDTH``).
+
+    >>> int_values(np.array([2**32 - 5, 2**16 - 5, 2**16 - 5, 7]), np.array([16, 16, 0, 8], dtype=np.int8)).tolist()
+    [-5.0, -5.0, 65531.0, 7.0]
+    """
+    w = bits.astype(np.int64)
+    signed = w > 0
+    own = signed & (w < 32) & (raw >= 1 << np.maximum(w - 1, 0)) & (raw < 1 << w)
+    out = np.where(own, raw - (1 << w), raw)
+    return np.where(signed & (out >= 1 << 31), out - (1 << 32), out).astype(np.float64)
 
 
 def command_metric(name: str, datatype: int, alias: int | None, value: float) -> dict[str, Any]:
