@@ -92,6 +92,23 @@ class SampleBatch:
         return cls.from_columns(tag_ids=[], ts_ns=[], values=[])
 
     @classmethod
+    def stale_marks(cls, tag_ids: npt.ArrayLike, at_ns: int) -> SampleBatch:
+        """A stale mark for each tag at ``at_ns``: BAD, no value — what the tag last said no
+        longer holds (its source is gone; docs/kpi.md).
+
+        >>> SampleBatch.stale_marks([3, 4], 10).quality.tolist()
+        [2, 2]
+        """
+        ids = np.asarray(tag_ids, dtype=TAG_ID_DTYPE)
+        n = len(ids)
+        return cls(
+            ids,
+            np.full(n, at_ns, dtype=TS_DTYPE),
+            np.full(n, np.nan),
+            np.full(n, Quality.BAD, dtype=QUALITY_DTYPE),
+        )
+
+    @classmethod
     def concat(cls, batches: Sequence[SampleBatch]) -> SampleBatch:
         """One batch holding all rows of ``batches`` in order."""
         if not batches:

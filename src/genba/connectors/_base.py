@@ -123,16 +123,10 @@ class ConnectorContext:
         if not ids:
             return 0
         self._stale.update(ids)
-        n = len(ids)
-        batch = SampleBatch.from_columns(
-            tag_ids=np.array(ids, dtype=np.int32),
-            ts_ns=np.full(n, self.clock.now_ns() if at_ns is None else at_ns, dtype=np.int64),
-            values=np.full(n, np.nan),
-            quality=np.full(n, Quality.BAD, dtype=np.uint8),
-        )
-        await self.bus.publish(batch)
+        at = self.clock.now_ns() if at_ns is None else at_ns
+        await self.bus.publish(SampleBatch.stale_marks(ids, at))
         self.health.stale_tags = len(self._stale)
-        return n
+        return len(ids)
 
     def reject(self, reason: str, *, topic: str = "", payload: bytes = b"") -> None:
         """Record input this connector cannot use (a dead letter); the connector carries on."""

@@ -18,8 +18,6 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-import numpy as np
-
 from genba._version import __version__
 from genba.bus import Bus
 from genba.clock import Clock, RealClock, SimulatedClock
@@ -139,16 +137,9 @@ class Node:
             last = self.store.last()
             live = last.quality < Quality.BAD
             if live.any():
-                n = int(live.sum())
-                self.store.append(
-                    SampleBatch.from_columns(
-                        tag_ids=last.tag_ids[live],
-                        ts_ns=np.full(n, int(last.ts_ns.max()) + 1, dtype=np.int64),
-                        values=np.full(n, np.nan),
-                        quality=np.full(n, Quality.BAD, dtype=np.uint8),
-                    )
-                )
-                log.warning("the node did not stop cleanly: %d tags marked stale since", n)
+                after = int(last.ts_ns.max()) + 1
+                self.store.append(SampleBatch.stale_marks(last.tag_ids[live], after))
+                log.warning("the node did not stop cleanly: %d tags marked stale", live.sum())
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         sentinel.write_text(f"{self.name} running since {self.clock.now_ns()}\n")
 
@@ -169,7 +160,7 @@ class Node:
                         await ctx.mark_stale(at_ns=heard + limit)
                     except Exception:  # the watch goes on for the other connectors
                         log.exception("could not mark the tags of %r stale", ctx.name)
-            await asyncio.sleep(min(1.0, HEARTBEAT_CHECK_S))
+            await asyncio.sleep(HEARTBEAT_CHECK_S)
 
     async def run(self) -> None:
         """Run connectors and the historian until :meth:`stop`; then shut down in order."""
