@@ -93,3 +93,17 @@ def test_dashboard_benchmark_runs_and_prints_its_table() -> None:
         ["| aggregates at the zoom level", "672"],
         ["| every raw sample (baseline)", "604,800"],
     ]
+
+
+def test_tags_benchmark_runs_and_prints_its_table() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "tags.py"), "--tags", "100,200", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| rows | new tags: s | one tag (baseline): s")
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| 100", "| 200"]
