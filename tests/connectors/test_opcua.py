@@ -21,7 +21,7 @@ from genba.testing import free_port
 from tests.conftest import RunningNode, wait_until
 
 # Newer than the initial values the server stamps at start, so they become the last values.
-STAMP = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+STAMP = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)  # never near a live stamp
 STAMP_MS = int(STAMP.timestamp() * 1000)
 
 
