@@ -2,7 +2,8 @@
 
 A malformed payload, an unknown alias, a value of the wrong type, NaN/Inf, a timestamp far in
 the future, an oversized message: each becomes one record here (and one line in
-``<data_dir>/deadletter.jsonl``), is counted for its connector, and the connector carries on.
+``<data_dir>/deadletter.jsonl``, rotated at 16 MB with one older file kept; the counts go
+on), is counted for its connector, and the connector carries on.
 
 >>> log = DeadLetters(None)
 >>> log.add("mqtt-0", "not a number: 'abc'", topic="s/a/l/m/t", payload=b'"abc"', ts_ns=0)
@@ -13,17 +14,18 @@ the future, an oversized message: each becomes one record here (and one line in
 from __future__ import annotations
 
 import collections
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from genba._jsonl import JsonLines
 from genba.timeparse import format_time
 
 log = logging.getLogger("genba.deadletter")
 KEEP_IN_MEMORY = 1000
 MAX_PAYLOAD_SHOWN = 2048
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""The file is rotated at this size, one older file kept: 32 MB on disk at most."""
 
 
 class DeadLetters:
@@ -31,6 +33,7 @@ class DeadLetters:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._file = JsonLines(path, max_bytes=MAX_FILE_BYTES) if path is not None else None
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP_IN_MEMORY)
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -53,12 +56,14 @@ class DeadLetters:
             log.warning(
                 "%s: dead letter #%d (%s) on %r", source, self.counts[source], reason, topic
             )
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.path.exists() and self.path.stat().st_size > MAX_FILE_BYTES:
-                self.path.replace(self.path.with_suffix(".jsonl.1"))  # keep one older file
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+        if self._file is not None:
+            self._file.append(record)
+
+    def file_health(self) -> dict[str, int]:
+        """How often the file was rotated, and how many records a full disk kept out of it."""
+        if self._file is None:
+            return {"rotations": 0, "write_errors": 0}
+        return {"rotations": self._file.rotations, "write_errors": self._file.write_errors}
 
     def recent(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first, optionally for one source."""

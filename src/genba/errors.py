@@ -11,7 +11,8 @@ without reading the source.
     ├── QueryError           a history query that cannot be answered as asked
     ├── PatternError         a tag pattern (MQTT-style wildcards) that is malformed
     ├── StoreError           the historian store failed or is unavailable
-    │   └── StoreLockedError the store file is held by another process (a running node)
+    │   ├── StoreLockedError the store file is held by another process (a running node)
+    │   └── NotAcceptingError the node cannot make samples durable now (full disk, store down)
     ├── ConnectorError       a connector failed to start or lost its peer
     └── BusClosedError       a publish after the bus was closed
 
@@ -74,6 +75,20 @@ class StoreError(GenbaError):
 
 class StoreLockedError(StoreError):
     """The store is held by another process, usually a running node."""
+
+
+class NotAcceptingError(StoreError):
+    """The node cannot make samples durable now (its disk is full or read-only, the store is
+    down): nothing of the request was acknowledged; send it again after ``retry_after_s``."""
+
+    def __init__(self, problem: str, *, retry_after_s: int = 5) -> None:
+        self.problem = problem
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"The node cannot store samples now: {problem}. Nothing of this request is "
+            f"acknowledged; send it again in {retry_after_s} s (samples already stored are "
+            "not stored twice)."
+        )
 
 
 class ConnectorError(GenbaError):

@@ -127,7 +127,9 @@ async def test_a_dead_device_is_counted_and_retried(
     health = rn.node.health()["connectors"][0]
     assert health["connected"] is False
     assert "cannot connect" in health["last_error"]
-    assert (await rn.http.get("/api/health")).json()["status"] == "ok"
+    node = (await rn.http.get("/api/health")).json()  # up, but not collecting: said so
+    assert node["status"] == "degraded"
+    assert [p for p in node["problems"] if p.startswith(f"connector {health['name']!r}")]
 
 
 async def test_errors_name_the_fix_and_the_docs_quote_them_as_printed(

@@ -1,14 +1,17 @@
 """What only the embedded DuckDB store does: one file, locked by its writer."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from genba.errors import StoreError
-from genba.store import StoreSettings, open_store
+from genba.store import StoreSettings, TimeRange, open_store
 from genba.store.duckdb import DuckDBStore
+from genba.types import SampleBatch
 
 
 def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
@@ -37,3 +40,45 @@ def test_path_option_is_relative_to_data_dir(tmp_path: Path) -> None:
     store = open_store(StoreSettings(path="sub/h.duckdb"), data_dir=tmp_path)  # type: ignore[call-arg]
     store.close()
     assert (tmp_path / "sub" / "h.duckdb").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a file system needs root")
+def test_a_checkpoint_that_fills_the_disk_invalidates_duckdb_and_the_store_comes_back(
+    tmp_path: Path,
+) -> None:
+    """DuckDB invalidates the database when a checkpoint hits ENOSPC (every later call, reads
+    too, fails with 'database has been invalidated'); the store opens it again by itself (reads
+    work at once, writes once there is space) and holds every appended batch once."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], check=True)
+    try:
+        store = DuckDBStore(disk / "h.duckdb", checkpoint_threshold="4MB")
+        rng = np.random.default_rng(1)
+        appended, failures, t = 0, [], 0
+        for _ in range(150):  # random values: ~10 MB of file, 4 MB logs
+            batch = SampleBatch.from_columns(
+                tag_ids=np.ones(20_000, np.int32),
+                ts_ns=np.arange(t, t + 20_000),
+                values=rng.random(20_000),
+            )
+            try:
+                store.append(batch)
+                appended += len(batch)
+                t += len(batch)
+            except StoreError as e:
+                failures.append(str(e))
+        assert any("FATAL" in f for f in failures), failures[:3]
+        # still no room, but opened again for reading: history stays readable
+        assert len(store.raw([1], TimeRange(0, t))) == appended
+        subprocess.run(["mount", "-o", "remount,size=200m", str(disk)], check=True)
+        store.append(
+            SampleBatch.from_columns(tag_ids=[1], ts_ns=[t], values=[0.5])
+        )  # space is back: the store opens the file again
+        got = store.raw([1], TimeRange(0, t + 1))
+        assert len(got) == appended + 1
+        assert len(np.unique(got.ts_ns)) == len(got)
+        assert store.last([1]).ts_ns.tolist() == [t]
+        store.close()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

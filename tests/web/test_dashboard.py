@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from genba.config import GenbaConfig
 from genba.sim import SIGNALS
+from genba.testing import free_port
 from tests.conftest import RunningNode, demo_config_text
 
 pytestmark = pytest.mark.browser
@@ -107,4 +108,25 @@ async def test_dashboard_shows_machines_live_values_and_trends(
     await p.screenshot(path=ARTIFACTS / "dashboard-1920x1080.png", full_page=True)
     await p.set_viewport_size({"width": 1024, "height": 768})  # a tablet
     await p.screenshot(path=ARTIFACTS / "dashboard-tablet.png")
+    assert problems == []
+
+
+async def test_the_dashboard_says_when_the_node_is_not_collecting_everything(
+    make_config: Callable[[str], GenbaConfig],
+    run_node: Any,
+    page: tuple[Page, list[str]],
+) -> None:
+    dead_plc = (
+        '[[connector]]\nkind = "modbus"\nname = "press-plc"\n'
+        f"port = {free_port()}\npoll_ms = 100\ntimeout_s = 0.5\n"  # nobody listens there
+        '  [[connector.register]]\n  tag = "s/a/l/press/offset"\n  address = 0\n'
+    )
+    rn: RunningNode = await run_node(make_config(demo_config_text(extra=dead_plc)))
+    p, problems = page
+    await p.goto(rn.url + "/")
+    banner = p.locator("#problems")
+    await banner.wait_for(state="visible", timeout=15_000)
+    text = await banner.inner_text()
+    assert "Node DEGRADED" in text
+    assert "connector 'press-plc': not collecting" in text
     assert problems == []

@@ -13,7 +13,6 @@ operator actions, a history, and listeners for notifications.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from genba._jsonl import JsonLines
 from genba.alarms._conditions import Condition, Limit, NoData, Rate, Stuck
 from genba.alarms._state import AlarmState, AlarmStateError
 from genba.paths import check_path
@@ -31,6 +31,7 @@ from genba.types import SampleBatch
 log = logging.getLogger("genba.alarms")
 PRIORITIES = ("low", "medium", "high", "urgent")
 KEEP_IN_MEMORY = 10_000
+HISTORY_FILE_BYTES = 64 * 1024 * 1024  # rotated there, one older file kept
 Listener = Callable[[dict[str, Any]], None]
 
 
@@ -124,6 +125,9 @@ class AlarmEngine:
         self.values: dict[str, float | None] = {r.key: None for r in rules}
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP_IN_MEMORY)
         self.history_path = history_path
+        self._history_file = (
+            JsonLines(history_path, max_bytes=HISTORY_FILE_BYTES) if history_path else None
+        )
         self.listeners: list[Listener] = []
 
     def add_rule(self, rule: AlarmRule) -> None:
@@ -243,10 +247,8 @@ class AlarmEngine:
         rule = self.rules[event["alarm"]]
         ev = event | {"tag": rule.tag, "priority": rule.priority, "message": rule.message} | extra
         self.history.append(ev)
-        if self.history_path is not None:
-            self.history_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.history_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(ev) + "\n")
+        if self._history_file is not None:
+            self._history_file.append(ev)
         for listener in self.listeners:
             try:
                 listener(ev)

@@ -15,7 +15,7 @@ from genba import web
 from genba._version import __version__
 from genba.api import _alarms, _errors, _kpi
 from genba.api._live import live_stream
-from genba.errors import QueryError
+from genba.errors import NotAcceptingError, QueryError
 from genba.node import Node, ingest
 from genba.node._export import export_tables, write_file
 
@@ -129,6 +129,8 @@ def create_app(node: Node) -> FastAPI:
     ) -> dict[str, Any]:
         """Store samples from JSON rows, CSV or Arrow IPC (``tag, timestamp, value[, quality]``),
         for back-filling history; rows that fail validation are refused with their reason."""
+        if not node.writer.accepting:  # before parsing: nothing of it is taken
+            raise NotAcceptingError(node.writer.problem or "the store is not answering")
         body = await request.body()
         batch, result = ingest(
             body,
@@ -139,7 +141,7 @@ def create_app(node: Node) -> FastAPI:
             max_future_s=max_future_s,
         )
         if len(batch):  # answered once durable: a 200 means stored, even if the node dies now
-            await node.publish_durable(batch)
+            await node.publish_durable(batch, refuse=True)
         return result.as_dict()
 
     @app.get("/api/export", tags=["tags"])

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from genba.alarms import AlarmStateError
 from genba.errors import (
     GenbaError,
+    NotAcceptingError,
     PatternError,
     QueryError,
     StoreError,
@@ -29,6 +30,7 @@ _STATUS: list[tuple[type[GenbaError], int, str]] = [
     (UnknownTagError, 404, "unknown_tag"),
     (PatternError, 400, "bad_pattern"),
     (QueryError, 400, "bad_query"),
+    (NotAcceptingError, 503, "not_accepting"),
     (StoreError, 503, "store_unavailable"),
     (AlarmStateError, 409, "alarm_state"),
 ]
@@ -63,8 +65,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GenbaError)
     async def _genba(_: Request, exc: GenbaError) -> JSONResponse:
         status, kind = classify(exc)
-        extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownTagError) else {}
-        return JSONResponse(error_body(status, kind, str(exc), **extra), status_code=status)
+        extra: dict[str, Any] = (
+            {"suggestions": exc.suggestions} if isinstance(exc, UnknownTagError) else {}
+        )
+        headers = None
+        if isinstance(exc, NotAcceptingError):
+            extra = {"retry_after_s": exc.retry_after_s}
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        return JSONResponse(
+            error_body(status, kind, str(exc), **extra), status_code=status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

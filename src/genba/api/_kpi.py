@@ -95,5 +95,5 @@ def install(app: FastAPI, node: Node) -> None:
         machine's ``downtime_reason`` tag at the stop's start, so it is kept, exported and
         forwarded like any reading; KPIs use it from the next query on."""
         batch = await anyio.to_thread.run_sync(kpi.reason_sample, downtime_id, body.code)
-        await node.publish_durable(batch)
+        await node.publish_durable(batch, refuse=True)
         return {"id": downtime_id, "code": body.code, "stored": True}

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from genba.alarms import AlarmEngine, AlarmRule, AlarmSettings, AlarmStateError
 from genba.bus import Bus, Overflow
 from genba.clock import Clock
-from genba.errors import ConfigError, QueryError
+from genba.errors import ConfigError, QueryError, StoreError
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 
@@ -94,8 +94,12 @@ class AlarmService:
     def add_rule(self, rule: AlarmRule) -> None:
         self._check_tag(rule, strict=True)
         self.engine.add_rule(rule)
+        try:
+            self._save([*self.added.values(), rule])
+        except StoreError:
+            self.engine.remove_rule(rule.key)
+            raise
         self.added[rule.key] = rule
-        self._save()
 
     def remove_rule(self, name: str) -> None:
         self.engine.rule(name)  # an unknown name: the engine's error
@@ -104,15 +108,23 @@ class AlarmService:
                 f"Alarm {name!r} comes from genba.toml; remove it there (only rules added "
                 "through the API can be removed through it)."
             )
+        self._save([r for k, r in self.added.items() if k != name])
         self.engine.remove_rule(name)
         del self.added[name]
-        self._save()
 
-    def _save(self) -> None:
-        self.rules_path.parent.mkdir(parents=True, exist_ok=True)
+    def _save(self, rules: list[AlarmRule]) -> None:
+        """Write the API's rules; a full or read-only disk is a :class:`StoreError` (503)."""
         tmp = self.rules_path.with_suffix(".tmp")
-        tmp.write_bytes(_RULES.dump_json(list(self.added.values()), indent=1))
-        tmp.replace(self.rules_path)
+        try:
+            self.rules_path.parent.mkdir(exist_ok=True)
+            tmp.write_bytes(_RULES.dump_json(rules, indent=1))
+            tmp.replace(self.rules_path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot save the alarm rules to {self.rules_path} ({e}): nothing changed; "
+                "free disk space or mount the data dir read-write, then send it again"
+            ) from e
 
     async def run(self) -> None:
         """Evaluate every batch until the bus closes; meanwhile run timers and notifications."""

@@ -70,6 +70,10 @@ class Redeliveries:
             self._newest[last.tag_ids] = last.ts_ns
         return self._newest
 
+    def forget(self) -> None:
+        """After a failed write (which may have committed): read the newest times again."""
+        self._newest = None
+
     def note(self, batch: SampleBatch) -> None:
         """``batch`` was written: its samples are the newest of their tags now."""
         if not len(batch):

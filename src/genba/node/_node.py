@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import shutil
 import time
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from genba._version import __version__
@@ -24,6 +26,7 @@ from genba.clock import Clock, RealClock, SimulatedClock
 from genba.config import ClockSettings, GenbaConfig
 from genba.connectors import Connector, ConnectorContext, create_connector
 from genba.deadletter import DeadLetters
+from genba.errors import NotAcceptingError
 from genba.kpi import Kpi
 from genba.node._alarms import AlarmService
 from genba.node._forward import Forwarder
@@ -61,6 +64,14 @@ def _resume_clock(settings: ClockSettings, store: Store) -> Clock:
             log.info("simulated clock resumes after the newest stored sample")
             return SimulatedClock(start_ns=newest + NS_PER_S, speed=settings.speed)
     return clock
+
+
+@dataclass(slots=True)
+class TaskFailures:
+    """How often a background task of the node failed and was started again, and why."""
+
+    restarts: int = 0
+    last_error: str = ""
 
 
 class Node:
@@ -119,6 +130,7 @@ class Node:
         self._stop = asyncio.Event()
         self.running = False
         self.retention_deleted = 0
+        self.task_failures: dict[str, TaskFailures] = {}
 
     @property
     def name(self) -> str:
@@ -168,10 +180,10 @@ class Node:
         try:
             await asyncio.to_thread(self._mark_unclean_stop)
             async with asyncio.TaskGroup() as tg:
-                writer = tg.create_task(self.writer.run(), name="historian-writer")
-                alarms = tg.create_task(self.alarms.run(), name="alarms")
+                writer = tg.create_task(self._contain("historian-writer", self.writer.run))
+                alarms = tg.create_task(self._contain("alarms", self.alarms.run))
                 if self.forwarder is not None:
-                    tg.create_task(self.forwarder.run(), name="forwarder")
+                    tg.create_task(self._contain("forwarder", self.forwarder.run))
                 keeper = (
                     tg.create_task(self._keep_retention(), name="retention")
                     if self.config.retention
@@ -181,7 +193,7 @@ class Node:
                     tg.create_task(self._supervise(c, ctx), name=f"connector:{ctx.name}")
                     for c, ctx in self.connectors
                 ]
-                tasks.append(tg.create_task(self._watch_heartbeats(), name="heartbeats"))
+                tasks.append(tg.create_task(self._contain("heartbeats", self._watch_heartbeats)))
                 await self._stop.wait()
                 log.info("stopping: connectors first, then flushing the historian")
                 for t in [*tasks, *([keeper] if keeper else [])]:
@@ -202,6 +214,25 @@ class Node:
                 self.bus.stats().published_samples,
                 self.writer.stats.stored_samples,
             )
+
+    async def _contain(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run a background task of the node; when it fails, log it, count it in health
+        (``tasks``) and start it again with backoff: one fault never takes the node down."""
+        backoff = 1.0
+        while True:
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                failed = self.task_failures.setdefault(name, TaskFailures())
+                failed.restarts += 1
+                failed.last_error = f"{type(e).__name__}: {e}"
+                delay = backoff * random.uniform(0.5, 1.5)
+                log.exception("node task %r failed; restarting it in %.1f s", name, delay)
+                await asyncio.sleep(delay)
+                backoff = min(backoff * 2, 60.0)
 
     async def _supervise(self, connector: Connector, ctx: ConnectorContext) -> None:
         """Run a connector; on a crash record it and restart with jittered backoff."""
@@ -264,27 +295,87 @@ class Node:
                 log.exception("retention sweep failed; next try in %g s", RETENTION_EVERY_S)
             await asyncio.sleep(RETENTION_EVERY_S)
 
-    async def publish_durable(self, batch: SampleBatch) -> None:
+    async def publish_durable(self, batch: SampleBatch, *, refuse: bool = False) -> None:
         """Put ``batch`` on the bus and return once it is durable (committed to the store or
-        to the on-disk spool): what an acknowledgement to a sender may promise."""
+        to the on-disk spool): what an acknowledgement to a sender may promise.
+
+        While the store and the spool take nothing (a full or read-only disk), this waits
+        until they do; with ``refuse`` it raises :class:`NotAcceptingError` instead (an HTTP
+        sender is told to send again; anything of it already on the bus is stored once)."""
+        if refuse and not self.writer.accepting:
+            raise NotAcceptingError(self.writer.problem or "the store is not answering")
         async with self.writer.durable():
             await self.bus.publish(batch)
-            await self.writer.wait_durable(self.bus.stats().published_samples)
+            await self.writer.wait_durable(self.bus.stats().published_samples, refuse=refuse)
+
+    def disk(self) -> dict[str, Any]:
+        """Free and total bytes of the data dir's disk; ``low`` under ``disk_min_free_mb``."""
+        try:
+            usage = shutil.disk_usage(self.config.data_dir)
+        except OSError as e:
+            return {"path": str(self.config.data_dir), "error": f"{type(e).__name__}: {e}"}
+        return {
+            "path": str(self.config.data_dir),
+            "free_bytes": usage.free,
+            "total_bytes": usage.total,
+            "min_free_bytes": self.config.store.disk_min_free_mb * 2**20,
+            "low": usage.free < self.config.store.disk_min_free_mb * 2**20,
+        }
+
+    def problems(self, disk: dict[str, Any]) -> list[str]:
+        """What keeps the node from collecting and storing everything now, each with its fix;
+        empty when all works (``status`` is then ``ok``)."""
+        out = []
+        writer = self.writer
+        if not writer.accepting:
+            out.append(
+                f"storage: the store and the spool take nothing ({writer.problem}); "
+                f"{writer.stats.held_samples} samples held in memory, nothing acknowledged "
+                "until they are written: free disk space, or mount the data dir read-write"
+            )
+        elif writer.problem:
+            out.append(f"storage: the store failed ({writer.problem}); spooling to disk")
+        if "error" in disk:
+            out.append(f"disk: the data dir {disk['path']} is not reachable ({disk['error']})")
+        elif disk["low"]:
+            out.append(
+                f"disk: {disk['free_bytes'] // 2**20} MB free on {disk['path']}, under "
+                f"[store] disk_min_free_mb = {self.config.store.disk_min_free_mb}: free space "
+                "or set [[retention]]"
+            )
+        for _, ctx in self.connectors:
+            h = ctx.health
+            if not h.connected and h.errors:
+                out.append(f"connector {h.name!r}: not collecting: {h.last_error}")
+        for name, failed in self.task_failures.items():
+            out.append(f"task {name!r} failed {failed.restarts} times: {failed.last_error}")
+        return out
 
     def health(self) -> dict[str, Any]:
         """What ``GET /api/health`` shows."""
         now = self.clock.now_ns()
         bus = self.bus.stats()
+        disk = self.disk()
+        problems = self.problems(disk) if self.running else []
         return {
-            "status": "ok" if self.running else "stopped",
+            "status": "stopped" if not self.running else "degraded" if problems else "ok",
+            "problems": problems,
             "node": self.name,
             "version": __version__,
             "now_ms": now // NS_PER_MS,
             "uptime_s": round((now - self.started_ns) / NS_PER_S / self.clock.speed, 3),
             "clock": {"kind": self.config.clock.kind, "speed": self.clock.speed},
             "tags": len(self.registry),
-            "store": {"kind": self.config.store.kind, "retention_deleted": self.retention_deleted}
+            "store": {
+                "kind": self.config.store.kind,
+                "accepting": self.writer.accepting,
+                "retention_deleted": self.retention_deleted,
+            }
             | self.writer.stats.as_dict(),
+            "disk": disk,
+            "dead_letters": {"total": sum(self.dead_letters.counts.values())}
+            | self.dead_letters.file_health(),
+            "tasks": {name: asdict(failed) for name, failed in self.task_failures.items()},
             "bus": {
                 "published_samples": bus.published_samples,
                 "published_batches": bus.published_batches,

@@ -60,14 +60,19 @@ class Spool:
         )
         path = self.folder / f"{self._seq:012d}{SUFFIX}"
         tmp = path.with_suffix(".tmp")
-        with pa.OSFile(str(tmp), "wb") as sink, paipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        fd = os.open(tmp, os.O_RDONLY)
+        self.folder.mkdir(exist_ok=True)  # not its parents: a vanished data dir stays gone
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
+            with pa.OSFile(str(tmp), "wb") as sink, paipc.new_file(sink, table.schema) as w:
+                w.write_table(table)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            tmp.replace(path)
+        except BaseException:  # a full or read-only disk: leave no half-written file
+            tmp.unlink(missing_ok=True)
+            raise
         self._seq += 1
         self._paths.append(path)
         self.bytes += path.stat().st_size

@@ -10,11 +10,14 @@ What the store already holds exactly is dropped before each write (:mod:`genba.n
 redelivery after a crash, a replayed spool or an import run twice stores nothing twice.
 
 When the store fails a write, the batch goes to the store-and-forward spool on disk
-(:mod:`genba.node._spool`) and the writer keeps draining the bus; a replay task writes the
-spool into the store, oldest first, once it answers again, and later batches queue behind it so
-order is kept. The spool is bounded (``spool_max_mb``); when it is full the writer waits, the
-bus fills, and connectors wait: nothing is dropped. Without a spool a failed write is retried
-with backoff, keeping the samples in memory.
+(:mod:`genba.node._spool`) and the writer keeps draining the bus; a recovery task writes the
+backlog into the store, oldest first, once it answers again, and later batches queue behind it
+so order is kept. When the spool cannot take a batch either (it is full, or on the same full,
+read-only or vanished disk as the store) the batch is held in memory, up to
+``buffer_max_samples``; past that the writer waits, the bus fills and connectors wait. While
+anything is held in memory the writer is not :attr:`~HistorianWriter.accepting`: nothing in
+memory is durable, so senders that need an acknowledgement are refused (HTTP 503) or kept
+waiting (MQTT QoS 1: unacknowledged, the broker keeps the messages) until the backlog is written.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from genba.bus import Bus, Overflow
+from genba.errors import NotAcceptingError
 from genba.node._dedup import Redeliveries
 from genba.node._spool import Spool
 from genba.store import Store, StoreSettings
@@ -47,6 +52,7 @@ class WriterStats:
     last_error: str = ""
     spooled_samples: int = 0
     spool_bytes: int = 0
+    held_samples: int = 0
     duplicates_dropped: int = 0
 
     def as_dict(self) -> dict[str, object]:
@@ -59,6 +65,7 @@ class WriterStats:
             "last_error": self.last_error,
             "spooled_samples": self.spooled_samples,
             "spool_bytes": self.spool_bytes,
+            "held_samples": self.held_samples,
             "duplicates_dropped": self.duplicates_dropped,
         }
 
@@ -75,8 +82,13 @@ class HistorianWriter:
             if spool_dir is not None and settings.spool_max_mb > 0
             else None
         )
-        self._replayer: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._held: deque[SampleBatch] = deque()  # not durable: neither store nor spool took it
+        self._held_max = settings.buffer_max_samples
         self._warned_full = False
+        self.problem = ""
+        """Why the store cannot be written now ("" while it can)."""
+        self._logged = ("", 0.0)  # the last problem logged, and when
         self._interval_s = settings.flush_interval_ms / 1000
         self._max = settings.flush_max_samples
         self._sub = bus.subscribe(
@@ -111,14 +123,23 @@ class HistorianWriter:
             batch = self._seen.filter(batch)
             self.stats.duplicates_dropped = self._seen.dropped
         if len(batch):
-            self._store.append(batch)
+            try:
+                self._store.append(batch)
+            except Exception:
+                self._seen.forget()  # it may have committed: learn again what the store holds
+                raise
             self._seen.note(batch)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether what senders publish now can become durable: nothing waits in memory."""
+        return not self._held
 
     async def run(self) -> None:
         """Write until the bus is closed and everything it held is stored (or spooled)."""
         if self._spool is not None and self._spool.files:
             log.warning("replaying %d spooled batches left by the last run", self._spool.files)
-            self._start_replay()
+            self._start_recovery()
         try:
             await self._drain()
             if self._new_tags:  # tags declared after the last samples
@@ -127,13 +148,18 @@ class HistorianWriter:
                 except Exception as e:
                     log.error("could not save %d new tags: %s", len(self._new_tags), e)
         finally:
-            if self._replayer is not None:
-                try:  # the store may be back: give the replay a moment before stopping
-                    await asyncio.wait_for(asyncio.shield(self._replayer), 10)
+            if self._recovery is not None:
+                try:  # the store may be back: give the backlog a moment before stopping
+                    await asyncio.wait_for(asyncio.shield(self._recovery), 10)
                 except TimeoutError:
-                    self._replayer.cancel()
-                    log.warning("stopping with %d batches still spooled; replayed at next start",
-                                self._spool.files if self._spool else 0)  # fmt: skip
+                    self._recovery.cancel()
+                    if self._spool is not None and self._spool.files:
+                        log.warning("stopping with %d batches still spooled; replayed at "
+                                    "next start", self._spool.files)  # fmt: skip
+                    if self._held:
+                        log.error("stopping with %d samples held in memory that neither the "
+                                  "store nor the spool took (%s): they are lost",
+                                  self.stats.held_samples, self.problem)  # fmt: skip
 
     async def _drain(self) -> None:
         pending: list[SampleBatch] = []
@@ -158,25 +184,20 @@ class HistorianWriter:
                 return
 
     async def _flush(self, batch: SampleBatch) -> None:
-        if self._spool is not None:
-            if self._spool.files:  # behind a spool: keep the order
-                await self._to_spool(batch)
-                return
+        if not self._held and not (self._spool is not None and self._spool.files):
             try:
                 await self._append(batch)
-            except Exception as e:  # the store failed: keep the batch on disk, carry on
-                self._failed(e, len(batch), "spooling")
-                await self._to_spool(batch)
-            return
-        backoff = 0.1
-        while True:
-            try:
-                await self._append(batch)
+                self.problem = ""
                 return
-            except Exception as e:  # keep the samples, tell, retry: a store can come back
-                self._failed(e, len(batch), "retrying")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+            except Exception as e:  # the store failed: keep the batch, carry on draining
+                self._failed(e, f"{len(batch)} samples kept for later")
+        await self._behind(batch)  # behind a backlog: keep the order
+
+    async def _behind(self, batch: SampleBatch) -> None:
+        """Queue ``batch`` after the backlog: on the spool if it takes it, else in memory."""
+        if self._held or not await self._to_spool(batch):
+            await self._hold(batch)
+        self._start_recovery()
 
     async def _append(self, batch: SampleBatch) -> None:
         t0 = time.perf_counter()
@@ -192,11 +213,16 @@ class HistorianWriter:
         async with self._durable_changed:
             self._durable_changed.notify_all()
 
-    async def wait_durable(self, position: int) -> None:
+    async def wait_durable(self, position: int, *, refuse: bool = False) -> None:
         """Return once the first ``position`` samples the bus carried are durable: committed
-        to the store, or written to the on-disk spool."""
+        to the store, or written to the on-disk spool. With ``refuse``, raise
+        :class:`NotAcceptingError` instead of waiting while the writer is not accepting."""
         async with self._durable_changed:
-            await self._durable_changed.wait_for(lambda: self.durable_samples >= position)
+            await self._durable_changed.wait_for(
+                lambda: self.durable_samples >= position or (refuse and not self.accepting)
+            )
+        if self.durable_samples < position:
+            raise NotAcceptingError(self.problem or "the store is not answering")
 
     @asynccontextmanager
     async def durable(self) -> AsyncIterator[None]:
@@ -208,54 +234,101 @@ class HistorianWriter:
         finally:
             self._waiting -= 1
 
-    def _failed(self, e: Exception, n: int, doing: str) -> None:
+    def _failed(self, e: Exception, doing: str) -> None:
         self.stats.errors += 1
-        self.stats.last_error = f"{type(e).__name__}: {e}"
-        log.error("historian write of %d samples failed (%s): %s", n, doing, e)
+        self.problem = self.stats.last_error = f"{type(e).__name__}: {e}"
+        now = time.monotonic()
+        if self.problem != self._logged[0] or now - self._logged[1] >= 60:  # not each retry
+            self._logged = (self.problem, now)
+            log.error("historian write failed (%s): %s", doing, e)
 
-    async def _to_spool(self, batch: SampleBatch) -> None:
+    async def _to_spool(self, batch: SampleBatch) -> bool:
+        """Write ``batch`` to the spool; False when there is none, it is full or it fails."""
         spool = self._spool
         if spool is None:
-            raise RuntimeError("no spool configured")
-        while spool.full:
+            return False
+        if spool.full:
             if not self._warned_full:
                 self._warned_full = True
                 log.warning(
-                    "store-and-forward spool is full (%d MB in %d batches): connectors now wait "
-                    "until the store is back; raise [store] spool_max_mb to hold more",
+                    "store-and-forward spool is full (%d MB in %d batches): holding samples in "
+                    "memory; raise [store] spool_max_mb to hold more",
                     spool.bytes // 2**20, spool.files,
                 )  # fmt: skip
-            await asyncio.sleep(0.2)
+            return False
         self._warned_full = False
-        await asyncio.to_thread(spool.put, batch)
+        try:
+            await asyncio.to_thread(spool.put, batch)
+        except OSError as e:  # the spool's disk is full, read-only or gone too
+            self._failed(e, f"spooling {len(batch)} samples failed too")
+            return False
         self.stats.pending_samples -= len(batch)
         self.stats.spooled_samples += len(batch)
         self.stats.spool_bytes = spool.bytes
         await self._now_durable(len(batch))
-        self._start_replay()  # the last replay may have ended while this batch waited
+        return True
 
-    def _start_replay(self) -> None:
-        if self._replayer is None or self._replayer.done():
-            self._replayer = asyncio.create_task(self._replay(), name="historian-replay")
+    async def _hold(self, batch: SampleBatch) -> None:
+        """Keep ``batch`` in memory behind the backlog; wait while the buffer is full (the bus
+        then fills and connectors wait)."""
+        async with self._durable_changed:  # the recovery notifies as it writes the backlog
+            await self._durable_changed.wait_for(
+                lambda: not self._held or self.stats.held_samples + len(batch) <= self._held_max
+            )
+        if not self._held:
+            log.error("the store and the spool take nothing (%s): holding samples in memory "
+                      "(at most [store] buffer_max_samples = %d) and acknowledging nothing "
+                      "until they are written", self.problem, self._held_max)  # fmt: skip
+        self._held.append(batch)
+        self.stats.held_samples += len(batch)
+        async with self._durable_changed:  # senders waiting for durability learn it now
+            self._durable_changed.notify_all()
 
-    async def _replay(self) -> None:
-        """Write the spool into the store, oldest first, retrying until the store answers."""
-        spool = self._spool
+    def _start_recovery(self) -> None:
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.create_task(self._recover(), name="historian-recovery")
+
+    async def _recover(self) -> None:
+        """Write the backlog into the store, oldest first (the spool, then what memory
+        holds), retrying with backoff until the store answers; while it does not, move what
+        memory holds onto the spool when that takes it."""
         backoff = 0.2
-        while spool is not None and spool.files:
+        while (self._spool is not None and self._spool.files) or self._held:
+            try:
+                await self._recover_one()
+                backoff = 0.2
+                self.problem = ""
+            except Exception as e:  # still down: wait and try the same batch again
+                self._failed(e, "writing the backlog; retrying")
+                if self._held and self._spool is not None and not self._spool.full:
+                    head = self._held.popleft()  # durable once spooled: in order, it is next
+                    self.stats.held_samples -= len(head)
+                    if await self._to_spool(head):
+                        continue
+                    self._held.appendleft(head)
+                    self.stats.held_samples += len(head)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        log.info("historian backlog written: storing live again")
+
+    async def _recover_one(self) -> None:
+        spool = self._spool
+        if spool is not None and spool.files:
             head = await asyncio.to_thread(spool.peek)
             if head is None:
                 return
             path, batch = head
-            try:
-                await asyncio.to_thread(self._write, batch)
-            except Exception as e:  # still down: wait and try the same batch again
-                self._failed(e, len(batch), "replaying the spool")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.2
+            await asyncio.to_thread(self._write, batch)
             spool.pop(path)
             self.stats.stored_samples += len(batch)
             self.stats.spooled_samples = max(self.stats.spooled_samples - len(batch), 0)
             self.stats.spool_bytes = spool.bytes
+            return
+        batch = self._held[0]
+        await asyncio.to_thread(self._write, batch)
+        self._held.popleft()
+        self.stats.held_samples -= len(batch)
+        self.stats.flushes += 1
+        self.stats.stored_samples += len(batch)
+        self.stats.pending_samples -= len(batch)
+        await self._now_durable(len(batch))

@@ -49,6 +49,19 @@ class StoreSettings(BaseModel):
         ge=0,
         description="Store-and-forward: disk the spool may use while the store is down (0: off).",
     )
+    buffer_max_samples: int = Field(
+        1_000_000,
+        gt=0,
+        le=1_000_000_000,
+        description="Samples held in memory while neither the store nor the spool takes them "
+        "(a full or read-only disk); past it connectors wait. Nothing in memory is acknowledged.",
+    )
+    disk_min_free_mb: int = Field(
+        1024,
+        ge=0,
+        le=100_000_000,
+        description="Health warns (status degraded) when the data dir's disk has less free.",
+    )
     queue_max_samples: int = Field(
         2_000_000,
         gt=0,

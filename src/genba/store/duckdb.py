@@ -3,11 +3,19 @@
 Appends go in as Arrow tables (zero-copy from the bus's numpy columns), one transaction a
 batch, so a returned :meth:`DuckDBStore.append` is in DuckDB's write-ahead log. The newest
 sample of every tag is also kept in memory, so ``last`` does not scan history.
+
+A write that fails (a full or read-only disk: DuckDB then invalidates the whole database, even
+for reads) leaves the connection marked broken; the next call closes it and opens the file
+again, so the store comes back by itself once the disk does. A file that disappears under a
+running node (its data dir removed or unmounted: writes would go on into a deleted file) is
+noticed before each write and refused until the file is back at its path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +38,8 @@ from genba.store._base import (
 )
 from genba.store._derived import runs_of
 from genba.types import QUALITY_DTYPE, SampleBatch, Tag, TagId, TagSpec
+
+log = logging.getLogger("genba.store")
 
 SCHEMA_VERSION = 1
 
@@ -73,6 +83,12 @@ class DuckDBSettings(BaseModel):
     )
     memory_limit: str = Field("1GB", description="DuckDB memory_limit, e.g. '512MB', '4GB'.")
     threads: int = Field(2, ge=1, le=256, description="Threads DuckDB may use for a query.")
+    checkpoint_threshold: str = Field(
+        "16MB",
+        pattern=r"^\d+(\.\d+)?\s*[KMG]i?B$",
+        description="Write-ahead log size at which DuckDB checkpoints into the file, e.g. "
+        "'16MB'; smaller keeps less in the log on a small disk.",
+    )
 
 
 class _LastValues:
@@ -143,18 +159,21 @@ class DuckDBStore:
         read_only: bool = False,
         memory_limit: str = "1GB",
         threads: int = 2,
+        checkpoint_threshold: str = "16MB",
     ) -> None:
         self.path = path
         self.read_only = read_only
         if read_only and not path.exists():
             raise StoreError(f"No historian at {path}; start a node first (`genba up`).")
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._options: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": memory_limit,
+            "threads": threads,
+        }
+        if not read_only:
+            self._options["checkpoint_threshold"] = checkpoint_threshold
         try:
-            self._con = duckdb.connect(
-                str(path),
-                read_only=read_only,
-                config={"memory_limit": memory_limit, "threads": threads},
-            )
+            self._con = duckdb.connect(str(path), read_only=read_only, config=self._options)
         except duckdb.IOException as e:
             if "lock" in str(e).lower():
                 raise StoreLockedError(
@@ -163,12 +182,16 @@ class DuckDBStore:
                 ) from None
             raise StoreError(f"Cannot open the historian {path}: {e}") from e
         self._write_lock = threading.Lock()
+        self._open_lock = threading.RLock()
         self._closed = False
+        self._broken = ""  # why the connection must be opened again before the next call
+        self._unsure: SampleBatch | None = None  # a failed append that may have committed
         if not read_only:
             self._con.execute(_SCHEMA)
             self._con.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
+        self._file = _identity(path)
         self._last = _LastValues()
         self._load_last()
 
@@ -179,16 +202,72 @@ class DuckDBStore:
         except Exception as e:
             raise ConfigError(f"[store] options for kind 'duckdb': {e}", key="store") from e
         path = opts.path if opts.path.is_absolute() else data_dir / opts.path
-        return cls(path, read_only=read_only, memory_limit=opts.memory_limit, threads=opts.threads)
+        return cls(
+            path,
+            read_only=read_only,
+            memory_limit=opts.memory_limit,
+            threads=opts.threads,
+            checkpoint_threshold=opts.checkpoint_threshold,
+        )
 
     @contextlib.contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor of its own per call: DuckDB connections are not shared between threads."""
-        cur = self._con.cursor()
+    def _cursor(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own per call: DuckDB connections are not shared between threads.
+
+        A failure of a write, or any fatal one, marks the connection broken (see the module
+        docstring); every failure is raised as :class:`StoreError`, naming the file."""
+        if not self.read_only:
+            self._check_file(write=write)
+        cur = None
         try:
+            cur = self._con.cursor()
             yield cur
+        except duckdb.Error as e:
+            if write or isinstance(e, duckdb.FatalException):
+                self._broken = str(e).splitlines()[0]
+            raise StoreError(f"historian {self.path}: {str(e).splitlines()[0]}") from e
         finally:
-            cur.close()
+            if cur is not None:
+                cur.close()
+
+    def _check_file(self, *, write: bool) -> None:
+        """Open the file again if the last write broke the connection; before a write, refuse
+        when the file is no longer the one open (see the module docstring)."""
+        with self._open_lock:
+            if write and not self._broken and _identity(self.path) != self._file:
+                self._broken = f"the file {self.path} is gone"
+            if self._broken:
+                self._reopen()
+
+    def _reopen(self) -> None:
+        if _identity(self.path) is None:
+            raise StoreError(
+                f"historian {self.path}: {self._broken}; the file is not there (data dir "
+                "removed or unmounted?): mount or restore it, the node goes on by itself"
+            )
+        with contextlib.suppress(duckdb.Error):
+            self._con.close()  # an invalidated database must be closed before it is opened
+        try:
+            self._con = duckdb.connect(str(self.path), config=self._options)
+        except duckdb.Error as e:
+            raise StoreError(f"historian {self.path}: cannot open it again: {e}") from e
+        self._file = _identity(self.path)
+        self._broken = ""
+        if self._unsure is not None:  # it may have committed: what the file holds counts
+            batch, self._unsure = self._unsure, None
+            ids = np.unique(batch.tag_ids).tolist()
+            cols = self._numpy(
+                "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, "
+                "arg_max(quality, ts_ns) AS q FROM samples "
+                "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $t GROUP BY tag_id",
+                {"ids": ids, "t": int(batch.ts_ns.min())},
+            )
+            self._last.update(
+                SampleBatch.from_columns(
+                    tag_ids=cols["tag_id"], ts_ns=cols["ts"], values=cols["v"], quality=cols["q"]
+                )
+            )
+        log.info("historian %s opened again after a failed write", self.path)
 
     def _numpy(self, sql: str, params: object = None) -> dict[str, npt.NDArray[Any]]:
         with self._cursor() as cur:
@@ -211,9 +290,14 @@ class DuckDBStore:
             if self._closed:
                 return
             self._closed = True
-            if not self.read_only:
-                self._con.execute("CHECKPOINT")
-            self._con.close()
+            try:
+                if not self.read_only and not self._broken:
+                    self._con.execute("CHECKPOINT")
+            except duckdb.Error as e:  # the write-ahead log keeps it: replayed at next open
+                log.warning("historian %s: no checkpoint at close: %s", self.path, e)
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    self._con.close()
 
     # -- writes -------------------------------------------------------------------------
     def append(self, batch: SampleBatch) -> None:
@@ -227,9 +311,14 @@ class DuckDBStore:
                 "quality": batch.quality,
             }
         )
-        with self._write_lock, self._cursor() as cur:
-            cur.register("_genba_batch", table)
-            cur.execute("INSERT INTO samples SELECT * FROM _genba_batch")
+        with self._write_lock:
+            try:
+                with self._cursor(write=True) as cur:
+                    cur.register("_genba_batch", table)
+                    cur.execute("INSERT INTO samples SELECT * FROM _genba_batch")
+            except StoreError:
+                self._unsure = batch
+                raise
         self._last.update(batch)
 
     def save_tags(self, tags: list[Tag]) -> None:
@@ -245,7 +334,7 @@ class DuckDBStore:
                 "high": pa.array([t.spec.high for t in tags], pa.float64()),
             }
         )  # one statement for any number of tags: executemany costs ~1 ms a row in DuckDB
-        with self._write_lock, self._cursor() as cur:
+        with self._write_lock, self._cursor(write=True) as cur:
             cur.register("_genba_tags", table)
             cur.execute(
                 "INSERT INTO tags SELECT * FROM _genba_tags ON CONFLICT (id) DO UPDATE SET "
@@ -324,7 +413,7 @@ class DuckDBStore:
     def delete_before(self, tag_ids: list[TagId], before_ns: int) -> int:
         if not tag_ids:
             return 0
-        with self._write_lock, self._cursor() as cur:
+        with self._write_lock, self._cursor(write=True) as cur:
             row = cur.execute(
                 "DELETE FROM samples WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns < $before "
                 "RETURNING 1",
@@ -341,7 +430,7 @@ class DuckDBStore:
              "tag_id": rollup.tag_ids, "bucket_ns": rollup.bucket_ns}
             | {c: rollup.columns[c] for c in ROLLUP}
         )  # fmt: skip
-        with self._write_lock, self._cursor() as cur:
+        with self._write_lock, self._cursor(write=True) as cur:
             cur.register("_genba_rollup", table)
             cur.execute("INSERT OR REPLACE INTO rollups SELECT * FROM _genba_rollup")
 
@@ -369,7 +458,7 @@ class DuckDBStore:
     def delete_rollup_before(self, every_ns: int, tag_ids: list[TagId], before_ns: int) -> int:
         if not tag_ids:
             return 0
-        with self._write_lock, self._cursor() as cur:
+        with self._write_lock, self._cursor(write=True) as cur:
             rows = cur.execute(
                 "DELETE FROM rollups WHERE every_ns = $e AND tag_id IN (SELECT unnest($ids)) "
                 "AND bucket_ns < $b RETURNING 1",
@@ -381,3 +470,12 @@ class DuckDBStore:
         with self._cursor() as cur:
             row = cur.execute("SELECT count(*) FROM samples").fetchone()
         return int(row[0]) if row else 0
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``path``; None when it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

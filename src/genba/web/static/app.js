@@ -113,6 +113,11 @@ async function pollHealth() {
       if (c.errors || c.dead_letters) el.classList.add("trouble");
       return el;
     }));
+    // What keeps the node from collecting or storing everything (a full disk, a dead device).
+    const problems = document.getElementById("problems");
+    problems.hidden = health.status === "ok";
+    problems.replaceChildren(h("strong", {}, `Node ${health.status.toUpperCase()}`),
+      ...health.problems.map((text) => h("span", {}, text)));
     showError("");
   } catch (e) { showError(`Node not reachable: ${e.message}`); }
 }
