@@ -1,10 +1,11 @@
 """A full disk and a read-only data dir never stop the node, and lose nothing acknowledged.
 
-The data dir of a `genba up` process lies on a small file system of its own: a tmpfs that a
-filler file fills (DuckDB's write-ahead log and its checkpoints then fail with ENOSPC, the
-spool beside it too), or an ext4 image mounted ``errors=remount-ro`` on which the kernel is
-told of an error (it turns the file system read-only under the open files, as it does when a
-disk goes bad). HTTP clients post all the while and a simulated machine is polled. Through the
+The data dir of a `genba up` process lies on a small file system of its own: a tmpfs that
+another program keeps full (DuckDB's write-ahead log and its checkpoints then fail with
+ENOSPC, the spool beside it too); an ext4 image mounted ``errors=remount-ro`` on which the
+kernel is told of an error (it turns the file system read-only under the open files, as it
+does when a disk goes bad), later unmounted, checked and mounted again; or a data dir moved
+away under the running node and back. HTTP clients post all the while and a simulated machine is polled. Through the
 fault the node stays up, health says what is wrong, ingest answers 503 with ``Retry-After`` and
 acknowledges nothing; when space returns, or the disk is mounted again, it goes on by itself.
 Then every acknowledged row is in the store once, and the machine's samples from the outage
@@ -181,7 +182,7 @@ def _mount_again(disk: Path, scratch: Path) -> None:
     _sh("mount", "-o", "loop,errors=remount-ro", str(scratch / "disk.ext4"), str(disk))
 
 
-@pytest.mark.parametrize("fault", ["full", "read-only"])
+@pytest.mark.parametrize("fault", ["full", "read-only", "vanished"])
 def test_the_node_rides_out_a_disk_fault_and_loses_nothing_acknowledged(
     fault: str, tmp_path: Path
 ) -> None:
@@ -195,8 +196,10 @@ def test_the_node_rides_out_a_disk_fault_and_loses_nothing_acknowledged(
             _wait("acknowledged request", lambda: len(clients.acked) >= 10, 30, up)
             if fault == "full":
                 hog = Hog(disk)
-            else:
+            elif fault == "read-only":
                 _read_only(disk)
+            else:  # moved away, as a mistaken clean-up or an unmounted disk would
+                (disk / "data").rename(disk / "elsewhere")
             fault_ms = up.http.get("/api/health").json()["now_ms"]
             _wait("503", lambda: clients.statuses[503] >= 3, 60, up)
             seen: list[dict[str, Any]] = []
@@ -215,8 +218,10 @@ def test_the_node_rides_out_a_disk_fault_and_loses_nothing_acknowledged(
 
             if fault == "full":
                 hog.stop()
-            else:
+            elif fault == "read-only":
                 _mount_again(disk, scratch)
+            else:
+                (disk / "elsewhere").rename(disk / "data")
             back = len(clients.acked)
             _wait(
                 "acknowledgement after the fault", lambda: len(clients.acked) >= back + 10, 60, up

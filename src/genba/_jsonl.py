@@ -1,5 +1,8 @@
 """An append-only JSON-lines file that a full or read-only disk never turns into a crash.
 
+The folder must exist (the node's data dir, made at start): one that vanished is not made
+again here, so a removed or unmounted data dir is noticed, not silently replaced.
+
 Used for the dead-letter record and the alarm history: each file is rotated at ``max_bytes``
 (one older file kept, as ``<name>.1``), and a write that fails is counted and logged, once per
 run of failures, instead of raised: what the file records must never stop what it records.
@@ -34,7 +37,6 @@ class JsonLines:
     def append(self, record: dict[str, Any]) -> bool:
         """Add ``record``; False (counted in ``write_errors``) when the disk refused it."""
         try:
-            self.path.parent.mkdir(exist_ok=True)  # not its parents: a vanished dir stays gone
             if self.path.exists() and self.path.stat().st_size >= self.max_bytes:
                 self.path.replace(self.path.with_name(self.path.name + ".1"))
                 self.rotations += 1

@@ -116,7 +116,6 @@ class AlarmService:
         """Write the API's rules; a full or read-only disk is a :class:`StoreError` (503)."""
         tmp = self.rules_path.with_suffix(".tmp")
         try:
-            self.rules_path.parent.mkdir(exist_ok=True)
             tmp.write_bytes(_RULES.dump_json(rules, indent=1))
             tmp.replace(self.rules_path)
         except OSError as e:

@@ -88,7 +88,7 @@ class HistorianWriter:
         self._warned_full = False
         self.problem = ""
         """Why the store cannot be written now ("" while it can)."""
-        self._logged = ("", 0.0)  # the last problem logged, and when
+        self._logged: dict[str, float] = {}  # problems logged, and when
         self._interval_s = settings.flush_interval_ms / 1000
         self._max = settings.flush_max_samples
         self._sub = bus.subscribe(
@@ -238,8 +238,10 @@ class HistorianWriter:
         self.stats.errors += 1
         self.problem = self.stats.last_error = f"{type(e).__name__}: {e}"
         now = time.monotonic()
-        if self.problem != self._logged[0] or now - self._logged[1] >= 60:  # not each retry
-            self._logged = (self.problem, now)
+        if now - self._logged.get(self.problem, -60.0) >= 60:  # once a minute, not each retry
+            if len(self._logged) > 100:
+                self._logged.clear()
+            self._logged[self.problem] = now
             log.error("historian write failed (%s): %s", doing, e)
 
     async def _to_spool(self, batch: SampleBatch) -> bool:
