@@ -15,6 +15,7 @@ assigned once and kept by the store, so history stays attached to its tag across
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -36,6 +37,7 @@ class TagRegistry:
         self._hooks: list[NewTagsHook] = []
         self._masks: dict[str, npt.NDArray[np.bool_]] = {}
         self._max_id = 0
+        self._lock = threading.Lock()  # ensure() runs on the event loop and in ingest threads
         for tag in tags:
             self._add(tag)
 
@@ -65,24 +67,25 @@ class TagRegistry:
         """Register the specs not known yet, fill in metadata of known ones; return all."""
         out: list[Tag] = []
         changed: list[Tag] = []
-        next_id = self.max_id + 1
-        for spec in specs:
-            old = self._by_path.get(spec.path)
-            if old is None:
-                check_path(spec.path)
-                tag = Tag(next_id, spec)
-                next_id += 1
-            else:
-                merged = old.spec.merged(spec)
-                tag = old if merged == old.spec else Tag(old.id, merged)
-            if tag is not old:
-                self._add(tag)
-                changed.append(tag)
-            out.append(tag)
-        if changed:
-            self._masks.clear()
-            for hook in self._hooks:
-                hook(changed)
+        with self._lock:
+            next_id = self.max_id + 1
+            for spec in specs:
+                old = self._by_path.get(spec.path)
+                if old is None:
+                    check_path(spec.path)
+                    tag = Tag(next_id, spec)
+                    next_id += 1
+                else:
+                    merged = old.spec.merged(spec)
+                    tag = old if merged == old.spec else Tag(old.id, merged)
+                if tag is not old:
+                    self._add(tag)
+                    changed.append(tag)
+                out.append(tag)
+            if changed:
+                self._masks.clear()
+                for hook in self._hooks:
+                    hook(changed)
         return out
 
     def get(self, path: str) -> Tag:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import time
@@ -173,3 +175,49 @@ async def test_many_new_tags_in_one_body_each_get_their_own_id(rn: RunningNode) 
     assert await read(rn, f"s/a/l/m/t{n - 1}") == ([T], [float(n - 1)], [0])
     ids = {rn.node.registry.get(f"s/a/l/m/t{i}").id for i in range(n)}
     assert len(ids) == n
+
+
+async def test_a_refused_row_creates_no_tag(rn: RunningNode) -> None:
+    body = [{"tag": f"junk/a/l/m/t{i}", "timestamp": T, "value": "x"} for i in range(50)]
+    r = await rn.http.post("/api/ingest", json=body)
+    assert r.json()["rejected"] == 50
+    assert not [t for t in rn.node.registry if t.path.startswith("junk/")]
+
+
+async def test_a_body_over_max_body_mb_is_413_before_it_is_read(
+    make_config: Callable[[str], GenbaConfig], run_node: Any
+) -> None:
+    small: RunningNode = await run_node(make_config("[node]\nmax_body_mb = 0.01\n"))
+    rows = "\n".join(f"s/a/l/m/big,{T + i},1.0" for i in range(2000))  # ~50 kB
+    r = await small.http.post(
+        "/api/ingest", content="tag,timestamp,value\n" + rows, headers={"content-type": "text/csv"}
+    )
+    assert r.status_code == 413
+    assert "max_body_mb" in r.json()["error"]["message"]
+
+    async def chunked() -> Any:  # no length given: counted as it arrives
+        for _ in range(20):
+            yield b"x" * 1000
+
+    r = await small.http.post("/api/ingest", content=chunked())
+    assert r.status_code == 413
+    assert "s/a/l/m/big" not in small.node.registry
+    assert (await small.http.get("/api/health")).json()["status"] == "ok"
+
+
+async def test_connections_that_send_no_request_are_closed(rn: RunningNode) -> None:
+    from genba.api._serve import HEAD_TIMEOUT_S
+
+    host, port = rn.url.removeprefix("http://").rsplit(":", 1)
+    idle = [await asyncio.open_connection(host, int(port)) for _ in range(200)]
+    slow = idle[0][1]
+    slow.write(b"GET /api/health HTTP/1.1\r\n")  # a head that never ends
+    await asyncio.sleep(HEAD_TIMEOUT_S + 1.5)
+    closed = 0
+    for reader, writer in idle:
+        with contextlib.suppress(ConnectionError):
+            if await asyncio.wait_for(reader.read(), 1) == b"":
+                closed += 1
+        writer.close()
+    assert closed == 200
+    assert (await rn.http.get("/api/health")).json()["status"] == "ok"

@@ -265,3 +265,21 @@ async def test_tls_with_user_and_password_over_mqtt_5(
         assert "password" in refused.last_error.lower() or "authoriz" in refused.last_error.lower()
     finally:
         broker.stop()
+
+
+async def test_a_flood_of_new_topics_stops_at_max_tags_as_dead_letters(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, mqtt_broker: Broker
+) -> None:
+    rn: RunningNode = await run_node(make_config(config(mqtt_broker, "max_tags = 3")))
+    await wait_until(lambda: rn.node.health()["connectors"][0]["connected"])
+    for i in range(6):
+        await pub(mqtt_broker, f"plant/x/t{i}", "1")
+    await pub(mqtt_broker, "plant/x/t0", "2")  # a known tag still flows
+    await wait_until(lambda: rn.node.health()["connectors"][0]["dead_letters"] == 3)
+    await wait_until(lambda: rn.node.writer.stats.stored_samples == 4)
+    assert sorted(t.path for t in rn.node.registry if t.path.startswith("plant/")) == [
+        "plant/x/t0", "plant/x/t1", "plant/x/t2",
+    ]  # fmt: skip
+    reason = (await rn.http.get("/api/deadletter")).json()["records"][0]["reason"]
+    assert "max_tags = 3" in reason
+    assert rn.node.health()["connectors"][0]["connected"] is True

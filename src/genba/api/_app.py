@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
@@ -14,12 +17,41 @@ from starlette.background import BackgroundTask
 from genba import web
 from genba._version import __version__
 from genba.api import _alarms, _errors, _kpi
+from genba.api._errors import RequestTimeout, RequestTooLarge
 from genba.api._live import live_stream
 from genba.errors import NotAcceptingError, QueryError
 from genba.node import Node, ingest
 from genba.node._export import export_tables, write_file
 
 EPOCH = "1970-01-01T00:00:00Z"
+BODY_TIMEOUT_S = 60.0
+"""Longest a client may take to send a request body; then 408."""
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body of ``request``; 413 past ``max_bytes`` (before reading it, when the client
+    says its length), 408 when it does not arrive within :data:`BODY_TIMEOUT_S`."""
+    too_large = RequestTooLarge(
+        f"The request body is over [node] max_body_mb = {max_bytes / 2**20:g} MB; send it in "
+        "parts, or raise max_body_mb in genba.toml."
+    )
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The request body did not arrive within {BODY_TIMEOUT_S:g} s; send it again."
+        ) from None
+    return b"".join(chunks)
 
 
 def create_app(node: Node) -> FastAPI:
@@ -131,14 +163,17 @@ def create_app(node: Node) -> FastAPI:
         for back-filling history; rows that fail validation are refused with their reason."""
         if not node.writer.accepting:  # before parsing: nothing of it is taken
             raise NotAcceptingError(node.writer.problem or "the store is not answering")
-        body = await request.body()
-        batch, result = ingest(
-            body,
-            request.headers.get("content-type", "application/json"),
-            registry=node.registry,
-            now_ns=node.clock.now_ns(),
-            dead_letters=node.dead_letters,
-            max_future_s=max_future_s,
+        body = await read_body(request, int(node.config.node.max_body_mb * 2**20))
+        batch, result = await anyio.to_thread.run_sync(  # a big body never blocks the loop
+            functools.partial(
+                ingest,
+                body,
+                request.headers.get("content-type", "application/json"),
+                registry=node.registry,
+                now_ns=node.clock.now_ns(),
+                dead_letters=node.dead_letters,
+                max_future_s=max_future_s,
+            )
         )
         if len(batch):  # answered once durable: a 200 means stored, even if the node dies now
             await node.publish_durable(batch, refuse=True)

@@ -26,10 +26,21 @@ from genba.errors import (
 
 log = logging.getLogger("genba.api")
 
+
+class RequestTooLarge(GenbaError):
+    """A request body over ``[node] max_body_mb`` (413)."""
+
+
+class RequestTimeout(GenbaError):
+    """A request body that did not arrive in time (408)."""
+
+
 _STATUS: list[tuple[type[GenbaError], int, str]] = [
     (UnknownTagError, 404, "unknown_tag"),
     (PatternError, 400, "bad_pattern"),
     (QueryError, 400, "bad_query"),
+    (RequestTooLarge, 413, "too_large"),
+    (RequestTimeout, 408, "timeout"),
     (NotAcceptingError, 503, "not_accepting"),
     (StoreError, 503, "store_unavailable"),
     (AlarmStateError, 409, "alarm_state"),

@@ -10,12 +10,41 @@ import socket
 from collections.abc import Callable, Iterator
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from genba.api._app import create_app
 from genba.errors import GenbaError
 from genba.node import Node
 
 log = logging.getLogger("genba.api")
+
+
+HEAD_TIMEOUT_S = 10.0
+"""Longest a new connection may take to send a whole request head; then it is closed."""
+
+
+class _TimedH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection that has not sent a whole request
+    head within :data:`HEAD_TIMEOUT_S` of opening: idle or slow clients (500 of them once
+    were held open for good) cannot pile up. Between requests, uvicorn's keep-alive timeout
+    (5 s) closes idle connections."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self.timeout_keep_alive_handler)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and self._head_timer is not None:  # a request head came
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
 
 
 class _Server(uvicorn.Server):
@@ -67,6 +96,7 @@ async def serve(
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=3,
+            http=_TimedH11,
         )
     )
     node_task = asyncio.create_task(node.run(), name="node")

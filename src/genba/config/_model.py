@@ -50,6 +50,14 @@ class NodeSettings(_Strict):
         description="host:port the API and dashboard listen on (port 0: any free).",
     )
 
+    max_body_mb: float = Field(
+        64,
+        gt=0,
+        le=4096,
+        description="Largest request body the API takes (POST /api/ingest); a larger one is "
+        "refused with 413 before it is read.",
+    )
+
     @field_validator("http")
     @classmethod
     def _host_port(cls, v: str) -> str:
@@ -155,6 +163,13 @@ class ConnectorSettings(BaseModel):
         "long, its tags are marked stale (their values no longer hold; docs/kpi.md). Default: "
         "none, for report-by-exception sources, which go stale only when the source says so "
         "(disconnect, Sparkplug death, bad status). Set it for sources that send cyclically.",
+    )
+    max_tags: int = Field(
+        100_000,
+        gt=0,
+        le=10_000_000,
+        description="Most tags this connector may create; what would create more (a flood of "
+        "new topics, say) is a dead letter naming this setting.",
     )
 
     def options(self) -> dict[str, object]:

@@ -19,6 +19,10 @@ from genba.errors import ConfigError
 from genba.types import Quality, SampleBatch, Tag, TagSpec
 
 
+class TagLimitError(ValueError):
+    """A source would create more tags than ``[[connector]] max_tags``: a dead letter."""
+
+
 @dataclass(slots=True)
 class ConnectorHealth:
     """What the API shows of a connector: is it connected, how much and how recently."""
@@ -88,6 +92,8 @@ class ConnectorContext:
     """The node's publish that returns once the samples are stored (None: no historian)."""
     stale_after_s: float | None = None
     """Heartbeat timeout of ``[[connector]] stale_after_s`` (None: none, report by exception)."""
+    max_tags: int = 100_000
+    """``[[connector]] max_tags``: :meth:`declare` refuses to create more."""
     _config_specs: dict[str, TagSpec] = field(default_factory=dict)
     _owned: set[int] = field(default_factory=set)
     _stale: set[int] = field(default_factory=set)
@@ -101,7 +107,15 @@ class ConnectorContext:
             s.merged(self._config_specs[s.path]) if s.path in self._config_specs else s
             for s in specs
         ]
-        tags = self.bus.registry.ensure(merged)
+        registry = self.bus.registry
+        new = {s.path for s in merged if s.path not in registry}
+        if new and len(self._owned) + len(new) > self.max_tags:
+            raise TagLimitError(
+                f"connector {self.name!r} would create tag {min(new)!r} beyond its "
+                f"max_tags = {self.max_tags}; raise [[connector]] max_tags if the source "
+                "really has that many, or map its topics to fewer tags"
+            )
+        tags = registry.ensure(merged)
         self._owned.update(t.id for t in tags)
         return tags
 
@@ -198,6 +212,7 @@ def create_connector(
         dead_letters=dead_letters or DeadLetters(None),
         publish_durable=publish_durable,
         stale_after_s=settings.stale_after_s,
+        max_tags=settings.max_tags,
     )
     options = cls.Settings.model_validate(settings.options())
     connector: Connector = cls.from_settings(options, ctx)

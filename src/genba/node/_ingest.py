@@ -34,6 +34,8 @@ from genba.types import NS_PER_MS, SampleBatch, TagSpec
 SOURCE = "http-ingest"
 MAX_TS_NS = 7_258_118_400 * 10**9  # 2200-01-01
 MAX_ERRORS_SHOWN = 100
+MAX_NEW_TAGS = 100_000
+"""New tags one request may create; rows of more are refused (send them in parts)."""
 CONTENT_TYPES = ("application/json", "text/csv", "application/vnd.apache.arrow.stream")
 F64 = npt.NDArray[np.float64]
 
@@ -205,10 +207,21 @@ def ingest(
     tag_id = np.zeros(len(distinct) + 1, dtype=np.int32)
     bad = np.full(len(distinct), "", dtype=object)
     good: list[tuple[int, TagSpec]] = []
+    used = np.zeros(len(distinct), dtype=bool)  # a tag is created only for a row it keeps
+    used[code[reason == ""]] = True
+    new = 0
     for k, path in enumerate(distinct):
         try:
             if path is None:
                 raise ValueError("tag is missing")
+            if path not in registry:
+                if not used[k]:
+                    continue
+                new += 1
+                if new > MAX_NEW_TAGS:
+                    raise ValueError(
+                        f"more than {MAX_NEW_TAGS} new tags in one request; send them in parts"
+                    )
             good.append((k, TagSpec(check_path(path))))
         except ValueError as e:
             bad[k] = str(e)

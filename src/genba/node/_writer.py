@@ -238,7 +238,9 @@ class HistorianWriter:
         self.stats.errors += 1
         self.problem = self.stats.last_error = f"{type(e).__name__}: {e}"
         now = time.monotonic()
-        if now - self._logged.get(self.problem, -60.0) >= 60:  # once a minute, not each retry
+        if (
+            now - self._logged.get(self.problem, float("-inf")) >= 60
+        ):  # once a minute, not each retry
             if len(self._logged) > 100:
                 self._logged.clear()
             self._logged[self.problem] = now
