@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import FastAPI, Query, Request, WebSocket
+from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
@@ -24,6 +25,14 @@ from genba.node import Node, ingest
 from genba.node._export import export_tables, write_file
 
 EPOCH = "1970-01-01T00:00:00Z"
+TagPath = Annotated[
+    str,
+    FastApiPath(
+        description="Tag path, e.g. site/area/line/machine/signal.",
+        examples=["berlin/packaging/line1/filler/motor_current"],  # a tag of the demo plant
+    ),
+]
+EXPORT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv"}
 BODY_TIMEOUT_S = 60.0
 """Longest a client may take to send a request body; then 408."""
 
@@ -64,6 +73,7 @@ def create_app(node: Node) -> FastAPI:
         "are integer milliseconds since the Unix epoch.",
         docs_url=None,  # served by genba.web from a package: no CDN, works offline
         redoc_url=None,
+        responses=_errors.ERROR_RESPONSES,
     )
     _errors.install(app)
     history = node.history
@@ -100,7 +110,7 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/api/tags/{path:path}/samples", tags=["tags"])
     def samples(
-        path: str,
+        path: TagPath,
         start: Annotated[
             str | None,
             Query(description="ISO 8601, epoch ms, 'now' or relative like -15m (default -1h)."),
@@ -128,7 +138,7 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/api/tags/{path:path}/resample", tags=["tags"])
     def resample(
-        path: str,
+        path: TagPath,
         step: Annotated[str, Query(description="Grid step: 1s, 1m, 1h…")],
         method: Annotated[
             str, Query(description="step: the value holding; linear: interpolated.")
@@ -141,14 +151,14 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/api/tags/{path:path}/value", tags=["tags"])
     def value(
-        path: str,
+        path: TagPath,
         at: Annotated[str, Query(description="ISO 8601, epoch ms, now, or -15m.")],
     ) -> dict[str, Any]:
         """The value holding at a time: the last good sample at or before it (null if none)."""
         return history.value(path, at)
 
     @app.get("/api/tags/{path:path}/last", tags=["tags"])
-    def last(path: str) -> dict[str, Any]:
+    def last(path: TagPath) -> dict[str, Any]:
         """The newest sample of one tag."""
         return history.last(path)
 
@@ -179,7 +189,17 @@ def create_app(node: Node) -> FastAPI:
             await node.publish_durable(batch, refuse=True)
         return result.as_dict()
 
-    @app.get("/api/export", tags=["tags"])
+    @app.get(
+        "/api/export",
+        tags=["tags"],
+        response_class=FileResponse,
+        responses={
+            200: {
+                "description": "The file, as an attachment.",
+                "content": {t: {} for t in EXPORT_TYPES.values()},
+            }
+        },
+    )
     def export_file(
         pattern: Annotated[str, Query(description="MQTT-style tag filter.")] = "#",
         start: Annotated[str, Query(description="Like samples; default: all.")] = EPOCH,
@@ -196,6 +216,7 @@ def create_app(node: Node) -> FastAPI:
         write_file(export_tables(node.store, node.registry, pattern, span), Path(name), format)  # type: ignore[arg-type]
         return FileResponse(
             name,
+            media_type=EXPORT_TYPES[format],
             filename=f"genba-export.{format}",
             background=BackgroundTask(os.unlink, name),
         )

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from genba.alarms import AlarmStateError
@@ -45,6 +46,36 @@ _STATUS: list[tuple[type[GenbaError], int, str]] = [
     (StoreError, 503, "store_unavailable"),
     (AlarmStateError, 409, "alarm_state"),
 ]
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="The HTTP status again.")
+    type: str = Field(description="Machine-readable kind: unknown_tag, bad_query, bad_request…")
+    message: str = Field(description="What is wrong and the fix, for a person.")
+    suggestions: list[str] | None = Field(None, description="unknown_tag: near tag paths.")
+    retry_after_s: int | None = Field(None, description="not_accepting: send again after.")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "Bad query, pattern, time or body (the message names it and the fix).",
+    404: "Unknown tag, asset, alarm or downtime, or no such endpoint.",
+    408: "The request body did not arrive in time.",
+    409: "The alarm is not in a state that allows this.",
+    413: "The request body is over [node] max_body_mb.",
+    422: "A parameter or body field is missing or of the wrong type.",
+    500: "A fault of the node; the log has the details.",
+    503: "The store cannot answer or take samples now; send again after Retry-After.",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in _DESCRIPTIONS.items()
+}
+"""Every error status, declared for every operation of the OpenAPI with its one shape."""
 
 
 def error_body(status: int, kind: str, message: str, **extra: Any) -> dict[str, Any]:
