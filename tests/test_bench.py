@@ -107,3 +107,15 @@ def test_tags_benchmark_runs_and_prints_its_table() -> None:
     rows = [line for line in r.stdout.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| rows | new tags: s | one tag (baseline): s")
     assert [row.split(" | ")[0] for row in rows[1:]] == ["| 100", "| 200"]
+
+
+def test_fuzz_benchmark_runs_finds_no_escape_and_prints_its_table() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fuzz.py"), "--payloads", "3000",
+         "--baseline", "500"],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    rows = [line.split(" | ") for line in r.stdout.splitlines() if line.startswith("| ")]
+    assert [row[0] for row in rows[1:]] == ["| json", "| sparkplug", "| csv", "| arrow"]
+    assert all(row[6] == "0" and row[-1] == "yes |" for row in rows[1:])  # escapes, valid after

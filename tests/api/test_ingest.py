@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import io
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +18,10 @@ import pyarrow.ipc as paipc
 import pytest
 
 from genba.config import GenbaConfig
+from genba.deadletter import DeadLetters
+from genba.errors import QueryError
+from genba.node import ingest
+from genba.tags import TagRegistry
 from tests.conftest import RunningNode, wait_until
 
 T = (time.time_ns() // 10**9 - 86_400) * 1000  # a day ago, whole second, epoch ms
@@ -221,3 +228,61 @@ async def test_connections_that_send_no_request_are_closed(rn: RunningNode) -> N
         writer.close()
     assert closed == 200
     assert (await rn.http.get("/api/health")).json()["status"] == "ok"
+
+
+# Found by bench/fuzz.py: each used to escape as a 500 (or, the first, crash the process).
+SEGFAULT_ARROW = bytes.fromhex(
+    (Path(__file__).parent / "data" / "mutated-arrow-stream.hex").read_text().strip()
+)
+
+
+def test_a_mutated_arrow_stream_is_refused_not_followed_out_of_bounds() -> None:
+    code = (
+        "import sys; from genba.node import ingest; from genba.errors import QueryError;"
+        "from genba.deadletter import DeadLetters; from genba.tags import TagRegistry\n"
+        "try:\n"
+        "    ingest(sys.stdin.buffer.read(), 'application/vnd.apache.arrow.stream',"
+        " registry=TagRegistry(), now_ns=0, dead_letters=DeadLetters(None))\n"
+        "except QueryError as e:\n"
+        "    print('refused:', e)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], input=SEGFAULT_ARROW, capture_output=True, check=False
+    )
+    assert r.returncode == 0, r.stderr.decode()[-2000:]  # -11 before: a segfault
+    assert r.stdout.decode().startswith("refused: cannot read the application/vnd.apache.arrow")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "says"),
+    [
+        (b"ta\xc3(g,timestamp,value\nx,1,2\n", "text/csv", "not UTF-8"),
+        (b"tag,timestamp,timestamp,value\ns/a/l/m/t,1,2,3\n", "text/csv", "more than once"),
+        (b"\xff\xff\xff\xff\x10\x00\x00\x00garbage!", "application/vnd.apache.arrow.stream",
+         "cannot read"),
+    ],
+)  # fmt: skip
+def test_unreadable_bodies_found_by_fuzzing_are_400s(
+    body: bytes, content_type: str, says: str
+) -> None:
+    with pytest.raises(QueryError, match=says):
+        ingest(body, content_type, registry=TagRegistry(), now_ns=0, dead_letters=DeadLetters(None))
+
+
+def test_times_beyond_int64_nanoseconds_are_refused_per_row() -> None:
+    body = (
+        b"tag,timestamp,value\n"
+        b"s/a/l/m/t,9999-01-05T00:00:00Z,1\n"
+        b"s/a/l/m/t,2026-01-05T00:00:00Z,2\n"
+    )  # pyarrow reads the column as timestamp[s]: ns of year 9999 overflow int64
+    batch, result = ingest(
+        body, "text/csv", registry=TagRegistry(), now_ns=T * 10**6, dead_letters=DeadLetters(None)
+    )
+    assert batch.values.tolist() == [2.0]
+    assert result.errors[0]["reason"] == "timestamp is out of range (after the year 2200)"
+    rows = [{"tag": "s/a/l/m/t", "timestamp": "9999-01-05T00:00:00+00:00", "value": 1}]
+    batch, result = ingest(
+        json.dumps(rows).encode(), "application/json", registry=TagRegistry(), now_ns=0,
+        dead_letters=DeadLetters(None),
+    )  # fmt: skip
+    assert result.errors[0]["reason"] == "timestamp is out of range (after the year 2200)"

@@ -83,9 +83,10 @@ def _time_ns(x: Any, now_ns: int) -> int | None:
             except ValueError:
                 continue
         try:
-            return parse_time(x, now_ns=now_ns)
+            t = parse_time(x, now_ns=now_ns)
         except QueryError:
             return None
+        return min(max(t, -1), MAX_TS_NS)  # year 9999 is refused as out of range, not int64
     return None
 
 
@@ -96,9 +97,12 @@ def _timestamps(col: Any, now_ns: int) -> tuple[npt.NDArray[np.int64], npt.NDArr
     a float detour moves timestamps by up to a few hundred ns (enough to change the ms).
     """
     if isinstance(col, pa.ChunkedArray) and pa.types.is_timestamp(col.type):
-        ns = col.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
-        valid = ~np.asarray(ns.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        return np.asarray(ns.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64), valid
+        per = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[col.type.unit]
+        raw = col.cast(pa.int64())  # in its own unit, then clipped: never overflows ns
+        n = np.asarray(raw.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        valid = ~np.asarray(raw.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        n = np.clip(n, -1, MAX_TS_NS // per)  # year 9999 is refused as out of range, no overflow
+        return np.where(valid, n, 0) * per, valid
     if isinstance(col, pa.ChunkedArray) and pa.types.is_integer(col.type):
         ms = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
         valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -144,20 +148,30 @@ def _columns(body: bytes, content_type: str) -> dict[str, Any]:
             table = pacsv.read_csv(io.BytesIO(body))
         elif kind == "application/vnd.apache.arrow.stream":
             table = paipc.open_stream(body).read_all()
+            # Offsets and lengths in an IPC stream are the sender's word: checked in full
+            # before any is followed (a mutated stream once crashed the process).
+            table.validate(full=True)
         else:
             raise QueryError(
                 f"content type {kind!r} is not accepted; use one of: {', '.join(CONTENT_TYPES)}"
             )
-    except (orjson.JSONDecodeError, pa.ArrowInvalid) as e:
+        names = table.column_names
+        if len(set(names)) < len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise QueryError(f"the body has the column(s) {twice} more than once")
+        missing = {"tag", "timestamp", "value"} - set(names)
+        if missing:
+            raise QueryError(
+                f"the body has no {sorted(missing)} column(s); columns are tag, timestamp, "
+                "value[, quality]"
+            )
+        cols = {k: table.column(k) for k in ("tag", "timestamp", "value")}
+        cols["tag"] = cols["tag"].cast(pa.string()).to_pylist()
+        cols["quality"] = table.column("quality") if "quality" in table.column_names else None
+    except (orjson.JSONDecodeError, pa.ArrowException, OSError) as e:  # OSError: pyarrow's IO
         raise QueryError(f"cannot read the {kind} body: {e}") from None
-    missing = {"tag", "timestamp", "value"} - set(table.column_names)
-    if missing:
-        raise QueryError(
-            f"the body has no {sorted(missing)} column(s); columns are tag, timestamp, value[, quality]"
-        )
-    cols = {k: table.column(k) for k in ("tag", "timestamp", "value")}
-    cols["tag"] = cols["tag"].cast(pa.string()).to_pylist()
-    cols["quality"] = table.column("quality") if "quality" in table.column_names else None
+    except UnicodeDecodeError as e:
+        raise QueryError(f"the {kind} body is not UTF-8 where it must be: {e}") from None
     return cols
 
 
