@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
 import pyarrow as pa
 import pyarrow.ipc as paipc
 
