@@ -191,7 +191,7 @@ async def test_a_refused_row_creates_no_tag(rn: RunningNode) -> None:
     assert not [t for t in rn.node.registry if t.path.startswith("junk/")]
 
 
-async def test_a_body_over_max_body_mb_is_413_before_it_is_read(
+async def test_a_body_over_max_body_mb_is_413_on_any_endpoint(
     make_config: Callable[[str], GenbaConfig], run_node: Any
 ) -> None:
     small: RunningNode = await run_node(make_config("[node]\nmax_body_mb = 0.01\n"))
@@ -209,6 +209,10 @@ async def test_a_body_over_max_body_mb_is_413_before_it_is_read(
     r = await small.http.post("/api/ingest", content=chunked())
     assert r.status_code == 413
     assert "s/a/l/m/big" not in small.node.registry
+    rule = {"name": "big", "tag": "s/a/l/m/big", "kind": "high", "limit": 1}
+    r = await small.http.post("/api/alarms", json=rule | {"message": "x" * 20_000})
+    assert r.status_code == 413  # every endpoint, not ingest alone
+    assert r.json()["error"]["type"] == "too_large"
     assert (await small.http.get("/api/health")).json()["status"] == "ok"
 
 

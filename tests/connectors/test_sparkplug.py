@@ -388,3 +388,27 @@ async def test_a_hostile_birth_is_a_dead_letter_and_the_other_edge_nodes_carry_o
     reasons = [r["reason"] for r in (await rn.http.get("/api/deadletter")).json()["records"]]
     assert all("is not printable UTF-8 text" in r for r in reasons), reasons
     assert "plant/hall/l9/ok" in rn.node.registry  # the rest of that birth is kept
+
+
+def test_a_flood_of_made_up_edge_nodes_stops_at_max_tags() -> None:
+    from genba.bus import Bus
+    from genba.clock import RealClock
+    from genba.config import GenbaConfig
+    from genba.connectors import ConnectorContext, ConnectorHealth
+    from genba.connectors.sparkplug import SparkplugConnector, SparkplugSettings
+    from genba.deadletter import DeadLetters
+    from genba.sparkplug import encode
+    from genba.tags import TagRegistry
+
+    dead = DeadLetters(None)
+    ctx = ConnectorContext(
+        "spb", GenbaConfig.model_validate({}), Bus(TagRegistry()), RealClock(),
+        ConnectorHealth("spb", "sparkplug"), dead_letters=dead, max_tags=3,
+    )  # fmt: skip
+    conn = SparkplugConnector(SparkplugSettings(), ctx)
+    death = encode(timestamp=0, metrics=[{"name": "bdSeq", "datatype": 4, "long_value": 0}])
+    for i in range(10):
+        conn.handle(f"spBv1.0/g/NDEATH/edge{i}", death)
+    assert len(conn.nodes) == 3
+    assert dead.counts["spb"] == 7
+    assert "max_tags = 3 edge nodes" in dead.recent(limit=1)[0]["reason"]

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import anyio
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi import Path as FastApiPath
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genba import web
 from genba._version import __version__
@@ -37,30 +38,55 @@ BODY_TIMEOUT_S = 60.0
 """Longest a client may take to send a request body; then 408."""
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The body of ``request``; 413 past ``max_bytes`` (before reading it, when the client
-    says its length), 408 when it does not arrive within :data:`BODY_TIMEOUT_S`."""
-    too_large = RequestTooLarge(
-        f"The request body is over [node] max_body_mb = {max_bytes / 2**20:g} MB; send it in "
-        "parts, or raise max_body_mb in genba.toml."
-    )
-    length = request.headers.get("content-length", "")
-    if length.isascii() and length.isdigit() and int(length) > max_bytes:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
+async def read_body(request: Request) -> bytes:
+    """The body of ``request``; 408 when it does not arrive within :data:`BODY_TIMEOUT_S`
+    (its size is capped for every request by :class:`BodyLimit`)."""
     try:
         async with asyncio.timeout(BODY_TIMEOUT_S):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise too_large
-                chunks.append(chunk)
+            return await request.body()
     except TimeoutError:
         raise RequestTimeout(
             f"The request body did not arrive within {BODY_TIMEOUT_S:g} s; send it again."
         ) from None
-    return b"".join(chunks)
+
+
+class BodyLimit:
+    """ASGI middleware: no request body over ``max_bytes`` is read, on any endpoint. One
+    that says its length is refused with 413 at once; one sent in chunks fails with 413 as
+    soon as it passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> RequestTooLarge:
+        return RequestTooLarge(
+            f"The request body is over [node] max_body_mb = {self.max_bytes / 2**20:g} MB; "
+            "send it in parts, or raise max_body_mb in genba.toml."
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse or count the body of one request (the counted case raises inside the
+        app, where the error handlers turn it into the 413)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:  # refused before it is read
+            body = _errors.error_body(413, "too_large", str(self._too_large()))
+            await JSONResponse(body, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise self._too_large()
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def create_app(node: Node) -> FastAPI:
@@ -76,6 +102,7 @@ def create_app(node: Node) -> FastAPI:
         responses=_errors.ERROR_RESPONSES,
     )
     _errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=int(node.config.node.max_body_mb * 2**20))
     history = node.history
 
     @app.get("/api/health", tags=["node"])
@@ -173,7 +200,7 @@ def create_app(node: Node) -> FastAPI:
         for back-filling history; rows that fail validation are refused with their reason."""
         if not node.writer.accepting:  # before parsing: nothing of it is taken
             raise NotAcceptingError(node.writer.problem or "the store is not answering")
-        body = await read_body(request, int(node.config.node.max_body_mb * 2**20))
+        body = await read_body(request)
         batch, result = await anyio.to_thread.run_sync(  # a big body never blocks the loop
             functools.partial(
                 ingest,

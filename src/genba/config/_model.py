@@ -168,8 +168,9 @@ class ConnectorSettings(BaseModel):
         100_000,
         gt=0,
         le=10_000_000,
-        description="Most tags this connector may create; what would create more (a flood of "
-        "new topics, say) is a dead letter naming this setting.",
+        description="Most tags this connector may create (and Sparkplug edge nodes it tracks); "
+        "what would create more (a flood of new topics, say) is a dead letter naming this "
+        "setting.",
     )
 
     def options(self) -> dict[str, object]:

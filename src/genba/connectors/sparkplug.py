@@ -207,7 +207,17 @@ class SparkplugConnector:
         except DecodeError as e:
             self.ctx.reject(f"not a Sparkplug B payload: {e}", topic=topic, payload=payload)
             return
-        node = self.nodes.setdefault((t.group, t.edge_node), _EdgeNode())
+        node = self.nodes.get((t.group, t.edge_node))
+        if node is None:
+            if len(self.nodes) >= self.ctx.max_tags:  # a flood of made-up edge node names
+                self.ctx.reject(
+                    f"more than max_tags = {self.ctx.max_tags} edge nodes; raise "
+                    "[[connector]] max_tags if the plant really has that many",
+                    topic=topic,
+                    payload=payload,
+                )
+                return
+            node = self.nodes[(t.group, t.edge_node)] = _EdgeNode()
         kind = t.message_type
         if kind == "NDEATH":
             bd = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
