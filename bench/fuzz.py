@@ -39,6 +39,7 @@ from genba.clock import RealClock
 from genba.config import GenbaConfig
 from genba.connectors import ConnectorContext
 from genba.connectors._base import ConnectorHealth
+from genba.connectors._gather import Pending
 from genba.connectors.mqtt import MqttConnector, MqttSettings
 from genba.connectors.sparkplug import SparkplugConnector, SparkplugSettings
 from genba.deadletter import DeadLetters
@@ -143,11 +144,12 @@ def run_json(items: list[bytes], rng: random.Random, mutated: bool) -> Outcome:
     for k, (topic, p) in enumerate(zip(topics, items, strict=True)):
         try:
             conn.handle(topic, p)
+            if k % 100 == 99:  # what the connector's flush does: a crash there is a restart
+                conn._pending.take()
         except Exception as e:
             out.escapes += 1
             out.first_escape = out.first_escape or f"{type(e).__name__}: {e}"
-        if k % 1000 == 999:
-            conn._pending.take()
+            conn._pending = Pending()  # as a restarted connector would start
     out.seconds = time.perf_counter() - t0
     conn._pending.take()
     conn.handle("plant/a/l/m/after", b"7.25")
@@ -209,8 +211,13 @@ def run_sparkplug(items: list[bytes], rng: random.Random, mutated: bool) -> Outc
             "cannot use this message"
         ):
             out.guarded += 1
-        if k % 1000 == 999:
-            conn._pending.take()
+        if k % 100 == 99:
+            try:  # what the connector's flush does: a crash there is a restart
+                conn._pending.take()
+            except Exception as e:
+                out.escapes += 1
+                out.first_escape = out.first_escape or f"{type(e).__name__} at flush: {e}"
+                conn._pending = Pending()
             conn._outbox.clear()
             conn._events.clear()
             conn._stale_tags.clear()

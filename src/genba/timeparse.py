@@ -61,10 +61,10 @@ def parse_time(text: str, *, now_ns: int) -> int:
     if t == "now":
         return now_ns
     if _EPOCH_MS.match(t):
-        return int(t) * NS_PER_MS
+        return _bounded(int(t) * NS_PER_MS, text)
     if m := _RELATIVE.match(t):
         sign = -1 if m.group(1) == "-" else 1
-        return now_ns + sign * parse_duration(m.group(2))
+        return _bounded(now_ns + sign * parse_duration(m.group(2)), text)
     try:
         dt = datetime.fromisoformat(t)
     except ValueError:
@@ -75,7 +75,21 @@ def parse_time(text: str, *, now_ns: int) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+    return _bounded(
+        (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000, text
+    )
+
+
+LIMIT_NS = 7_258_118_400 * NS_PER_S
+"""2200-01-01: times are integer ns (int64), so genba reads none further from 1970 than this."""
+
+
+def _bounded(ns: int, text: str) -> int:
+    if not -LIMIT_NS <= ns <= LIMIT_NS:
+        raise QueryError(
+            f"The time {text!r} is out of range: genba reads times between the years 1740 and 2200."
+        )
+    return ns
 
 
 def parse_range(

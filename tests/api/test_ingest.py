@@ -22,6 +22,7 @@ from genba.deadletter import DeadLetters
 from genba.errors import QueryError
 from genba.node import ingest
 from genba.tags import TagRegistry
+from genba.timeparse import parse_time
 from tests.conftest import RunningNode, wait_until
 
 T = (time.time_ns() // 10**9 - 86_400) * 1000  # a day ago, whole second, epoch ms
@@ -167,6 +168,9 @@ async def test_a_superscript_digit_is_an_unreadable_time_not_a_server_error(
         r = await rn.http.get(url, params={q: "³"})
         assert r.status_code == 400, (url, r.text)
         assert "Cannot read the time '³'" in r.json()["error"]["message"]
+        r = await rn.http.get(url, params={q: "-99999999999d"})  # beyond int64 ns
+        assert r.status_code == 400, (url, r.text)
+        assert "out of range" in r.json()["error"]["message"]
 
 
 async def test_many_new_tags_in_one_body_each_get_their_own_id(rn: RunningNode) -> None:
@@ -289,4 +293,6 @@ def test_times_beyond_int64_nanoseconds_are_refused_per_row() -> None:
         json.dumps(rows).encode(), "application/json", registry=TagRegistry(), now_ns=0,
         dead_letters=DeadLetters(None),
     )  # fmt: skip
-    assert result.errors[0]["reason"] == "timestamp is out of range (after the year 2200)"
+    assert (len(batch), result.rejected) == (0, 1)
+    with pytest.raises(QueryError, match="out of range"):
+        parse_time("-99999999999d", now_ns=0)  # relative, beyond int64 ns: no overflow later

@@ -69,6 +69,8 @@ def _time(t: Any, now_ns: int, max_future_ns: int) -> int:
         raise PayloadError(f"timestamp {t!r} is not epoch milliseconds or ISO 8601")
     if ns >= MAX_TS_NS:
         raise PayloadError(f"timestamp {t!r} is out of range (after the year 2200)")
+    if ns < 0:
+        raise PayloadError(f"timestamp {t!r} is before 1970")
     if ns > now_ns + max_future_ns:
         raise PayloadError(
             f"timestamp {format_time(ns)} is more than {max_future_ns // 10**9} s in the future "
