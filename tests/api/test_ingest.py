@@ -296,3 +296,29 @@ def test_times_beyond_int64_nanoseconds_are_refused_per_row() -> None:
     assert (len(batch), result.rejected) == (0, 1)
     with pytest.raises(QueryError, match="out of range"):
         parse_time("-99999999999d", now_ns=0)  # relative, beyond int64 ns: no overflow later
+
+
+def _stream(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with paipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def test_columns_python_cannot_hold_are_400s_and_big_integers_are_values() -> None:
+    """Found by bench/fuzz.py at a million payloads: each was a 500."""
+    for value in (
+        pa.array([2**62], pa.timestamp("us")),  # past year 9999 as a Python datetime
+        pa.array([2**62], pa.duration("s")),
+    ):
+        table = pa.table({"tag": ["s/a/l/m/t"], "timestamp": [T], "value": value})
+        with pytest.raises(QueryError, match="cannot be read"):
+            ingest(
+                _stream(table), "application/vnd.apache.arrow.stream", registry=TagRegistry(),
+                now_ns=T * 10**6, dead_letters=DeadLetters(None),
+            )  # fmt: skip
+    body = f"tag,timestamp,value\ns/a/l/m/t,{T},1999999999999999999\n".encode()
+    batch, _ = ingest(
+        body, "text/csv", registry=TagRegistry(), now_ns=T * 10**6, dead_letters=DeadLetters(None)
+    )  # an integer past 2**53: the nearest float, as a float column would hold it
+    assert batch.values.tolist() == [2e18]

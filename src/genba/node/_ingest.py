@@ -115,8 +115,7 @@ def _timestamps(col: Any, now_ns: int) -> tuple[npt.NDArray[np.int64], npt.NDArr
         whole = np.floor(f)
         ns = whole.astype(np.int64) * NS_PER_MS + np.round((f - whole) * NS_PER_MS).astype(np.int64)
         return ns, valid
-    items = col.to_pylist() if isinstance(col, pa.ChunkedArray) else col
-    exact = [_time_ns(x, now_ns) for x in items]
+    exact = [_time_ns(x, now_ns) for x in _cells(col)]
     valid = np.array([x is not None for x in exact], dtype=bool)
     return np.array([x or 0 for x in exact], dtype=np.int64), valid
 
@@ -126,10 +125,22 @@ def _as_float(col: Any, convert: Any) -> F64:
     if isinstance(col, pa.ChunkedArray) and (
         pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
     ):
-        arr: F64 = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        # unsafe: an integer past 2**53 becomes the nearest float, not an error
+        arr: F64 = col.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         return arr
-    items = col.to_pylist() if isinstance(col, pa.ChunkedArray) else col
-    return np.array([convert(x) for x in items], dtype=np.float64)
+    return np.array([convert(x) for x in _cells(col)], dtype=np.float64)
+
+
+def _cells(col: Any) -> list[Any]:
+    """A column as Python values; a type whose values Python cannot hold (a date past year
+    9999, say) is an unreadable body."""
+    if not isinstance(col, pa.ChunkedArray):
+        return list(col)
+    try:
+        cells: list[Any] = col.to_pylist()
+    except (OverflowError, ValueError, pa.ArrowException) as e:
+        raise QueryError(f"a column of type {col.type} cannot be read: {e}") from None
+    return cells
 
 
 def _columns(body: bytes, content_type: str) -> dict[str, Any]:
@@ -168,7 +179,7 @@ def _columns(body: bytes, content_type: str) -> dict[str, Any]:
         cols = {k: table.column(k) for k in ("tag", "timestamp", "value")}
         cols["tag"] = cols["tag"].cast(pa.string()).to_pylist()
         cols["quality"] = table.column("quality") if "quality" in table.column_names else None
-    except (orjson.JSONDecodeError, pa.ArrowException, OSError) as e:  # OSError: pyarrow's IO
+    except (orjson.JSONDecodeError, pa.ArrowException, OSError, OverflowError) as e:
         raise QueryError(f"cannot read the {kind} body: {e}") from None
     except UnicodeDecodeError as e:
         raise QueryError(f"the {kind} body is not UTF-8 where it must be: {e}") from None
