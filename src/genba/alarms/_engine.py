@@ -243,6 +243,11 @@ class AlarmEngine:
         return out
 
     # -- history and notifications ---------------------------------------------------------
+    @property
+    def history_write_errors(self) -> int:
+        """Events a full or read-only disk kept out of the history file (still in memory)."""
+        return self._history_file.write_errors if self._history_file is not None else 0
+
     def _record(self, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
         rule = self.rules[event["alarm"]]
         ev = event | {"tag": rule.tag, "priority": rule.priority, "message": rule.message} | extra

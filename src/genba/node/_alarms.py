@@ -190,6 +190,7 @@ class AlarmService:
             "notifications_sent": self.sent,
             "notifications_dropped": self.dropped,
             "timer_errors": self.tick_errors,
+            "history_write_errors": self.engine.history_write_errors,
             "watching_unseen_tags": [
                 k for k in self.unseen if self.engine.rules[k].tag not in self.registry
             ],
