@@ -61,7 +61,7 @@ def parse_config(text: str, *, file: str = "genba.toml") -> GenbaConfig:
     >>> parse_config('[node]\\nnmae = "x"\\n')
     Traceback (most recent call last):
     ...
-    genba.errors.ConfigError: genba.toml:2: node.nmae: unknown key in [node]; did you mean 'name'? Valid keys: name, data_dir, http.
+    genba.errors.ConfigError: genba.toml:2: node.nmae: unknown key in [node]; did you mean 'name'? Valid keys: name, data_dir, http, max_body_mb.
     """
     config = parse_toml_model(text, GenbaConfig, file=file)
     _check_plugins(config, text, file)
