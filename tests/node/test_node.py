@@ -80,7 +80,7 @@ class _Crashy:
 async def test_a_crashing_connector_is_restarted_and_its_errors_shown(
     make_config, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("genba.node._node.random.uniform", lambda a, b: 0.01)  # short backoff
+    monkeypatch.setattr("genba.retry.random.uniform", lambda a, b: 0.01)  # short backoff
     node = Node(make_config('[[machine]]\npath = "s/a/l/m"\n[[machine.tag]]\nname = "x"\n'))
     health = ConnectorHealth("crashy", "crashy")
     ctx = ConnectorContext("crashy", node.config, node.bus, node.clock, health)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
@@ -70,22 +69,6 @@ class Pending:
             return None
         chunks, self._chunks = self._chunks, []
         return SampleBatch.concat(chunks)
-
-
-class Backoff:
-    """Jittered exponential backoff: 0.5 s doubling up to ``max_s``; ``reset`` on success."""
-
-    def __init__(self, max_s: float, first_s: float = 0.5) -> None:
-        self.max_s, self.first_s = max_s, first_s
-        self._next = first_s
-
-    def reset(self) -> None:
-        self._next = self.first_s
-
-    def next_delay(self) -> float:
-        delay = self._next * random.uniform(0.5, 1.5)
-        self._next = min(self._next * 2, self.max_s)
-        return delay
 
 
 ACK_EVERY = 10

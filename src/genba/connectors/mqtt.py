@@ -22,10 +22,11 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from genba.connectors._base import ConnectorContext
-from genba.connectors._gather import ACK_EVERY, Backoff, Pending, ack_when_stored, consume
+from genba.connectors._gather import ACK_EVERY, Pending, ack_when_stored, consume
 from genba.connectors._payload import PayloadError, decode
 from genba.errors import PatternError
 from genba.paths import check_pattern
+from genba.retry import Backoff
 from genba.types import NS_PER_S, TagId, TagSpec
 
 log = logging.getLogger("genba.connectors.mqtt")

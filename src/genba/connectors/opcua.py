@@ -21,7 +21,8 @@ from asyncua import Client, Node, ua
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from genba.connectors._base import ConnectorContext
-from genba.connectors._gather import Backoff, Pending
+from genba.connectors._gather import Pending
+from genba.retry import Backoff
 from genba.types import Quality, TagSpec
 
 log = logging.getLogger("genba.connectors.opcua")

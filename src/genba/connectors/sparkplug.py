@@ -34,8 +34,9 @@ from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from genba.connectors._base import ConnectorContext
-from genba.connectors._gather import Backoff, Pending, consume
+from genba.connectors._gather import Pending, consume
 from genba.errors import GenbaError
+from genba.retry import Backoff
 from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
 from genba.types import NS_PER_MS, NS_PER_S, Event, TagSpec
 

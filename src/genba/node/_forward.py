@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import pyarrow.ipc as paipc
 from genba.bus import Bus, Overflow
 from genba.config import ForwardSettings
 from genba.node._spool import Spool
+from genba.retry import Backoff
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 
@@ -134,7 +134,7 @@ class Forwarder:
 
     async def _send_spool(self) -> None:
         """Send the spool to the upstream, oldest first, retrying with backoff."""
-        delay = 0.5
+        backoff = Backoff(max_s=self.s.retry_max_s)
         while True:
             head = (
                 await asyncio.to_thread(self.spool.peek_many, SEND_MAX_SAMPLES)
@@ -148,10 +148,9 @@ class Forwarder:
             try:
                 await self._post(batch)
             except UpstreamError:
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, self.s.retry_max_s)
+                await asyncio.sleep(backoff.next_delay())
                 continue
-            delay = 0.5
+            backoff.reset()
             for path, _ in head:
                 self.spool.pop(path)
             self.stats.spooled_samples = max(self.stats.spooled_samples - len(batch), 0)

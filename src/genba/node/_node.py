@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +31,7 @@ from genba.node._alarms import AlarmService
 from genba.node._forward import Forwarder
 from genba.node._history import History
 from genba.node._writer import HistorianWriter
+from genba.retry import Backoff
 from genba.store import Store, TimeRange, open_store
 from genba.tags import TagRegistry
 from genba.types import NS_PER_MS, NS_PER_S, Quality, SampleBatch
@@ -218,7 +218,7 @@ class Node:
     async def _contain(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """Run a background task of the node; when it fails, log it, count it in health
         (``tasks``) and start it again with backoff: one fault never takes the node down."""
-        backoff = 1.0
+        backoff = Backoff(max_s=60.0, first_s=1.0)
         while True:
             try:
                 await run()
@@ -229,14 +229,13 @@ class Node:
                 failed = self.task_failures.setdefault(name, TaskFailures())
                 failed.restarts += 1
                 failed.last_error = f"{type(e).__name__}: {e}"
-                delay = backoff * random.uniform(0.5, 1.5)
+                delay = backoff.next_delay()
                 log.exception("node task %r failed; restarting it in %.1f s", name, delay)
                 await asyncio.sleep(delay)
-                backoff = min(backoff * 2, 60.0)
 
     async def _supervise(self, connector: Connector, ctx: ConnectorContext) -> None:
         """Run a connector; on a crash record it and restart with jittered backoff."""
-        backoff = 1.0
+        backoff = Backoff(max_s=60.0, first_s=1.0)
         while True:
             try:
                 await connector.run()
@@ -246,10 +245,9 @@ class Node:
             except Exception as e:
                 ctx.health.failed(f"{type(e).__name__}: {e}")
                 await ctx.mark_stale()  # nothing collects its tags until it is back
-                delay = backoff * random.uniform(0.5, 1.5)
+                delay = backoff.next_delay()
                 log.exception("connector %r failed; restarting in %.1f s", ctx.name, delay)
                 await asyncio.sleep(delay)
-                backoff = min(backoff * 2, 60.0)
 
     def apply_retention(self) -> int:
         """Roll raw samples up into each rule's tiers, then delete what is older than the

@@ -36,6 +36,7 @@ from genba.bus import Bus, Overflow
 from genba.errors import NotAcceptingError
 from genba.node._dedup import Redeliveries
 from genba.node._spool import Spool
+from genba.retry import Backoff
 from genba.store import Store, StoreSettings
 from genba.types import SampleBatch, Tag
 
@@ -296,11 +297,11 @@ class HistorianWriter:
         """Write the backlog into the store, oldest first (the spool, then what memory
         holds), retrying with backoff until the store answers; while it does not, move what
         memory holds onto the spool when that takes it."""
-        backoff = 0.2
+        backoff = Backoff(max_s=5.0, first_s=0.2)
         while (self._spool is not None and self._spool.files) or self._held:
             try:
                 await self._recover_one()
-                backoff = 0.2
+                backoff.reset()
                 self.problem = ""
             except Exception as e:  # still down: wait and try the same batch again
                 self._failed(e, "writing the backlog; retrying")
@@ -311,8 +312,7 @@ class HistorianWriter:
                         continue
                     self._held.appendleft(head)
                     self.stats.held_samples += len(head)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await asyncio.sleep(backoff.next_delay())
         log.info("historian backlog written: storing live again")
 
     async def _recover_one(self) -> None:

@@ -17,7 +17,7 @@ import aiomqtt
 import numpy as np
 import numpy.typing as npt
 
-from genba.connectors._gather import Backoff
+from genba.retry import Backoff
 from genba.sim._simulator import Simulator
 from genba.sim.outputs._base import SETPOINTS, apply_setpoint
 
