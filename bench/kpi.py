@@ -222,6 +222,7 @@ def _reading(store: Any, reg: Any, days: int, runs: int) -> dict[str, tuple[int,
     (``RUNS_SQL``, what PostgreSQL does), runs encoded in numpy (what DuckDB does)."""
     from genba.store import TimeRange
     from genba.store._base import RUNS_SQL, Runs
+    from genba.types import Quality
 
     signals = ("state", "reason", "product", "good_count", "reject_count", "energy")
     tag_ids = [t.id for t in reg if t.spec.path.rsplit("/", 1)[1] in signals]
@@ -229,7 +230,9 @@ def _reading(store: Any, reg: Any, days: int, runs: int) -> dict[str, tuple[int,
     gap = 10 * NS
 
     def sql_runs(tag: int) -> Runs:
-        sql = RUNS_SQL.format(gap="$gap", samples="samples", tag="$tag", a="$a", b="$b")
+        sql = RUNS_SQL.format(
+            bad=int(Quality.BAD), gap="$gap", samples="samples", tag="$tag", a="$a", b="$b"
+        )
         c = store._numpy(sql, {"gap": gap, "tag": tag, "a": span.start_ns, "b": span.end_ns})
         return Runs(c["start_ns"], c["last_ns"], c["value"])
 

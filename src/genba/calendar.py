@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-NS = 1_000_000_000
+from genba.types import NS_PER_S
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WORK, BREAK, PLANNED_STOP, OFF = "work", "break", "planned_stop", "off"
 
@@ -92,7 +93,7 @@ class ShiftCalendar:
 
     def _local(self, day: date, hm: str) -> int:
         dt = datetime.combine(day, _hm(hm), tzinfo=self.tz)
-        return int(dt.timestamp()) * NS
+        return int(dt.timestamp()) * NS_PER_S
 
     def _instance(self, day: date, s: Shift) -> ShiftInstance:
         end_day = day + timedelta(days=1) if _hm(s.end) <= _hm(s.start) else day
@@ -111,7 +112,7 @@ class ShiftCalendar:
             for b in sorted(s.breaks, key=lambda b: (_hm(b.start) < _hm(s.start), _hm(b.start))):
                 b_day = day + timedelta(days=1) if _hm(b.start) < _hm(s.start) else day
                 b_start = self._local(b_day, b.start)
-                b_end = b_start + int(b.minutes * 60 * NS)
+                b_end = b_start + int(b.minutes * 60 * NS_PER_S)
                 out.append(Segment(cursor, b_start, WORK, s.name))
                 out.append(Segment(b_start, b_end, BREAK, s.name))
                 cursor = b_end
@@ -119,8 +120,8 @@ class ShiftCalendar:
         return out
 
     def _days(self, start_ns: int, end_ns: int) -> list[date]:
-        first = datetime.fromtimestamp(start_ns // NS, tz=self.tz).date() - timedelta(days=1)
-        last = datetime.fromtimestamp(end_ns // NS, tz=self.tz).date()
+        first = datetime.fromtimestamp(start_ns // NS_PER_S, tz=self.tz).date() - timedelta(days=1)
+        last = datetime.fromtimestamp(end_ns // NS_PER_S, tz=self.tz).date()
         return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
     def shift_instances(self, start_ns: int, end_ns: int) -> list[ShiftInstance]:

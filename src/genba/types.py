@@ -31,6 +31,8 @@ QUALITY_DTYPE = np.dtype(np.uint8)
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
+NS_PER_HOUR = 3600 * NS_PER_S
+NS_PER_DAY = 86_400 * NS_PER_S
 
 
 class Quality(enum.IntEnum):

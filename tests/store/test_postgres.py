@@ -13,8 +13,8 @@ import pytest
 from genba.config import GenbaConfig
 from genba.errors import ConfigError
 from genba.store import StoreSettings, TimeRange, open_store
-from genba.store.postgres import DAY_NS, MIGRATIONS, PostgresStore, copy_payload, parse_copy
-from genba.types import NS_PER_S, SampleBatch
+from genba.store.postgres import MIGRATIONS, PostgresStore, copy_payload, parse_copy
+from genba.types import NS_PER_DAY, NS_PER_S, SampleBatch
 from tests.conftest import RunningNode, demo_config_text, wait_until
 
 
@@ -49,7 +49,7 @@ def test_migrations_run_once_and_record_the_version(postgres_dsn: str, tmp_path:
 def test_partitions_follow_the_data_and_reads_span_them(postgres_dsn: str, tmp_path: Path) -> None:
     s = _store(postgres_dsn, tmp_path, partition_days=1)
     try:
-        ts = np.array([-DAY_NS // 2, 0, DAY_NS + 5, 3 * DAY_NS], dtype=np.int64)
+        ts = np.array([-NS_PER_DAY // 2, 0, NS_PER_DAY + 5, 3 * NS_PER_DAY], dtype=np.int64)
         s.append(SampleBatch.from_columns(tag_ids=[7] * 4, ts_ns=ts, values=[1.0, 2.0, 3.0, 4.0]))
         with psycopg.connect(postgres_dsn) as conn:
             parts = {
@@ -59,14 +59,14 @@ def test_partitions_follow_the_data_and_reads_span_them(postgres_dsn: str, tmp_p
                 ).fetchall()
             }
         assert {"samples_pm1", "samples_p0", "samples_p1", "samples_p3"} <= parts
-        got = s.raw([7], TimeRange(-DAY_NS, 4 * DAY_NS))
+        got = s.raw([7], TimeRange(-NS_PER_DAY, 4 * NS_PER_DAY))
         assert got.ts_ns.tolist() == ts.tolist()
         assert got.values.tolist() == [1.0, 2.0, 3.0, 4.0]
     finally:
         s.close()
     again = _store(postgres_dsn, tmp_path, partition_days=1)  # knows its partitions
     try:
-        again.append(SampleBatch.from_columns(tag_ids=[7], ts_ns=[DAY_NS + 6], values=[5.0]))
+        again.append(SampleBatch.from_columns(tag_ids=[7], ts_ns=[NS_PER_DAY + 6], values=[5.0]))
         assert again.count() == 5
     finally:
         again.close()

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from genba.types import NS_PER_S
+
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-NS = 1_000_000_000
 Change = tuple[int, bool]
 
 
@@ -84,7 +85,7 @@ class Rate:
             if len(ts):
                 self.last = (int(ts[-1]), float(v[-1]))
             return []
-        dt = np.diff(t_all) / NS
+        dt = np.diff(t_all) / NS_PER_S
         rate = np.abs(np.diff(v_all)) / np.where(dt > 0, dt, np.inf)
         state = _hysteresis(rate > self.limit, rate <= self.limit - self.deadband, self.active)
         out = _changes(t_all[1:], state, self.active)
@@ -118,7 +119,7 @@ class Stuck:
         run_start = np.where(
             starts >= 0, starts, self.run_start if self.run_start is not None else ts[0]
         )
-        state = (ts - run_start) >= int(self.for_s * NS)
+        state = (ts - run_start) >= int(self.for_s * NS_PER_S)
         out = _changes(ts, state, self.active)
         self.active = bool(state[-1])
         self.run_start = int(run_start[-1])
@@ -149,9 +150,9 @@ class NoData:
         if self.started_ns is None:
             self.started_ns = now_ns
         since = self.last_ts if self.last_ts is not None else self.started_ns
-        if not self.active and now_ns - since > int(self.for_s * NS):
+        if not self.active and now_ns - since > int(self.for_s * NS_PER_S):
             self.active = True
-            return [(since + int(self.for_s * NS), True)]
+            return [(since + int(self.for_s * NS_PER_S), True)]
         return []
 
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from genba.errors import GenbaError
 from genba.timeparse import format_time
+from genba.types import NS_PER_S
 
-NS = 1_000_000_000
 STATES = ("normal", "unack", "acked", "rtn_unack", "shelved")
 
 
@@ -81,7 +81,7 @@ class AlarmState:
         if minutes <= 0:
             raise AlarmStateError(f"Shelve {self.name!r} for a positive number of minutes.")
         self.state = "shelved"
-        self.shelved_until_ns = t_ns + int(minutes * 60 * NS)
+        self.shelved_until_ns = t_ns + int(minutes * 60 * NS_PER_S)
         return self._event("shelved", t_ns, user=user, until=format_time(self.shelved_until_ns))
 
     def unshelve(self, t_ns: int, user: str = "") -> dict[str, Any]:

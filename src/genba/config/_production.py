@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from genba.calendar import DAYS, Break, PlannedStop, Shift, ShiftCalendar
 from genba.paths import check_asset_path
 from genba.states import STATE_NAMES, MachineState
-
-NS = 1_000_000_000
+from genba.types import NS_PER_S
 
 
 class _Strict(BaseModel):
@@ -106,7 +105,9 @@ class CalendarSettings(_Strict):
             for s in self.shift
         ]
         stops = [
-            PlannedStop(int(p.start.timestamp() * NS), int(p.end.timestamp() * NS), p.reason)
+            PlannedStop(
+                int(p.start.timestamp() * NS_PER_S), int(p.end.timestamp() * NS_PER_S), p.reason
+            )
             for p in self.planned_stop
         ]
         return ShiftCalendar(shifts, tz=self.timezone, holidays=self.holidays, planned_stops=stops)

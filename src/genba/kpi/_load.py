@@ -34,11 +34,10 @@ from genba.states import STATE_NAMES
 from genba.states import MachineState as S
 from genba.store import Runs, Store, TimeRange, last_before
 from genba.tags import TagRegistry
-from genba.types import Quality
+from genba.types import NS_PER_S, Quality
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-NS = 1_000_000_000
 NO_GAP = 2**62
 """``max_gap_ns`` for a store's runs when samples hold until the next (no gap limit)."""
 OPTIONAL = ("reason_tag", "product_tag", "energy_tag")
@@ -96,7 +95,7 @@ class SignalReader:
         if tag is None:
             return None
         gap = machine.signals.max_gap_s
-        runs = self.store.runs(tag, span, max_gap_ns=NO_GAP if gap is None else int(gap * NS))
+        runs = self.store.runs(tag, span, max_gap_ns=NO_GAP if gap is None else int(gap * NS_PER_S))
         if len(runs) and runs.start_ns[0] == span.start_ns:
             return runs
         before = last_before(self.store, tag, span.start_ns)
@@ -141,7 +140,7 @@ def ideal_cycles(config: GenbaConfig, machines: list[MachineSettings]) -> F64:
 
 
 def _gap_ns(m: MachineSettings) -> int | None:
-    return None if m.signals.max_gap_s is None else int(m.signals.max_gap_s * NS)
+    return None if m.signals.max_gap_s is None else int(m.signals.max_gap_s * NS_PER_S)
 
 
 def _machine_states(
@@ -176,8 +175,8 @@ def _machine_states(
         max_gap_ns=gap,
         last_ns=state_runs.last_ns,
         until_ns=until_ns,
-        debounce_ns=int(sig.debounce_s * NS),
-        small_stop_ns=int(small * NS),
+        debounce_ns=int(sig.debounce_s * NS_PER_S),
+        small_stop_ns=int(small * NS_PER_S),
         machine=i,
     )
     entered = reader.samples(m, OPERATOR_REASON, span)
@@ -363,7 +362,7 @@ def _increments(
     if gap is not None:
         bad |= dt > gap
     if fastest_s is not None:
-        bad |= inc > 2.0 * dt / NS / fastest_s + 2.0
+        bad |= inc > 2.0 * dt / NS_PER_S / fastest_s + 2.0
     lost = float(inc[inside & bad].sum())
     keep = inside & ~bad
     return at[keep], inc[keep], lost

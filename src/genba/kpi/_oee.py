@@ -32,10 +32,10 @@ import numpy.typing as npt
 
 from genba.kpi._timeline import Counts, Energy, States, holding
 from genba.states import MachineState as S
+from genba.types import NS_PER_S
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-NS = 1e9
 
 CAL_WORK = 1  # Calendar.working: production planned
 CLASSES = (
@@ -272,7 +272,7 @@ def compute(
         [mpc + first_lut[i0 * 16 + st0], mpc[row_x] + pc[(slot_x * 2 + work_x) * 16 + st_x]]
     )
     key = np.minimum(key, spill)  # a spilled piece of machine m > 0 stays in the spill bin
-    dur = np.concatenate([first_end - s0, b_x - a_x]) / NS
+    dur = np.concatenate([first_end - s0, b_x - a_x]) / NS_PER_S
     seconds = _sum(key, dur, spill + 1)[:spill]
     reason = np.concatenate([states.reason, states.reason[row_x]])
     by_reason = _by_reason(key, reason, dur, M, P, C)
@@ -282,7 +282,7 @@ def compute(
     u_m = np.concatenate([states.machine[unk0], states.machine[row_x[unk_x]]]).astype(np.int64)
     u_p = slot_period[u_slot]
     u_keep = (u_p >= 0) & (slot_sched[u_slot] == 1)
-    u_dur = np.concatenate([first_end[unk0] - s0[unk0], b_x[unk_x] - a_x[unk_x]]) / NS
+    u_dur = np.concatenate([first_end[unk0] - s0[unk0], b_x[unk_x] - a_x[unk_x]]) / NS_PER_S
     unknown_sched = _sum(u_m[u_keep] * P + u_p[u_keep], u_dur[u_keep], M * P).reshape(M, P)
 
     def period_of(ts: I64) -> I64:
@@ -316,14 +316,14 @@ def compute(
     starts_run[1:] = (st_all[:-1] != S.DOWN) | (states.machine[1:] != states.machine[:-1])
     fail = down & starts_run
     run_id = np.cumsum(fail) - 1
-    repair = _sum(run_id[down], (e0[down] - s0[down]) / NS, int(fail.sum()))
+    repair = _sum(run_id[down], (e0[down] - s0[down]) / NS_PER_S, int(fail.sum()))
     by_failure = summer(states.machine[fail], s0[fail])
-    all_s = np.broadcast_to(((periods.end_ns - periods.start_ns) / NS)[None, :], (M, P))
+    all_s = np.broadcast_to(((periods.end_ns - periods.start_ns) / NS_PER_S)[None, :], (M, P))
     p_cuts = np.unique(np.concatenate([periods.start_ns, periods.end_ns]))
     sch_row, sa, sb = _pieces(calendar.start_ns, calendar.end_ns, p_cuts)
     sp = periods.index(sa)
     sel = (sp >= 0) & calendar.scheduled[sch_row]
-    sched = _sum(sp[sel], ((sb - sa) / NS)[sel], P)
+    sched = _sum(sp[sel], ((sb - sa) / NS_PER_S)[sel], P)
     return Figures(
         seconds=seconds.reshape(M, P, C),
         all_s=np.array(all_s, dtype=float),

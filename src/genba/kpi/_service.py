@@ -33,9 +33,8 @@ from genba.states import MachineState as S
 from genba.store import Store, TimeRange
 from genba.tags import TagRegistry
 from genba.timeparse import format_time, parse_range
-from genba.types import NS_PER_MS, SampleBatch, TagSpec
+from genba.types import NS_PER_MS, NS_PER_S, SampleBatch, TagSpec
 
-NS = 1_000_000_000
 BY = ("shift", "day", "hour")
 RATIOS = ("availability", "performance", "quality", "oee")
 STOP_STATES = (S.DOWN, S.SETUP, S.SMALL_STOP, S.STARVED, S.BLOCKED)
@@ -87,16 +86,16 @@ def periods_of(cal: ShiftCalendar, span: TimeRange, by: str | None) -> tuple[Per
     elif by == "day":
 
         def midnight(d: date) -> int:  # local midnight, in UTC ns (23 or 25 h apart at DST)
-            return int(datetime.combine(d, time(0), tzinfo=cal.tz).timestamp()) * NS
+            return int(datetime.combine(d, time(0), tzinfo=cal.tz).timestamp()) * NS_PER_S
 
-        day = datetime.fromtimestamp(a // NS, tz=cal.tz).date()
+        day = datetime.fromtimestamp(a // NS_PER_S, tz=cal.tz).date()
         bounds = []
         while midnight(day) < b:
             nxt = day + timedelta(days=1)
             bounds.append((max(midnight(day), a), min(midnight(nxt), b), day.isoformat()))
             day = nxt
     elif by == "hour":
-        h = 3600 * NS
+        h = 3600 * NS_PER_S
         starts = range(a - a % h, b, h)
         bounds = [(max(s, a), min(s + h, b), format_time(s)[:13] + ":00Z") for s in starts]
     else:
@@ -122,7 +121,7 @@ def report_span(cal: ShiftCalendar, period: str, at_ns: int, *, holding: bool) -
 
     >>> from genba.calendar import ShiftCalendar
     >>> cal = ShiftCalendar([], tz="Europe/Berlin")
-    >>> at = 1767780000 * NS  # Wednesday 2026-01-07 11:00 in Berlin
+    >>> at = 1767780000 * NS_PER_S  # Wednesday 2026-01-07 11:00 in Berlin
     >>> r = report_span(cal, "week", at, holding=False)
     >>> format_time(r.start_ns), format_time(r.end_ns)
     ('2025-12-28T23:00:00.000Z', '2026-01-04T23:00:00.000Z')
@@ -131,12 +130,12 @@ def report_span(cal: ShiftCalendar, period: str, at_ns: int, *, holding: bool) -
     """
 
     def local(d: date) -> int:
-        return int(datetime.combine(d, time(0), tzinfo=cal.tz).timestamp()) * NS
+        return int(datetime.combine(d, time(0), tzinfo=cal.tz).timestamp()) * NS_PER_S
 
     if period == "shift":
         if not cal.shifts:
             raise QueryError("This calendar has no shifts (24/7); report a day, week or month.")
-        back = 8 * 86_400 * NS
+        back = 8 * 86_400 * NS_PER_S
         shifts = cal.shift_instances(at_ns - back, at_ns + 1)
         pick = [
             i for i in shifts if (i.start_ns <= at_ns < i.end_ns if holding else i.end_ns <= at_ns)
@@ -159,7 +158,7 @@ def report_span(cal: ShiftCalendar, period: str, at_ns: int, *, holding: bool) -
         raise QueryError(
             f"Unknown period {period!r}; valid values are: {', '.join(REPORT_PERIODS)}."
         )
-    first, nxt = bounds(datetime.fromtimestamp(at_ns / NS, tz=cal.tz).date())
+    first, nxt = bounds(datetime.fromtimestamp(at_ns / NS_PER_S, tz=cal.tz).date())
     if not holding:  # the one before: it ended at or before at_ns
         first, nxt = bounds(first - timedelta(days=1))
     return TimeRange(local(first), local(nxt))
@@ -436,7 +435,7 @@ class Kpi:
                     "start": format_time(s),
                     "end": format_time(e),
                     "start_ms": s // NS_PER_MS,
-                    "minutes": (e - s) / NS / 60,
+                    "minutes": (e - s) / NS_PER_S / 60,
                     "state": S(int(st.state[j])).name.lower(),
                     "reason_code": code,
                     "reason": rs.name if rs else str(code),
@@ -458,7 +457,7 @@ class Kpi:
                 + ", ".join(f"{c} ({x.category}/{x.name})" for c, x in sorted(reasons.items()))
                 + "."
             )
-        span = TimeRange(start_ns, start_ns + NS)
+        span = TimeRange(start_ns, start_ns + NS_PER_S)
         st = load_states(self.reader, [m], span, self.vouched_until())
         j = np.searchsorted(st.start_ns, start_ns, "right") - 1
         if j < 0 or int(st.start_ns[j]) != start_ns or st.state[j] not in STOP_STATES:
@@ -467,7 +466,9 @@ class Kpi:
                 "GET /api/downtime."
             )
         path = f"{m.path}/{OPERATOR_REASON}"
-        earlier, _ = self.reader.samples(m, OPERATOR_REASON, TimeRange(start_ns, start_ns + NS))
+        earlier, _ = self.reader.samples(
+            m, OPERATOR_REASON, TimeRange(start_ns, start_ns + NS_PER_S)
+        )
         n = len(earlier)
         (tag,) = self.registry.ensure(
             [TagSpec(path, unit="1", description="Downtime reason code entered by an operator")]
@@ -519,7 +520,9 @@ def _failures(st: States) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64
     first = down & np.append(True, (st.state[:-1] != S.DOWN) | (st.machine[1:] != st.machine[:-1]))
     run = (np.cumsum(first) - 1)[down]
     n = int(first.sum())
-    minutes = np.bincount(run, weights=(st.end_ns[down] - st.start_ns[down]) / NS / 60, minlength=n)
+    minutes = np.bincount(
+        run, weights=(st.end_ns[down] - st.start_ns[down]) / NS_PER_S / 60, minlength=n
+    )
     given = st.reason[down] != 0
     codes = np.zeros(n, dtype=np.int64)
     runs_with, at = np.unique(run[given], return_index=True)

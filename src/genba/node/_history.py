@@ -20,10 +20,9 @@ from genba.store import Store, TimeRange, check_aggs
 from genba.store._derived import resample, time_weighted, value_at
 from genba.tags import TagRegistry
 from genba.timeparse import parse_duration, parse_range, parse_time
-from genba.types import NS_PER_MS, Quality, SampleBatch, Tag
+from genba.types import NS_PER_DAY, NS_PER_MS, Quality, SampleBatch, Tag
 
 DEFAULT_SPAN = "1h"
-DAY_NS = 86_400 * 10**9
 RAW_LIMIT_DEFAULT = 10_000
 RAW_LIMIT_MAX = 1_000_000
 MAX_BUCKETS = 100_000
@@ -184,14 +183,14 @@ class History:
         when raw samples no longer reach back to its start; None: read raw samples."""
         rule = next((r for r in self.retention if matches(r.tags, tag.path)), None)
         now = self.clock.now_ns()
-        if rule is None or span.start_ns >= now - round(rule.raw_days * DAY_NS):
+        if rule is None or span.start_ns >= now - round(rule.raw_days * NS_PER_DAY):
             return None
         fits = [
             t.every_ns
             for t in rule.tiers
             if t.every_ns <= every_ns
             and every_ns % t.every_ns == 0
-            and (t.keep_days is None or span.start_ns >= now - round(t.keep_days * DAY_NS))
+            and (t.keep_days is None or span.start_ns >= now - round(t.keep_days * NS_PER_DAY))
         ]
         if not fits:
             tiers = ", ".join(t.every for t in rule.tiers) or "none"

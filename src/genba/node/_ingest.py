@@ -29,7 +29,7 @@ from genba.errors import QueryError
 from genba.paths import check_path
 from genba.tags import TagRegistry
 from genba.timeparse import parse_time
-from genba.types import NS_PER_MS, SampleBatch, TagSpec
+from genba.types import NS_PER_MS, Quality, SampleBatch, TagSpec
 
 SOURCE = "http-ingest"
 MAX_TS_NS = 7_258_118_400 * 10**9  # 2200-01-01
@@ -206,7 +206,7 @@ def ingest(
     quality = np.where(np.isnan(quality), 0.0, quality)
 
     reason = np.full(n, "", dtype=object)
-    stale = (quality == 2) & np.isnan(values)  # a stale mark: BAD, no value
+    stale = (quality == Quality.BAD) & np.isnan(values)  # a stale mark: BAD, no value
     values = np.where(stale, np.nan, values)
     reason[~np.isfinite(values) & ~stale] = (
         "value is missing or not a finite number (a stale mark has quality 2)"

@@ -34,14 +34,13 @@ from genba.node._writer import HistorianWriter
 from genba.retry import Backoff
 from genba.store import Store, TimeRange, open_store
 from genba.tags import TagRegistry
-from genba.types import NS_PER_MS, NS_PER_S, Quality, SampleBatch
+from genba.types import NS_PER_DAY, NS_PER_MS, NS_PER_S, Quality, SampleBatch
 
 log = logging.getLogger("genba.node")
 RETENTION_EVERY_S = 3600.0
 HEARTBEAT_CHECK_S = 1.0
 RUNNING_SENTINEL = "node.running"
 """File in the data dir while a node runs: still there at the next start means a crash."""
-DAY_NS = 86_400 * NS_PER_S
 
 
 def clock_from_settings(settings: ClockSettings) -> Clock:
@@ -263,9 +262,9 @@ class Node:
             for tier in rule.tiers:
                 self._roll_up(ids, tier.every_ns, now)
                 if tier.keep_days is not None:
-                    cutoff = now - round(tier.keep_days * DAY_NS)
+                    cutoff = now - round(tier.keep_days * NS_PER_DAY)
                     self.store.delete_rollup_before(tier.every_ns, ids, cutoff)
-            deleted += self.store.delete_before(ids, now - round(rule.raw_days * DAY_NS))
+            deleted += self.store.delete_before(ids, now - round(rule.raw_days * NS_PER_DAY))
         self.retention_deleted += deleted
         if deleted:
             log.info("retention: deleted %d raw samples past their [[retention]] age", deleted)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from genba.calendar import NS, ShiftCalendar
+from genba.calendar import ShiftCalendar
+from genba.types import NS_PER_S
 
 __all__ = ["CalendarCursor"]
 
@@ -24,8 +25,8 @@ class CalendarCursor:
     def _extend(self) -> None:
         a = self._until
         b = a + self.HORIZON_S
-        for s in self._cal.segments(self._t0 + int(a * NS), self._t0 + int(b * NS)):
-            start, end = (s.start_ns - self._t0) / NS, (s.end_ns - self._t0) / NS
+        for s in self._cal.segments(self._t0 + int(a * NS_PER_S), self._t0 + int(b * NS_PER_S)):
+            start, end = (s.start_ns - self._t0) / NS_PER_S, (s.end_ns - self._t0) / NS_PER_S
             if self._segs and self._segs[-1][2] == s.status and self._segs[-1][1] == start:
                 self._segs[-1] = (self._segs[-1][0], end, s.status)  # join across horizons
             else:

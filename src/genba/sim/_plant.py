@@ -26,8 +26,8 @@ from genba.sim._logs import PART_GOOD, PART_STARTUP, Logs
 from genba.sim._reasons import SUDDEN, Reason
 from genba.sim._scenario import LineSettings, MachineSettings, Scenario
 from genba.states import MachineState as S
+from genba.types import NS_PER_S
 
-NS = 1_000_000_000
 SMALL_STOP_MAX_S = 300.0  # a stop longer than 5 minutes is no longer "small"
 SPEED_EXPONENT = 20  # reject rate rises with speed as (speed)^20: a sharp knee near the optimum
 SPEED_OPT = 0.92  # speed setpoint (share of rated) with the most good parts per hour
@@ -352,9 +352,9 @@ class Plant:
         if t0_ns is None:
             start = scenario.plant.start
             t0_ns = (
-                int(start.timestamp()) * NS
+                int(start.timestamp()) * NS_PER_S
                 if start
-                else (time.time_ns() // (3600 * NS)) * 3600 * NS
+                else (time.time_ns() // (3600 * NS_PER_S)) * 3600 * NS_PER_S
             )
         self.t0_ns = t0_ns
         self.env = simpy.Environment()

@@ -16,8 +16,9 @@ import numpy.typing as npt
 from scipy.signal import lfilter
 
 from genba.sim._logs import PART_GOOD, Log
-from genba.sim._plant import NS, Plant
+from genba.sim._plant import Plant
 from genba.states import MachineState as S
+from genba.types import NS_PER_S
 
 F64 = npt.NDArray[np.float64]
 
@@ -85,8 +86,8 @@ class Sampler:
     def __init__(self, plant: Plant) -> None:
         self.plant = plant
         self.rate_hz = plant.scenario.plant.sample_rate_hz
-        self.period_ns = round(NS / self.rate_hz)
-        self.dt = self.period_ns / NS
+        self.period_ns = round(NS_PER_S / self.rate_hz)
+        self.dt = self.period_ns / NS_PER_S
         n = len(plant.machines)
         self.n = n
         self.next_tick = 0
@@ -119,7 +120,7 @@ class Sampler:
         self.energy_at_minute: dict[int, F64] = {0: np.zeros(n)}
 
     def tick_time_s(self, k: npt.NDArray[np.int64]) -> F64:
-        return k * self.period_ns / NS
+        return k * self.period_ns / NS_PER_S
 
     def _index_grid(self, t: F64, m: npt.NDArray[np.int32], ticks: F64) -> npt.NDArray[np.int64]:
         """(ticks+1 × machines) index of the latest event shown at each tick, -1 for none.
@@ -152,7 +153,7 @@ class Sampler:
         (ticks, machines, len(SIGNALS)). The plant must have run up to ``end_s``.
         """
         k0 = self.next_tick
-        k1 = int(np.ceil(end_s * NS / self.period_ns - 1e-9))
+        k1 = int(np.ceil(end_s * NS_PER_S / self.period_ns - 1e-9))
         if k1 <= k0:
             return np.zeros(0, dtype=np.int64), np.zeros((0, self.n, len(SIGNALS)))
         ks = np.arange(k0, k1, dtype=np.int64)
@@ -253,8 +254,8 @@ class Sampler:
         return ks, grid
 
     def _keep_energy_minutes(self, ks: npt.NDArray[np.int64], energy: F64) -> None:
-        per_min = round(60 * NS / self.period_ns)
-        if per_min <= 0 or 60 * NS % self.period_ns:
+        per_min = round(60 * NS_PER_S / self.period_ns)
+        if per_min <= 0 or 60 * NS_PER_S % self.period_ns:
             return
         # The counter at tick k covers power up to and including tick k: the minute mark
         # m is reached after the tick just before m × 60 s.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from genba.sim._plant import NS, Plant
+from genba.sim._plant import Plant
 from genba.sim._sampler import SIGNAL_INDEX, SIGNALS, Sampler
 from genba.sim._scenario import Scenario
-from genba.types import TagSpec
+from genba.types import NS_PER_S, TagSpec
 
 
 class Simulator:
@@ -78,7 +78,7 @@ class Simulator:
         return self.plant.now_s
 
     def now_ns(self) -> int:
-        return self.t0_ns + round(self.plant.now_s * NS)
+        return self.t0_ns + round(self.plant.now_s * NS_PER_S)
 
     def advance(self, until_s: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Simulate up to ``until_s`` (seconds after the start); return the new ticks' UTC

@@ -30,11 +30,12 @@ import pyarrow.parquet as pq
 
 from genba.calendar import WORK
 from genba.sim._logs import PART_GOOD, PART_STARTUP
-from genba.sim._plant import NS, SPEED_OPT
+from genba.sim._plant import SPEED_OPT
 from genba.sim._reasons import Reason
 from genba.sim._simulator import Simulator
 from genba.states import MachineState as S
 from genba.timeparse import format_time
+from genba.types import NS_PER_S
 
 _STOPS = [int(S.DOWN), int(S.SETUP), int(S.STARVED), int(S.BLOCKED)]
 
@@ -110,7 +111,7 @@ def _ratio(a: float, b: float) -> float | None:
 def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
     """The ground truth of ``[start_ns, end_ns)``; the simulator must have run past it."""
     plant = sim.plant
-    a, b = (start_ns - sim.t0_ns) / NS, (end_ns - sim.t0_ns) / NS
+    a, b = (start_ns - sim.t0_ns) / NS_PER_S, (end_ns - sim.t0_ns) / NS_PER_S
     if end_ns <= start_ns:
         raise ValueError(
             f"the range {format_time(start_ns)} .. {format_time(end_ns)} is empty; "
@@ -118,7 +119,7 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
         )
     if a < sim.history_from_s:
         raise ValueError(
-            f"the history before {format_time(sim.t0_ns + round(sim.history_from_s * NS))} was "
+            f"the history before {format_time(sim.t0_ns + round(sim.history_from_s * NS_PER_S))} was "
             "forgotten (Simulator retain_s); ask for a later start"
         )
     if b > plant.now_s + 1e-9:
@@ -151,7 +152,7 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
     off = np.zeros(len(ev_t))
     for seg in plant.calendar.segments(start_ns, end_ns):
         if seg.status != WORK:
-            o0, o1 = (seg.start_ns - sim.t0_ns) / NS, (seg.end_ns - sim.t0_ns) / NS
+            o0, o1 = (seg.start_ns - sim.t0_ns) / NS_PER_S, (seg.end_ns - sim.t0_ns) / NS_PER_S
             off += np.clip(np.minimum(ends, o1) - np.maximum(ev_t, o0), 0.0, None)
     off *= np.isin(ev_s, _STOPS)
     off_plan = np.zeros((n, 16))
@@ -160,8 +161,8 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
     timeline = pa.table(
         {
             "machine": pa.array([plant.machines[i].path for i in ev_m.tolist()]),
-            "start_ns": sim.t0_ns + np.round(ev_t * NS).astype(np.int64),
-            "end_ns": sim.t0_ns + np.round(ends * NS).astype(np.int64),
+            "start_ns": sim.t0_ns + np.round(ev_t * NS_PER_S).astype(np.int64),
+            "end_ns": sim.t0_ns + np.round(ends * NS_PER_S).astype(np.int64),
             "state": pa.array([S(s).name.lower() for s in ev_s.tolist()]),
             "reason": pa.array([Reason(r).name.lower() for r in ev_r.tolist()]),
         }
@@ -232,8 +233,8 @@ def truth(sim: Simulator, start_ns: int, end_ns: int) -> GroundTruth:
     failures = [
         {
             "machine": plant.machines[f.machine].path,
-            "start": format_time(sim.t0_ns + round(f.start_s * NS)),
-            "end": format_time(sim.t0_ns + round(f.end_s * NS)),
+            "start": format_time(sim.t0_ns + round(f.start_s * NS_PER_S)),
+            "end": format_time(sim.t0_ns + round(f.end_s * NS_PER_S)),
             "start_s": f.start_s,
             "end_s": f.end_s,
             "reason": f.reason.name.lower(),
@@ -272,10 +273,15 @@ def _line_truth(
     started = made[first, 1:]
     finished = good[last, 1:]
     worked_h = sum(
-        (min(s.end_ns, sim.t0_ns + int(b * NS)) - max(s.start_ns, sim.t0_ns + int(a * NS)))
-        / NS
+        (
+            min(s.end_ns, sim.t0_ns + int(b * NS_PER_S))
+            - max(s.start_ns, sim.t0_ns + int(a * NS_PER_S))
+        )
+        / NS_PER_S
         / 3600
-        for s in plant.calendar.segments(sim.t0_ns + int(a * NS), sim.t0_ns + int(b * NS))
+        for s in plant.calendar.segments(
+            sim.t0_ns + int(a * NS_PER_S), sim.t0_ns + int(b * NS_PER_S)
+        )
         if s.status != "off"
     )
     costs = {

@@ -133,7 +133,7 @@ SELECT min(ts_ns) AS start_ns, max(ts_ns) AS last_ns, min(value) AS value FROM (
       CASE WHEN lag(ts_ns) OVER w IS NULL OR value <> lag(value) OVER w
            OR ts_ns - lag(ts_ns) OVER w > {gap} THEN 1 ELSE 0 END AS chg
     FROM (
-      SELECT ts_ns, CASE WHEN quality >= 2 THEN CAST('NaN' AS double precision) ELSE value END
+      SELECT ts_ns, CASE WHEN quality >= {bad} THEN CAST('NaN' AS double precision) ELSE value END
         AS value
       FROM {samples} WHERE tag_id = {tag} AND ts_ns >= {a} AND ts_ns < {b}
     ) AS s

@@ -21,13 +21,11 @@ import numpy.typing as npt
 
 from genba.errors import QueryError
 from genba.store._base import Buckets, Runs, Store, TimeRange
-from genba.types import NS_PER_S, SampleBatch, TagId
+from genba.types import NS_PER_HOUR, Quality, SampleBatch, TagId
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-_BAD = 2
-HOUR_NS = 3600 * NS_PER_S
-LOOKBACKS_NS = (HOUR_NS, 24 * HOUR_NS, 30 * 24 * HOUR_NS, 366 * 24 * HOUR_NS, None)
+LOOKBACKS_NS = (NS_PER_HOUR, 24 * NS_PER_HOUR, 30 * 24 * NS_PER_HOUR, 366 * 24 * NS_PER_HOUR, None)
 """How far back :func:`value_at` looks, widening until it finds a sample."""
 MAX_GRID = 1_000_000
 
@@ -85,7 +83,7 @@ def twa_buckets(ts: I64, values: F64, start: int, end: int, every: int) -> tuple
 
 
 def _good(batch: SampleBatch) -> SampleBatch:
-    keep = batch.quality < _BAD
+    keep = batch.quality < Quality.BAD
     return SampleBatch(
         batch.tag_ids[keep], batch.ts_ns[keep], batch.values[keep], batch.quality[keep]
     )
@@ -97,7 +95,7 @@ def last_before(store: Store, tag_id: TagId, t_ns: int) -> tuple[int, float] | N
     got = value_at(store, [tag_id], t_ns - 1, good_only=False)
     if not len(got):
         return None
-    bad = got.quality[0] >= _BAD
+    bad = got.quality[0] >= Quality.BAD
     return int(got.ts_ns[0]), float("nan") if bad else float(got.values[0])
 
 
@@ -166,7 +164,7 @@ def resample(
 
 def value_after(store: Store, tag_id: TagId, t_ns: int) -> tuple[int, float] | None:
     """The first good sample at or after ``t_ns`` within a day, for interpolating up to it."""
-    got = _good(store.raw([tag_id], TimeRange(t_ns, t_ns + 24 * HOUR_NS), limit=1000))
+    got = _good(store.raw([tag_id], TimeRange(t_ns, t_ns + 24 * NS_PER_HOUR), limit=1000))
     return (int(got.ts_ns[0]), float(got.values[0])) if len(got) else None
 
 

@@ -37,7 +37,7 @@ from genba.store._base import (
     check_aggs,
 )
 from genba.store._derived import runs_of
-from genba.types import QUALITY_DTYPE, SampleBatch, Tag, TagId, TagSpec
+from genba.types import QUALITY_DTYPE, Quality, SampleBatch, Tag, TagId, TagSpec
 
 log = logging.getLogger("genba.store")
 
@@ -69,8 +69,6 @@ _AGG_SQL = {
     "last": "arg_max(value, ts_ns)",
     "sum": "sum(value)",
 }
-
-_BAD = 2  # Quality.BAD: left out of aggregates
 
 
 class DuckDBSettings(BaseModel):
@@ -377,7 +375,7 @@ class DuckDBStore:
         # Encoded in numpy from one ordered scan: on DuckDB the SQL windows of RUNS_SQL take
         # longer than they save (bench/kpi.py --store-days, docs/performance.md).
         c = self._numpy(
-            f"SELECT ts_ns, CASE WHEN quality >= {_BAD} THEN 'NaN'::DOUBLE ELSE value END AS "
+            f"SELECT ts_ns, CASE WHEN quality >= {int(Quality.BAD)} THEN 'NaN'::DOUBLE ELSE value END AS "
             "value FROM samples WHERE tag_id = $tag AND ts_ns >= $start AND ts_ns < $end "
             "ORDER BY ts_ns",
             {"tag": tag_id, "start": span.start_ns, "end": span.end_ns},
@@ -393,7 +391,7 @@ class DuckDBStore:
         sql = (
             f"SELECT tag_id, (ts_ns // $every) * $every AS bucket_ns, {exprs} FROM samples "
             "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
-            f"AND quality < {_BAD} GROUP BY ALL ORDER BY tag_id, bucket_ns"
+            f"AND quality < {int(Quality.BAD)} GROUP BY ALL ORDER BY tag_id, bucket_ns"
         )
         c = self._numpy(
             sql, {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns, "every": every_ns}

@@ -44,12 +44,10 @@ from genba.store._base import (
     TimeRange,
     check_aggs,
 )
-from genba.types import NS_PER_S, SampleBatch, Tag, TagId, TagSpec
+from genba.types import NS_PER_DAY, Quality, SampleBatch, Tag, TagId, TagSpec
 
 log = logging.getLogger("genba.store.postgres")
 PARTITIONED, TIMESCALEDB = "partitioned", "timescaledb"  # genba_meta 'layout'
-_BAD = 2  # Quality.BAD: left out of aggregates
-DAY_NS = 86_400 * NS_PER_S
 _AGG_SQL = {
     "avg": "avg(value)",
     "min": "min(value)",
@@ -316,7 +314,7 @@ class PostgresStore:
 
     def _convert_to_timescaledb(self, conn: psycopg.Connection[Any]) -> None:
         s = self._schema
-        width = self.s.partition_days * DAY_NS
+        width = self.s.partition_days * NS_PER_DAY
         try:
             with conn.transaction():  # a savepoint: without the preloaded library, stay native
                 conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
@@ -355,7 +353,7 @@ class PostgresStore:
                     name=sql.Literal(f"{self.s.schema_name}.samples"),
                     now_fn=sql.Literal(f"{self.s.schema_name}.now_ns"),
                     width=sql.Literal(width),
-                    after=sql.Literal(round(self.s.compress_after_days * DAY_NS)),
+                    after=sql.Literal(round(self.s.compress_after_days * NS_PER_DAY)),
                 )
             )
         self._partitions.clear()
@@ -376,7 +374,7 @@ class PostgresStore:
     def _ensure_partitions(
         self, conn: psycopg.Connection[Any], ts_ns: npt.NDArray[np.int64]
     ) -> None:
-        width = self.s.partition_days * DAY_NS
+        width = self.s.partition_days * NS_PER_DAY
         needed = set(np.unique(ts_ns // width).tolist()) - self._partitions
         for p in sorted(needed):
             name = sql.Identifier(_partition(p))
@@ -393,7 +391,7 @@ class PostgresStore:
         its rows fall in one; else the partitioned table (or the hypertable)."""
         if self.layout == TIMESCALEDB:
             return "samples"
-        width = self.s.partition_days * DAY_NS
+        width = self.s.partition_days * NS_PER_DAY
         first, last = int(ts_ns.min()) // width, int(ts_ns.max()) // width
         return "samples" if first != last else _partition(first)
 
@@ -506,6 +504,7 @@ class PostgresStore:
 
     def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
         query = sql.SQL(RUNS_SQL).format(
+            bad=sql.Literal(int(Quality.BAD)),
             gap=sql.Literal(int(max_gap_ns)),
             samples=sql.SQL("{}.samples").format(self._schema),
             tag=sql.Literal(int(tag_id)),
@@ -526,7 +525,7 @@ class PostgresStore:
             "SELECT tag_id, ts_ns - (((ts_ns %% %(e)s) + %(e)s) %% %(e)s) AS bucket, {} "
             "FROM {}.samples WHERE tag_id = ANY(%(ids)s::int4[]) AND ts_ns >= %(a)s AND ts_ns < %(b)s "
             "AND quality < {} GROUP BY 1, 2 ORDER BY 1, 2"
-        ).format(exprs, self._schema, sql.Literal(_BAD))
+        ).format(exprs, self._schema, sql.Literal(int(Quality.BAD)))
         params = {"e": every_ns, "ids": list(tag_ids), "a": span.start_ns, "b": span.end_ns}
         with self._conn() as conn:
             rows = conn.execute(query, params).fetchall()
@@ -592,7 +591,10 @@ class PostgresStore:
                         "last(value, ts_ns) AS last FROM {s}.samples WHERE quality < {bad} "
                         "GROUP BY 1, 2 WITH NO DATA"
                     ).format(
-                        s=self._schema, view=view, e=sql.Literal(every_ns), bad=sql.Literal(_BAD)
+                        s=self._schema,
+                        view=view,
+                        e=sql.Literal(every_ns),
+                        bad=sql.Literal(int(Quality.BAD)),
                     )
                 )
                 conn.execute(
