@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 TagId = int
 """Integer id of a tag, stable for the life of a store (see :class:`genba.tags.TagRegistry`)."""
@@ -126,6 +127,33 @@ class SampleBatch:
 
     def __len__(self) -> int:
         return len(self.tag_ids)
+
+    def to_arrow(self) -> pa.Table:
+        """The four columns as an Arrow table (``tag_id``, ``ts_ns``, ``value``, ``quality``),
+        zero-copy: what the stores and the spool write.
+
+        >>> b = SampleBatch.from_columns(tag_ids=[1], ts_ns=[5], values=[2.5])
+        >>> SampleBatch.from_arrow(b.to_arrow()).values.tolist()
+        [2.5]
+        """
+        return pa.table(
+            {
+                "tag_id": self.tag_ids,
+                "ts_ns": self.ts_ns,
+                "value": self.values,
+                "quality": self.quality,
+            }
+        )
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> SampleBatch:
+        """A batch from a table with the columns :meth:`to_arrow` writes."""
+        return cls.from_columns(
+            tag_ids=table["tag_id"].to_numpy(),
+            ts_ns=table["ts_ns"].to_numpy(),
+            values=table["value"].to_numpy(),
+            quality=table["quality"].to_numpy(),
+        )
 
     def select(self, rows: npt.NDArray[np.bool_] | npt.NDArray[np.intp] | slice) -> SampleBatch:
         """The rows picked by a boolean mask, an index array or a slice."""

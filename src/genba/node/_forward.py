@@ -26,6 +26,7 @@ import pyarrow.ipc as paipc
 
 from genba.bus import Bus, Overflow
 from genba.config import ForwardSettings
+from genba.node._export import as_table
 from genba.node._spool import Spool
 from genba.retry import Backoff
 from genba.tags import TagRegistry
@@ -56,14 +57,7 @@ class ForwardStats:
 
 def encode(batch: SampleBatch, registry: TagRegistry) -> bytes:
     """``batch`` as an Arrow IPC stream of tag path, timestamp (ns, UTC), value, quality."""
-    table = pa.table(
-        {
-            "tag": pa.array(registry.paths_of(batch.tag_ids.tolist()), pa.string()),
-            "timestamp": pa.array(batch.ts_ns, pa.timestamp("ns", tz="UTC")),
-            "value": batch.values,
-            "quality": batch.quality,
-        }
-    )
+    table = as_table(batch, registry)
     sink = pa.BufferOutputStream()
     with paipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)

@@ -50,14 +50,7 @@ class Spool:
 
     def put(self, batch: SampleBatch) -> None:
         """Write ``batch`` durably at the end of the queue."""
-        table = pa.table(
-            {
-                "tag_id": batch.tag_ids,
-                "ts_ns": batch.ts_ns,
-                "value": batch.values,
-                "quality": batch.quality,
-            }
-        )
+        table = batch.to_arrow()
         path = self.folder / f"{self._seq:012d}{SUFFIX}"
         tmp = path.with_suffix(".tmp")
         self.folder.mkdir(exist_ok=True)  # not its parents: a vanished data dir stays gone
@@ -98,12 +91,7 @@ class Spool:
     def _read(self, path: Path) -> SampleBatch:
         with pa.memory_map(str(path)) as source:
             t = paipc.open_file(source).read_all()
-        return SampleBatch.from_columns(
-            tag_ids=t["tag_id"].to_numpy(),
-            ts_ns=t["ts_ns"].to_numpy(),
-            values=t["value"].to_numpy(),
-            quality=t["quality"].to_numpy(),
-        )
+        return SampleBatch.from_arrow(t)
 
     def pop(self, path: Path) -> None:
         """Forget the oldest batch, once the store holds it."""

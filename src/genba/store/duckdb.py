@@ -301,14 +301,7 @@ class DuckDBStore:
     def append(self, batch: SampleBatch) -> None:
         if not len(batch):
             return
-        table = pa.table(
-            {
-                "tag_id": batch.tag_ids,
-                "ts_ns": batch.ts_ns,
-                "value": batch.values,
-                "quality": batch.quality,
-            }
-        )
+        table = batch.to_arrow()
         with self._write_lock:
             try:
                 with self._cursor(write=True) as cur:
