@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -412,3 +413,35 @@ def test_a_flood_of_made_up_edge_nodes_stops_at_max_tags() -> None:
     assert len(conn.nodes) == 3
     assert dead.counts["spb"] == 7
     assert "max_tags = 3 edge nodes" in dead.recent(limit=1)[0]["reason"]
+
+
+async def test_the_host_connects_over_tls_and_publishes_its_state(
+    make_config: Callable[[str], GenbaConfig], run_node: Any, tmp_path: Path
+) -> None:
+    """TLS comes with the broker settings the mqtt connector shares (it was mqtt's alone)."""
+    import json
+    import shutil
+
+    from genba.testing import Mosquitto
+    from tests.connectors.test_mqtt import _tls_files
+
+    ca, cert, key = _tls_files(tmp_path)
+    broker = Mosquitto(tmp_path, options=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}")
+    broker.start()
+    try:
+        rn: RunningNode = await run_node(
+            make_config(
+                f'[[connector]]\nkind = "sparkplug"\nport = {broker.port}\n'
+                f'tls = true\nca_file = "{ca}"\n'
+            )
+        )
+        await wait_until(lambda: rn.node.connectors[0][1].health.connected, 15)
+        sub = await asyncio.create_subprocess_exec(
+            shutil.which("mosquitto_sub") or "mosquitto_sub", "-h", "127.0.0.1",
+            "-p", str(broker.port), "--cafile", str(ca), "-t", "spBv1.0/STATE/genba", "-C", "1",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(sub.communicate(), 15)
+        assert json.loads(out)["online"] is True  # retained, over the TLS listener
+    finally:
+        broker.stop()

@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import ssl
-from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 import aiomqtt
 from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genba.connectors._base import ConnectorContext
+from genba.connectors._broker import BrokerSettings
 from genba.connectors._gather import ACK_EVERY, Pending, ack_when_stored, consume
 from genba.connectors._payload import PayloadError, decode
 from genba.errors import PatternError
@@ -87,13 +86,9 @@ class TopicRule(BaseModel):
         )
 
 
-class MqttSettings(BaseModel):
-    """Options of ``[[connector]]`` when ``kind = "mqtt"``."""
+class MqttSettings(BrokerSettings):
+    """Options of ``[[connector]]`` when ``kind = "mqtt"`` (and the broker's, shared)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: str = Field("127.0.0.1", description="Broker host name or address.")
-    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 for TLS, usually).")
     topics: list[str] = Field(["#"], description="Topic filters to subscribe to.")
     qos: int = Field(1, ge=0, le=2, description="Subscription QoS.")
     ack: Literal["stored", "received"] = Field(
@@ -118,12 +113,6 @@ class MqttSettings(BaseModel):
     session_expiry_s: int = Field(
         86_400, ge=0, description="MQTT 5: how long the broker keeps the session after a drop."
     )
-    username: str | None = Field(None, description="User name, if the broker wants one.")
-    password: SecretStr | None = Field(None, description="Password (masked in logs).")
-    tls: bool = Field(False, description="Connect with TLS.")
-    ca_file: Path | None = Field(None, description="CA certificate file for TLS.")
-    cert_file: Path | None = Field(None, description="Client certificate file for TLS.")
-    key_file: Path | None = Field(None, description="Client key file for TLS.")
     map: list[TopicRule] = Field(
         [],
         description="Topic → tag rules ([[connector.map]]), tried in order; the first match wins.",
@@ -136,11 +125,6 @@ class MqttSettings(BaseModel):
     strip_prefix: str = Field("", description="Removed from the front of topics to make tags.")
     tag_prefix: str = Field("", description="Put in front of tag paths.")
     max_payload_bytes: int = Field(262_144, gt=0, description="Larger messages are refused.")
-    max_future_s: float = Field(
-        300.0, ge=0, description="Timestamps further ahead of the node's clock are refused."
-    )
-    batch_ms: int = Field(50, gt=0, le=10_000, description="How often gathered samples go out.")
-    reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnects.")
 
 
 class MqttConnector:
@@ -168,14 +152,6 @@ class MqttConnector:
 
     def _client(self) -> aiomqtt.Client:
         s = self.s
-        tls = None
-        if s.tls:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=str(s.ca_file) if s.ca_file else None,
-                certfile=str(s.cert_file) if s.cert_file else None,
-                keyfile=str(s.key_file) if s.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
         v5 = s.protocol == "5"
         properties = None
         if v5 and not s.clean_session:
@@ -186,12 +162,12 @@ class MqttConnector:
             s.port,
             identifier=s.client_id or f"genba-{self.ctx.config.node.name}-{self.ctx.name}",
             username=s.username,
-            password=s.password.get_secret_value() if s.password else None,
+            password=s.secret(),
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             clean_session=None if v5 else s.clean_session,
             clean_start=s.clean_session if v5 else MQTT_CLEAN_START_FIRST_ONLY,
             properties=properties,
-            tls_params=tls,
+            tls_params=s.tls_params(),
         )
 
     def tag_path(self, topic: str) -> tuple[str, str] | None:

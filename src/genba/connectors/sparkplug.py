@@ -31,9 +31,10 @@ import aiomqtt
 import numpy as np
 import numpy.typing as npt
 from google.protobuf.message import DecodeError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from genba.connectors._base import ConnectorContext
+from genba.connectors._broker import BrokerSettings
 from genba.connectors._gather import Pending, consume
 from genba.errors import GenbaError
 from genba.retry import Backoff
@@ -71,27 +72,16 @@ _GET_NAME = operator.attrgetter("name")
 _GET_TS = operator.attrgetter("timestamp")
 
 
-class SparkplugSettings(BaseModel):
-    """Options of ``[[connector]]`` when ``kind = "sparkplug"``."""
+class SparkplugSettings(BrokerSettings):
+    """Options of ``[[connector]]`` when ``kind = "sparkplug"`` (and the broker's, shared)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: str = Field("127.0.0.1", description="Broker host name or address.")
-    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
     group: str = Field("+", description="Sparkplug group id to follow ('+' for all).")
     host_id: str = Field("genba", description="This host application's id, for its STATE.")
-    username: str | None = Field(None, description="User name, if the broker wants one.")
-    password: SecretStr | None = Field(None, description="Password (masked in logs).")
     tag_prefix: str = Field("", description="Put in front of tag paths.")
     edge_node_levels: str = Field(
         "", description="Split edge node ids on this character into path levels (e.g. '-')."
     )
     rebirth_interval_s: float = Field(5.0, gt=0, description="Least time between rebirth asks.")
-    max_future_s: float = Field(
-        300.0, ge=0, description="Metrics stamped further ahead of the node's clock are refused."
-    )
-    batch_ms: int = Field(50, gt=0, le=10_000, description="How often gathered samples go out.")
-    reconnect_max_s: float = Field(30.0, gt=0, description="Longest wait between reconnects.")
 
 
 @dataclass
@@ -514,8 +504,9 @@ class SparkplugConnector:
                     self.s.host, self.s.port,
                     identifier=f"genba-{self.ctx.config.node.name}-{self.ctx.name}",
                     username=self.s.username,
-                    password=self.s.password.get_secret_value() if self.s.password else None,
+                    password=self.s.secret(),
                     will=will,
+                    tls_params=self.s.tls_params(),
                 ) as client:  # fmt: skip
                     self._client = client
                     # our own STATE whatever the group filter: to correct it if set offline
