@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from genba.calendar import DAYS, Break, PlannedStop, Shift, ShiftCalendar
 from genba.paths import check_asset_path
-from genba.states import STATE_NAMES, MachineState
+from genba.states import REASON_CATEGORIES, STATE_NAMES, MachineState, Reason
 from genba.types import NS_PER_S
 
 
@@ -232,19 +232,8 @@ class SignalSettings(_Strict):
 
 
 DEFAULT_REASONS = [
-    ReasonSettings(code=c, name=n, category=cat)
-    for c, n, cat in [
-        (1, "no_shift", "schedule"),
-        (2, "no_order", "schedule"),
-        (10, "break", "schedule"),
-        (20, "changeover", "setup"),
-        (30, "wear_out", "breakdown"),
-        (31, "jam", "breakdown"),
-        (32, "electrical", "breakdown"),
-        (33, "motor_trip", "breakdown"),
-        (40, "minor_jam", "small_stop"),
-        (50, "upstream", "flow"),
-        (51, "downstream", "flow"),
-    ]
+    ReasonSettings(code=int(r), name=r.name.lower(), category=REASON_CATEGORIES[r])
+    for r in Reason
+    if r is not Reason.NONE
 ]
 """The reason tree used when ``genba.toml`` has no ``[[reason]]``: the simulator's codes."""
