@@ -10,14 +10,14 @@ from genba.config._production import BreakSettings, ShiftSettings
 from genba.sim._reasons import Reason
 from genba.sim._sampler import SIGNALS
 from genba.sim._scenario import (
-    CostSettings,
     FaultSettings,
     GeneratorSettings,
-    LineSettings,
     MachineParams,
     OrderSettings,
     PlantSettings,
-    ProductSettings,
+    SimCost,
+    SimLine,
+    SimProduct,
 )
 from genba.sim.outputs._base import INTEGER_SIGNALS, SETPOINTS
 from genba.states import MachineState
@@ -30,11 +30,11 @@ def render_reference() -> str:
     parts = [
         BEGIN,
         table("[plant]", PlantSettings),
-        table("[costs]", CostSettings),
+        table("[costs]", SimCost),
         table("[[shift]]", ShiftSettings),
         table("[[shift]] breaks = [{…}]", BreakSettings),
-        table("[[product]]", ProductSettings),
-        table("[[line]]", LineSettings, skip=("machine",)),
+        table("[[product]]", SimProduct),
+        table("[[line]]", SimLine, skip=("machine",)),
         table("[[line]] orders = [{…}]", OrderSettings),
         table("[machine_defaults] and [[line.machine]] (plus `name`)", MachineParams),
         table("[generator]", GeneratorSettings),

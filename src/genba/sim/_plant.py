@@ -24,7 +24,7 @@ from genba.calendar import OFF, WORK
 from genba.sim._calendar import CalendarCursor
 from genba.sim._logs import PART_GOOD, PART_STARTUP, Logs
 from genba.sim._reasons import SUDDEN, Reason
-from genba.sim._scenario import LineSettings, MachineSettings, Scenario
+from genba.sim._scenario import Scenario, SimLine, SimMachine
 from genba.states import MachineState as S
 from genba.types import NS_PER_S
 
@@ -94,7 +94,7 @@ class Buffer:
 class Line:
     """Releases the order list into the first machine and holds the conveyors."""
 
-    def __init__(self, plant: Plant, index: int, settings: LineSettings) -> None:
+    def __init__(self, plant: Plant, index: int, settings: SimLine) -> None:
         self.index = index
         self.settings = settings
         self.path = settings.path
@@ -124,7 +124,7 @@ class Machine:
     """One machine: a SimPy process working parts from its input to its output."""
 
     def __init__(
-        self, plant: Plant, index: int, line: Line, position: int, settings: MachineSettings
+        self, plant: Plant, index: int, line: Line, position: int, settings: SimMachine
     ) -> None:
         self.plant = plant
         self.env = plant.env

@@ -52,8 +52,10 @@ class PlantSettings(_Strict):
         return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
 
 
-class CostSettings(_Strict):
-    """``[costs]``: rates that turn time, energy and material into money."""
+class SimCost(_Strict):
+    """``[costs]`` of a scenario file: rates that turn time, energy and material into money.
+
+    The simulator's own; a node's are :class:`genba.config.CostSettings`."""
 
     currency: str = Field("EUR", description="Currency of all money figures.")
     energy_price_per_kwh: float = Field(0.18, ge=0, description="Price of one kWh.")
@@ -64,8 +66,8 @@ class CostSettings(_Strict):
     )
 
 
-class ProductSettings(_Strict):
-    """``[[product]]``: what a line makes, and what it is worth."""
+class SimProduct(_Strict):
+    """``[[product]]`` of a scenario file: what a simulated line makes, and what it is worth."""
 
     name: str = Field(description="Product name.")
     price: float = Field(1.0, ge=0, description="Price of one good unit.")
@@ -113,8 +115,8 @@ class MachineParams(_Strict):
     rated_power_kw: float = Field(7.5, gt=0, description="Electrical power at full load, kW.")
 
 
-class MachineSettings(MachineParams):
-    """``[[line.machine]]``: one machine of a line, in flow order."""
+class SimMachine(MachineParams):
+    """``[[line.machine]]`` of a scenario file: one simulated machine, in flow order."""
 
     name: str = Field(description="Machine name: the last level of its path.")
 
@@ -124,8 +126,8 @@ class MachineSettings(MachineParams):
         return check_level(v, "machine name")
 
 
-class LineSettings(_Strict):
-    """``[[line]]``: machines in series with conveyors between them."""
+class SimLine(_Strict):
+    """``[[line]]`` of a scenario file: simulated machines in series with conveyors between."""
 
     path: str = Field(description="site/area/line.")
     buffer_capacity: int = Field(20, ge=1, description="Parts each conveyor holds.")
@@ -134,7 +136,7 @@ class LineSettings(_Strict):
     startup_reject_rate: float = Field(0.2, ge=0, lt=1, description="Rejects during start-up.")
     orders: list[OrderSettings] = Field(default_factory=list, description="Orders, in sequence.")
     repeat_orders: bool = Field(True, description="Start the order list again when done.")
-    machine: list[MachineSettings] = Field(description="The machines, first to last.")
+    machine: list[SimMachine] = Field(description="The machines, first to last.")
 
     @field_validator("path")
     @classmethod
@@ -164,14 +166,12 @@ class Scenario(_Strict):
     """A whole scenario file."""
 
     plant: PlantSettings = Field(default_factory=PlantSettings)
-    costs: CostSettings = Field(default_factory=CostSettings)
+    costs: SimCost = Field(default_factory=SimCost)
     shift: list[ShiftSettings] = Field(default_factory=list, description="No shifts: 24/7.")
     holidays: list[date] = Field(default_factory=list, description="Dates with no shifts.")
-    product: list[ProductSettings] = Field(
-        default_factory=lambda: [ProductSettings(name="standard")]
-    )
+    product: list[SimProduct] = Field(default_factory=lambda: [SimProduct(name="standard")])
     machine_defaults: MachineParams = Field(default_factory=MachineParams)
-    line: list[LineSettings] = Field(default_factory=list)
+    line: list[SimLine] = Field(default_factory=list)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     fault: list[FaultSettings] = Field(default_factory=list)
 
@@ -191,14 +191,14 @@ class Scenario(_Strict):
         return self
 
     @property
-    def lines(self) -> list[LineSettings]:
+    def lines(self) -> list[SimLine]:
         """The lines written in the file, then the generated ones."""
         g = self.generator
         made = [
-            LineSettings(
+            SimLine(
                 path=f"{g.site}/{g.area}/line{i + 1:03d}",
                 machine=[
-                    MachineSettings(name=f"m{j + 1:02d}", **self.machine_defaults.model_dump())
+                    SimMachine(name=f"m{j + 1:02d}", **self.machine_defaults.model_dump())
                     for j in range(g.machines_per_line)
                 ],
             )
@@ -244,6 +244,6 @@ def _apply_defaults(scenario: Scenario, text: str) -> Scenario:
         machines = []
         for j, _m in enumerate(line.machine):
             written = raw["line"][i]["machine"][j]
-            machines.append(MachineSettings(**{**defaults, **written}))
+            machines.append(SimMachine(**{**defaults, **written}))
         lines.append(line.model_copy(update={"machine": machines}))
     return scenario.model_copy(update={"line": lines})
