@@ -65,37 +65,69 @@ class Outcome:
     first_escape: str = ""
 
 
+def _flip(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    if b:
+        b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+    return b
+
+
+def _interesting(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    if b:
+        b[rng.randrange(len(b))] = rng.choice(INTERESTING)
+    return b
+
+
+def _insert(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    i = rng.randint(0, len(b))
+    b[i:i] = rng.randbytes(rng.randint(1, 16))
+    return b
+
+
+def _delete(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    if b:
+        i = rng.randrange(len(b))
+        del b[i : i + rng.randint(1, 16)]
+    return b
+
+
+def _repeat(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    if b:
+        i = rng.randrange(len(b))
+        b[i:i] = b[i : i + rng.randint(1, 32)] * rng.randint(1, 8)
+    return b
+
+
+def _truncate(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    if b:
+        del b[rng.randrange(len(b)) :]
+    return b
+
+
+def _splice(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    other = rng.choice(corpus)
+    return b[: rng.randint(0, len(b))] + bytearray(other[rng.randint(0, len(other)) :])
+
+
+def _extreme(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    i = rng.randint(0, len(b))
+    b[i:i] = rng.choice(EXTREMES)
+    return b
+
+
+def _control(rng: random.Random, b: bytearray, corpus: list[bytes]) -> bytearray:
+    i = rng.randint(0, len(b))
+    b[i:i] = rng.choice([b"\x00", b"\x1b[", b"\xff\xfe", b"\xed\xa0\x80", "³".encode()])
+    return b
+
+
+MUTATIONS = [_flip, _interesting, _insert, _delete, _repeat, _truncate, _splice, _extreme, _control]
+
+
 def mutate(rng: random.Random, data: bytes, corpus: list[bytes]) -> bytes:
     """``data`` with one to four random mutations."""
     b = bytearray(data)
     for _ in range(rng.randint(1, 4)):
-        op = rng.randrange(9)
-        n = len(b)
-        if op == 0 and n:
-            i = rng.randrange(n)
-            b[i] ^= 1 << rng.randrange(8)
-        elif op == 1 and n:
-            b[rng.randrange(n)] = rng.choice(INTERESTING)
-        elif op == 2:
-            i = rng.randint(0, n)
-            b[i:i] = rng.randbytes(rng.randint(1, 16))
-        elif op == 3 and n:
-            i = rng.randrange(n)
-            del b[i : i + rng.randint(1, 16)]
-        elif op == 4 and n:
-            i = rng.randrange(n)
-            b[i:i] = b[i : i + rng.randint(1, 32)] * rng.randint(1, 8)
-        elif op == 5 and n:
-            del b[rng.randrange(n) :]
-        elif op == 6:
-            other = rng.choice(corpus)
-            b = b[: rng.randint(0, n)] + bytearray(other[rng.randint(0, len(other)) :])
-        elif op == 7:
-            i = rng.randint(0, n)
-            b[i:i] = rng.choice(EXTREMES)
-        elif op == 8:
-            i = rng.randint(0, n)
-            b[i:i] = rng.choice([b"\x00", b"\x1b[", b"\xff\xfe", b"\xed\xa0\x80", "³".encode()])
+        b = rng.choice(MUTATIONS)(rng, b, corpus)
     return bytes(b)
 
 

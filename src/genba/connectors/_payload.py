@@ -86,41 +86,48 @@ def decode(payload: bytes, topic: str, *, now_ns: int, max_future_ns: int) -> li
     except orjson.JSONDecodeError as e:
         raise PayloadError(f"not JSON: {e}") from None
     if isinstance(body, dict):
-        ts = _time(body["timestamp"], now_ns, max_future_ns) if "timestamp" in body else now_ns
-        if "value" in body:
-            extra = set(body) - {"value", "timestamp", "quality"}
-            if extra:
-                raise PayloadError(f"unexpected keys {sorted(extra)} next to 'value'")
-            return [(topic, ts, _value(body["value"]))]
-        out = []
-        for key, v in body.items():
-            if key == "timestamp":
-                continue
-            try:
-                path = check_path(f"{topic}/{key}")
-            except ValueError as e:
-                raise PayloadError(str(e)) from None
-            out.append((path, ts, _value(v)))
-        if not out:
-            raise PayloadError("object holds no values")
-        return out
+        return _object(body, topic, now_ns, max_future_ns)
     if isinstance(body, list):
-        out = []
-        for i, item in enumerate(body):
-            if isinstance(item, dict) and "value" in item:
-                t = (
-                    _time(item["timestamp"], now_ns, max_future_ns)
-                    if "timestamp" in item
-                    else now_ns
-                )
-                out.append((topic, t, _value(item["value"])))
-            elif isinstance(item, list) and len(item) == 2:
-                out.append((topic, _time(item[0], now_ns, max_future_ns), _value(item[1])))
-            else:
-                raise PayloadError(
-                    f"element {i} is neither {{'value':…, 'timestamp':…}} nor [timestamp, value]"
-                )
-        if not out:
-            raise PayloadError("empty array")
-        return out
+        return _array(body, topic, now_ns, max_future_ns)
     return [(topic, now_ns, _value(body))]
+
+
+def _object(body: dict[str, Any], topic: str, now_ns: int, max_future_ns: int) -> list[Sample]:
+    """``{"value", "timestamp"}`` (one sample of ``topic``) or a batch object (one sample of
+    ``topic/key`` for each key)."""
+    ts = _time(body["timestamp"], now_ns, max_future_ns) if "timestamp" in body else now_ns
+    if "value" in body:
+        extra = set(body) - {"value", "timestamp", "quality"}
+        if extra:
+            raise PayloadError(f"unexpected keys {sorted(extra)} next to 'value'")
+        return [(topic, ts, _value(body["value"]))]
+    out = []
+    for key, v in body.items():
+        if key == "timestamp":
+            continue
+        try:
+            path = check_path(f"{topic}/{key}")
+        except ValueError as e:
+            raise PayloadError(str(e)) from None
+        out.append((path, ts, _value(v)))
+    if not out:
+        raise PayloadError("object holds no values")
+    return out
+
+
+def _array(body: list[Any], topic: str, now_ns: int, max_future_ns: int) -> list[Sample]:
+    """``[{"value", "timestamp"}, …]`` or ``[[timestamp, value], …]``: samples of ``topic``."""
+    out = []
+    for i, item in enumerate(body):
+        if isinstance(item, dict) and "value" in item:
+            t = _time(item["timestamp"], now_ns, max_future_ns) if "timestamp" in item else now_ns
+            out.append((topic, t, _value(item["value"])))
+        elif isinstance(item, list) and len(item) == 2:
+            out.append((topic, _time(item[0], now_ns, max_future_ns), _value(item[1])))
+        else:
+            raise PayloadError(
+                f"element {i} is neither {{'value':…, 'timestamp':…}} nor [timestamp, value]"
+            )
+    if not out:
+        raise PayloadError("empty array")
+    return out

@@ -144,45 +144,56 @@ def _cells(col: Any) -> list[Any]:
 
 
 def _columns(body: bytes, content_type: str) -> dict[str, Any]:
+    """The tag, timestamp, value and quality columns of a body; QueryError (400) when the body
+    cannot be read."""
     kind = content_type.split(";")[0].strip().lower()
     try:
         if kind == "application/json":
-            doc = orjson.loads(body)
-            rows = doc.get("samples") if isinstance(doc, dict) else doc
-            if not isinstance(rows, list):
-                raise QueryError(
-                    'a JSON body is [{"tag", "timestamp", "value"}, …] or {"samples": […]}'
-                )
-            rows = [r if isinstance(r, dict) else {} for r in rows]
-            return {k: [r.get(k) for r in rows] for k in ("tag", "timestamp", "value", "quality")}
-        if kind == "text/csv":
-            table = pacsv.read_csv(io.BytesIO(body))
-        elif kind == "application/vnd.apache.arrow.stream":
-            table = paipc.open_stream(body).read_all()
-            # Offsets and lengths in an IPC stream are the sender's word: checked in full
-            # before any is followed (a mutated stream once crashed the process).
-            table.validate(full=True)
-        else:
-            raise QueryError(
-                f"content type {kind!r} is not accepted; use one of: {', '.join(CONTENT_TYPES)}"
-            )
-        names = table.column_names
-        if len(set(names)) < len(names):
-            twice = sorted({n for n in names if names.count(n) > 1})
-            raise QueryError(f"the body has the column(s) {twice} more than once")
-        missing = {"tag", "timestamp", "value"} - set(names)
-        if missing:
-            raise QueryError(
-                f"the body has no {sorted(missing)} column(s); columns are tag, timestamp, "
-                "value[, quality]"
-            )
-        cols = {k: table.column(k) for k in ("tag", "timestamp", "value")}
-        cols["tag"] = cols["tag"].cast(pa.string()).to_pylist()
-        cols["quality"] = table.column("quality") if "quality" in table.column_names else None
+            return _json_columns(body)
+        return _table_columns(_read_table(body, kind))
     except (orjson.JSONDecodeError, pa.ArrowException, OSError, OverflowError) as e:
         raise QueryError(f"cannot read the {kind} body: {e}") from None
     except UnicodeDecodeError as e:
         raise QueryError(f"the {kind} body is not UTF-8 where it must be: {e}") from None
+
+
+def _json_columns(body: bytes) -> dict[str, Any]:
+    doc = orjson.loads(body)
+    rows = doc.get("samples") if isinstance(doc, dict) else doc
+    if not isinstance(rows, list):
+        raise QueryError('a JSON body is [{"tag", "timestamp", "value"}, …] or {"samples": […]}')
+    rows = [r if isinstance(r, dict) else {} for r in rows]
+    return {k: [r.get(k) for r in rows] for k in ("tag", "timestamp", "value", "quality")}
+
+
+def _read_table(body: bytes, kind: str) -> pa.Table:
+    if kind == "text/csv":
+        return pacsv.read_csv(io.BytesIO(body))
+    if kind == "application/vnd.apache.arrow.stream":
+        table = paipc.open_stream(body).read_all()
+        # Offsets and lengths in an IPC stream are the sender's word: checked in full before
+        # any is followed (a mutated stream once crashed the process).
+        table.validate(full=True)
+        return table
+    raise QueryError(
+        f"content type {kind!r} is not accepted; use one of: {', '.join(CONTENT_TYPES)}"
+    )
+
+
+def _table_columns(table: pa.Table) -> dict[str, Any]:
+    names = table.column_names
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise QueryError(f"the body has the column(s) {twice} more than once")
+    missing = {"tag", "timestamp", "value"} - set(names)
+    if missing:
+        raise QueryError(
+            f"the body has no {sorted(missing)} column(s); columns are tag, timestamp, "
+            "value[, quality]"
+        )
+    cols: dict[str, Any] = {k: table.column(k) for k in ("timestamp", "value")}
+    cols["tag"] = table.column("tag").cast(pa.string()).to_pylist()
+    cols["quality"] = table.column("quality") if "quality" in names else None
     return cols
 
 
