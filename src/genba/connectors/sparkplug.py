@@ -128,6 +128,16 @@ class _EdgeNode:
     last_rebirth_ask: float = -1e9
     _table: _AliasTable | None = None
 
+    def rebirth(self, p: Any) -> None:
+        """An NBIRTH: a new session; every alias and name is learned again."""
+        self.born, self.seq = True, p.seq
+        self.aliases.clear()
+        self.names.clear()
+        self.skipped.clear()
+        self.skipped_aliases.clear()
+        self._table = None
+        self.bd_seq = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
+
     def table(self) -> _AliasTable:
         """The alias table, rebuilt after a birth changed the aliases."""
         if self._table is None or len(self._table.slot_of) != len(self.aliases):
@@ -198,6 +208,13 @@ class SparkplugConnector:
         except DecodeError as e:
             self.ctx.reject(f"not a Sparkplug B payload: {e}", topic=topic, payload=payload)
             return
+        node = self._edge_node(t, topic, payload)
+        if node is not None and self._session(t, node, p, topic, payload):
+            self._metrics(t, node, p, topic, payload)
+
+    def _edge_node(self, t: Topic, topic: str, payload: bytes) -> _EdgeNode | None:
+        """The edge node ``t`` comes from, tracked from its first message (None, a dead
+        letter, past ``max_tags`` edge nodes)."""
         node = self.nodes.get((t.group, t.edge_node))
         if node is None:
             if len(self.nodes) >= self.ctx.max_tags:  # a flood of made-up edge node names
@@ -207,8 +224,13 @@ class SparkplugConnector:
                     topic=topic,
                     payload=payload,
                 )
-                return
+                return None
             node = self.nodes[(t.group, t.edge_node)] = _EdgeNode()
+        return node
+
+    def _session(self, t: Topic, node: _EdgeNode, p: Any, topic: str, payload: bytes) -> bool:
+        """The edge node's session rules: deaths, births, ``seq``; True when the message's
+        metrics are to be read."""
         kind = t.message_type
         if kind == "NDEATH":
             bd = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
@@ -216,21 +238,15 @@ class SparkplugConnector:
                 node.born = False
                 self._mark_stale(t, device=None)
                 self._stale_tags.extend(m.tag_id for m in node.names.values())
-            return
+            return False
         if kind == "NBIRTH":
-            node.born, node.seq = True, p.seq
-            node.aliases.clear()
-            node.names.clear()
-            node.skipped.clear()
-            node.skipped_aliases.clear()
-            node._table = None
-            node.bd_seq = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
+            node.rebirth(p)
             self._unstale(f"{t.group}/{t.edge_node}")
         elif not node.born:
             self._ask_rebirth(
                 t, node, f"{kind} before NBIRTH from {t.group}/{t.edge_node}", topic, payload
             )
-            return
+            return False
         else:
             expected = (node.seq + 1) % 256
             if p.seq != expected:
@@ -243,10 +259,15 @@ class SparkplugConnector:
         if kind == "DDEATH":
             self._mark_stale(t, device=t.device)
             self._stale_tags.extend(m.tag_id for m in node.names.values() if m.device == t.device)
-            return
+            return False
         if kind == "DBIRTH":
             self._unstale(f"{t.group}/{t.edge_node}/{t.device}")
-        birth = kind in ("NBIRTH", "DBIRTH")
+        return True
+
+    def _metrics(self, t: Topic, node: _EdgeNode, p: Any, topic: str, payload: bytes) -> None:
+        """The samples of a birth or DATA message; metrics that cannot be used are one dead
+        letter for the message, the rest are stored."""
+        birth = t.message_type in ("NBIRTH", "DBIRTH")
         now = self.ctx.clock.now_ns()
         latest_ms = (now + int(self.s.max_future_s * NS_PER_S)) // NS_PER_MS
         if p.timestamp > latest_ms:
@@ -262,81 +283,91 @@ class SparkplugConnector:
             return
         problems: list[str] = []
         for m in p.metrics:
-            if birth:
-                if not m.name:
-                    continue
-                if not isinstance(m.name, str) or not m.name.isprintable():
-                    problems.append(f"metric name {m.name!r} is not printable UTF-8 text")
-                    continue
-                if m.name in ("bdSeq", REBIRTH):
-                    continue
-                if m.datatype not in _SAMPLE_TYPES:
-                    node.skipped.add((t.device, m.name))
-                    if m.HasField("alias"):
-                        node.skipped_aliases.add(m.alias)
-                    continue
-                path = self._path(t, m.name)
-                try:
-                    tag = self.ctx.declare([TagSpec(path)])[0]
-                except (ValueError, GenbaError) as e:  # e.g. '#' or '+' in a metric name
-                    problems.append(f"metric {m.name!r} cannot be a tag: {e}")
-                    continue
-                alias = m.alias if m.HasField("alias") else None
-                metric = _Metric(path, tag.id, m.datatype, alias, t.device)
-                node.names[(t.device, m.name)] = metric
-                if m.HasField("alias"):
-                    node.aliases[m.alias] = metric
-                    node._table = None
-            else:
-                found = (
-                    node.aliases.get(m.alias)
-                    if m.HasField("alias")
-                    else node.names.get((t.device, m.name))
-                )
-                if found is None:
-                    if (t.device, m.name) in node.skipped or m.alias in node.skipped_aliases:
-                        continue  # a string or other non-sample metric announced in the birth
-                    self._ask_rebirth(
-                        t,
-                        node,
-                        f"unknown metric (alias {m.alias}, name {m.name!r})",
-                        topic,
-                        payload,
-                    )
-                    continue
-                metric = found
-            which = m.WhichOneof("value")
-            if (
-                not m.is_null
-                and which is not None
-                and which != _EXPECTED[DataType(metric.datatype)]
-            ):
-                problems.append(
-                    f"{metric.path}: a {which} value where its birth declared "
-                    f"{DataType(metric.datatype).name} (which travels as "
-                    f"{_EXPECTED[DataType(metric.datatype)]}); fix the edge node's datatype"
-                )
-                continue
-            value = self._number(m, metric.datatype)
-            if value is None:
-                continue
-            if not math.isfinite(value):
-                problems.append(f"{metric.path}: {value} is not a finite number")
-            elif m.timestamp > latest_ms:
-                problems.append(
-                    f"{metric.path}: timestamp {m.timestamp} ms is more than max_future_s = "
-                    f"{self.s.max_future_s:g} s ahead of this node's clock"
-                )
-            else:
-                self._pending.add(
-                    metric.tag_id, m.timestamp * NS_PER_MS if m.timestamp else default_ts, value
-                )
+            metric = (
+                self._born_metric(t, node, m, problems)
+                if birth
+                else self._data_metric(t, node, m, topic, payload)
+            )
+            if metric is not None:
+                self._sample(metric, m, default_ts, latest_ms, problems)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             self.ctx.reject(
                 f"{len(problems)} metric(s) refused, the rest stored: {problems[0]}{more}",
                 topic=topic,
                 payload=payload,
+            )
+
+    def _born_metric(
+        self, t: Topic, node: _EdgeNode, m: Any, problems: list[str]
+    ) -> _Metric | None:
+        """A metric of a birth, declared as a tag (None: not a sample, or refused)."""
+        if not m.name or m.name in ("bdSeq", REBIRTH):
+            return None
+        if not isinstance(m.name, str) or not m.name.isprintable():
+            problems.append(f"metric name {m.name!r} is not printable UTF-8 text")
+            return None
+        if m.datatype not in _SAMPLE_TYPES:
+            node.skipped.add((t.device, m.name))
+            if m.HasField("alias"):
+                node.skipped_aliases.add(m.alias)
+            return None
+        path = self._path(t, m.name)
+        try:
+            tag = self.ctx.declare([TagSpec(path)])[0]
+        except (ValueError, GenbaError) as e:  # e.g. '#' or '+' in a metric name
+            problems.append(f"metric {m.name!r} cannot be a tag: {e}")
+            return None
+        alias = m.alias if m.HasField("alias") else None
+        metric = _Metric(path, tag.id, m.datatype, alias, t.device)
+        node.names[(t.device, m.name)] = metric
+        if alias is not None:
+            node.aliases[alias] = metric
+            node._table = None
+        return metric
+
+    def _data_metric(
+        self, t: Topic, node: _EdgeNode, m: Any, topic: str, payload: bytes
+    ) -> _Metric | None:
+        """The born metric a DATA metric is, by alias or name (None: announced as not a
+        sample, or unknown: a rebirth is asked for)."""
+        found = (
+            node.aliases.get(m.alias) if m.HasField("alias") else node.names.get((t.device, m.name))
+        )
+        if found is None:
+            if (t.device, m.name) in node.skipped or m.alias in node.skipped_aliases:
+                return None  # a string or other non-sample metric announced in the birth
+            self._ask_rebirth(
+                t, node, f"unknown metric (alias {m.alias}, name {m.name!r})", topic, payload
+            )
+        return found
+
+    def _sample(
+        self, metric: _Metric, m: Any, default_ts: int, latest_ms: int, problems: list[str]
+    ) -> None:
+        """Add ``m``'s value to the pending samples, or say in ``problems`` why not."""
+        which = m.WhichOneof("value")
+        expected = _EXPECTED[DataType(metric.datatype)]
+        if not m.is_null and which is not None and which != expected:
+            problems.append(
+                f"{metric.path}: a {which} value where its birth declared "
+                f"{DataType(metric.datatype).name} (which travels as {expected}); fix the edge "
+                "node's datatype"
+            )
+            return
+        value = self._number(m, metric.datatype)
+        if value is None:
+            return
+        if not math.isfinite(value):
+            problems.append(f"{metric.path}: {value} is not a finite number")
+        elif m.timestamp > latest_ms:
+            problems.append(
+                f"{metric.path}: timestamp {m.timestamp} ms is more than max_future_s = "
+                f"{self.s.max_future_s:g} s ahead of this node's clock"
+            )
+        else:
+            self._pending.add(
+                metric.tag_id, m.timestamp * NS_PER_MS if m.timestamp else default_ts, value
             )
 
     def _columns(self, node: _EdgeNode, ms: Any, default_ts: int, latest_ms: int) -> bool:
