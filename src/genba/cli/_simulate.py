@@ -14,7 +14,7 @@ from genba.errors import GenbaError
 from genba.timeparse import parse_time
 
 if TYPE_CHECKING:
-    from genba.sim import Simulator
+    from genba.sim import Scenario, Simulator
     from genba.sim.outputs import Output
 
 
@@ -90,28 +90,17 @@ def simulate(
     the CPU allows and writes the ground truth with --truth. Setpoints (temperature_sp,
     speed_sp) are writable through every output. Details: docs/simulator.md.
     """
-    from genba.sim import Simulator, load_scenario
+    from genba.sim import Simulator
     from genba.sim import truth as ground_truth
 
-    try:
-        sc = load_scenario(scenario)
-    except GenbaError as e:
-        raise click.ClickException(str(e)) from None
-    if seed is not None:
-        sc = sc.model_copy(update={"plant": sc.plant.model_copy(update={"seed": seed})})
-    t0_ns = None
-    if start is not None:
-        try:
-            t0_ns = parse_time(start, now_ns=time.time_ns())
-        except GenbaError as e:
-            raise click.BadParameter(str(e), param_hint="--start") from None
+    sc = _scenario(scenario, seed)
+    t0_ns = _start(start)
     # Serving for days keeps a day of history, unless the whole run's truth is wanted.
     sim = Simulator(sc, t0_ns=t0_ns, retain_s=None if truth else 86_400.0)
     serving = any(x is not None for x in (mqtt, sparkplug, opcua, modbus))
-    if mqtt:
-        _host_port(mqtt, 1883)  # check HOST:PORT before anything starts
-    if sparkplug:
-        _host_port(sparkplug, 1883)
+    for address in (mqtt, sparkplug):
+        if address:
+            _host_port(address, 1883)  # check HOST:PORT before anything starts
     if not serving and hours is None:
         raise click.UsageError("give an output (--mqtt, --sparkplug, --opcua, --modbus) or --hours")
     until = None if hours is None else hours * 3600.0
@@ -131,19 +120,45 @@ def simulate(
 
         asyncio.run(serve())
     elif until is not None:
-        wall0 = time.perf_counter()
-        while sim.now_s < until:
-            sim.advance(min(sim.now_s + 3600.0, until))
-            if sim.now_s % 86_400 < 1 or sim.now_s >= until:  # progress once a simulated day
-                click.echo(
-                    f"genba: simulated {sim.now_s / 3600:.0f} of {until / 3600:.0f} h "
-                    f"({time.perf_counter() - wall0:.1f} s)",
-                    err=True,
-                )
+        _run_fast(sim, until)
     if truth is not None:
         end = sim.t0_ns + round(min(sim.now_s, until or sim.now_s) * 1e9)
         for path in ground_truth(sim, sim.t0_ns, end).to_files(truth):
             click.echo(f"genba: wrote {path}", err=True)
+
+
+def _scenario(name: str, seed: int | None) -> Scenario:
+    from genba.sim import load_scenario
+
+    try:
+        sc = load_scenario(name)
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+    if seed is not None:
+        sc = sc.model_copy(update={"plant": sc.plant.model_copy(update={"seed": seed})})
+    return sc
+
+
+def _start(start: str | None) -> int | None:
+    if start is None:
+        return None
+    try:
+        return parse_time(start, now_ns=time.time_ns())
+    except GenbaError as e:
+        raise click.BadParameter(str(e), param_hint="--start") from None
+
+
+def _run_fast(sim: Simulator, until: float) -> None:
+    """Simulate to ``until`` as fast as the CPU allows, saying so once a simulated day."""
+    wall0 = time.perf_counter()
+    while sim.now_s < until:
+        sim.advance(min(sim.now_s + 3600.0, until))
+        if sim.now_s % 86_400 < 1 or sim.now_s >= until:
+            click.echo(
+                f"genba: simulated {sim.now_s / 3600:.0f} of {until / 3600:.0f} h "
+                f"({time.perf_counter() - wall0:.1f} s)",
+                err=True,
+            )
 
 
 def _outputs(
