@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import FastAPI, Query, Request, WebSocket
+from fastapi import APIRouter, FastAPI, Query, Request, WebSocket
 from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
@@ -103,14 +103,25 @@ def create_app(node: Node) -> FastAPI:
     )
     _errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=int(node.config.node.max_body_mb * 2**20))
-    history = node.history
+    app.include_router(_node_router(node))
+    app.include_router(_tags_router(node))
+    _kpi.install(app, node)
+    _alarms.install(app, node)
+    app.include_router(_live_router(node))
+    web.mount(app)
+    return app
 
-    @app.get("/api/health", tags=["node"])
+
+def _node_router(node: Node) -> APIRouter:
+    """Health, the asset model and the dead letters of ``node``."""
+    router = APIRouter()
+
+    @router.get("/api/health", tags=["node"])
     def health() -> dict[str, Any]:
         """Node status, historian and bus counters, connector health."""
         return node.health()
 
-    @app.get("/api/assets", tags=["node"])
+    @router.get("/api/assets", tags=["node"])
     def assets() -> list[dict[str, Any]]:
         """The asset model: machines in config order with their ISA-95 levels."""
         return [
@@ -126,7 +137,29 @@ def create_app(node: Node) -> FastAPI:
             for m in node.config.machine
         ]
 
-    @app.get("/api/tags", tags=["tags"])
+    @router.get("/api/deadletter", tags=["node"])
+    def deadletter(
+        source: Annotated[str | None, Query(description="Only this connector's.")] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=1000, description="Most records, newest first.")
+        ] = 100,
+    ) -> dict[str, Any]:
+        """Input the connectors could not use, newest first, with the reason; and counts."""
+        return {
+            "counts": dict(node.dead_letters.counts),
+            "records": node.dead_letters.recent(source, limit),
+        }
+
+    return router
+
+
+def _tags_router(node: Node) -> APIRouter:
+    """History, ingest and export: the tags of ``node``; history endpoints are plain functions,
+    so FastAPI runs them in worker threads and a long query never blocks the live stream."""
+    router = APIRouter()
+    history = node.history
+
+    @router.get("/api/tags", tags=["tags"])
     def tags(
         pattern: Annotated[
             str, Query(description="MQTT-style filter: '+' one level, '#' the rest.")
@@ -135,7 +168,7 @@ def create_app(node: Node) -> FastAPI:
         """Every tag matching ``pattern`` with unit, limits and last sample."""
         return history.tags(pattern)
 
-    @app.get("/api/tags/{path:path}/samples", tags=["tags"])
+    @router.get("/api/tags/{path:path}/samples", tags=["tags"])
     def samples(
         path: TagPath,
         start: Annotated[
@@ -163,7 +196,7 @@ def create_app(node: Node) -> FastAPI:
             path, start=start, end=end, every=every, agg=agg, limit=limit, after=after
         )
 
-    @app.get("/api/tags/{path:path}/resample", tags=["tags"])
+    @router.get("/api/tags/{path:path}/resample", tags=["tags"])
     def resample(
         path: TagPath,
         step: Annotated[str, Query(description="Grid step: 1s, 1m, 1h…")],
@@ -176,7 +209,7 @@ def create_app(node: Node) -> FastAPI:
         """One tag on a regular, epoch-aligned grid; null where nothing is known."""
         return history.resample(path, step=step, method=method, start=start, end=end)
 
-    @app.get("/api/tags/{path:path}/value", tags=["tags"])
+    @router.get("/api/tags/{path:path}/value", tags=["tags"])
     def value(
         path: TagPath,
         at: Annotated[str, Query(description="ISO 8601, epoch ms, now, or -15m.")],
@@ -184,12 +217,12 @@ def create_app(node: Node) -> FastAPI:
         """The value holding at a time: the last good sample at or before it (null if none)."""
         return history.value(path, at)
 
-    @app.get("/api/tags/{path:path}/last", tags=["tags"])
+    @router.get("/api/tags/{path:path}/last", tags=["tags"])
     def last(path: TagPath) -> dict[str, Any]:
         """The newest sample of one tag."""
         return history.last(path)
 
-    @app.post("/api/ingest", tags=["tags"])
+    @router.post("/api/ingest", tags=["tags"])
     async def ingest_samples(
         request: Request,
         max_future_s: Annotated[
@@ -216,7 +249,7 @@ def create_app(node: Node) -> FastAPI:
             await node.publish_durable(batch, refuse=True)
         return result.as_dict()
 
-    @app.get(
+    @router.get(
         "/api/export",
         tags=["tags"],
         response_class=FileResponse,
@@ -248,26 +281,16 @@ def create_app(node: Node) -> FastAPI:
             background=BackgroundTask(os.unlink, name),
         )
 
-    @app.get("/api/deadletter", tags=["node"])
-    def deadletter(
-        source: Annotated[str | None, Query(description="Only this connector's.")] = None,
-        limit: Annotated[
-            int, Query(ge=1, le=1000, description="Most records, newest first.")
-        ] = 100,
-    ) -> dict[str, Any]:
-        """Input the connectors could not use, newest first, with the reason; and counts."""
-        return {
-            "counts": dict(node.dead_letters.counts),
-            "records": node.dead_letters.recent(source, limit),
-        }
+    return router
 
-    _kpi.install(app, node)
-    _alarms.install(app, node)
 
-    @app.websocket("/ws/live")
+def _live_router(node: Node) -> APIRouter:
+    """The live WebSocket."""
+    router = APIRouter()
+
+    @router.websocket("/ws/live")
     async def live(ws: WebSocket, pattern: str = "#") -> None:
         """Streams new samples of the tags matching ``pattern`` (see docs/api.md)."""
         await live_stream(ws, node, pattern)
 
-    web.mount(app)
-    return app
+    return router
