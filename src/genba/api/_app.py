@@ -105,6 +105,7 @@ def create_app(node: Node) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=int(node.config.node.max_body_mb * 2**20))
     app.include_router(_node_router(node))
     app.include_router(_tags_router(node))
+    app.include_router(_transfer_router(node))
     _kpi.install(app, node)
     _alarms.install(app, node)
     app.include_router(_live_router(node))
@@ -221,6 +222,14 @@ def _tags_router(node: Node) -> APIRouter:
     def last(path: TagPath) -> dict[str, Any]:
         """The newest sample of one tag."""
         return history.last(path)
+
+    return router
+
+
+def _transfer_router(node: Node) -> APIRouter:
+    """Samples in (``POST /api/ingest``) and history out (``GET /api/export``)."""
+    router = APIRouter()
+    history = node.history
 
     @router.post("/api/ingest", tags=["tags"])
     async def ingest_samples(

@@ -145,6 +145,30 @@ class _EdgeNode:
         return self._table
 
 
+def _column_values(
+    ms: Any, which: list[str | None], kinds: set[str | None], signed: npt.NDArray[np.int8]
+) -> npt.NDArray[np.float64]:
+    """The values of DATA metrics as floats, one value field at a time; ``signed`` gives each
+    metric's signed width (0: unsigned), for the two's-complement fields."""
+    values = np.empty(len(which), dtype=np.float64)
+    for kind in [k for k in kinds if k is not None]:
+        get = operator.attrgetter(kind)
+        if len(kinds) == 1:
+            idx: Any = slice(None)
+            raw = list(map(get, ms))
+        else:
+            idx = np.flatnonzero([w == kind for w in which])
+            raw = [get(ms[i]) for i in idx]
+        if kind == "long_value":  # Int64 travels as two's complement in 64 bits
+            v64 = np.array(raw, dtype=np.uint64)
+            values[idx] = np.where(signed[idx] == 64, v64.view(np.int64), v64)
+        elif kind == "int_value":  # Int8/16/32 as two's complement in 32 bits
+            values[idx] = int_values(np.array(raw, dtype=np.int64), signed[idx])
+        else:
+            values[idx] = raw
+    return values
+
+
 class SparkplugConnector:
     """A Sparkplug B host: edge nodes' metrics become tags."""
 
@@ -390,23 +414,7 @@ class SparkplugConnector:
         got = np.array([_KIND_CODE.get(w, -1) for w in which], dtype=np.int8)
         if ((got >= 0) & (got != table.expect[s])).any():
             return False  # a type mismatch: the one-by-one path names it in a dead letter
-        values = np.empty(len(s), dtype=np.float64)
-        signed = table.signed[s]
-        for kind in kinds - {None}:
-            get = operator.attrgetter(kind)
-            if len(kinds) == 1:
-                idx: Any = slice(None)
-                raw = list(map(get, ms))
-            else:
-                idx = np.flatnonzero([w == kind for w in which])
-                raw = [get(ms[i]) for i in idx]
-            if kind == "long_value":  # Int64 travels as two's complement in 64 bits
-                v64 = np.array(raw, dtype=np.uint64)
-                values[idx] = np.where(signed[idx] == 64, v64.view(np.int64), v64)
-            elif kind == "int_value":  # Int8/16/32 as two's complement in 32 bits
-                values[idx] = int_values(np.array(raw, dtype=np.int64), signed[idx])
-            else:
-                values[idx] = raw
+        values = _column_values(ms, which, kinds, table.signed[s])
         if not np.isfinite(values).all():
             return False
         stamps = list(map(_GET_TS, ms))
