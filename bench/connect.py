@@ -53,7 +53,7 @@ def _payloads(kind: str, n: int) -> list[tuple[str, bytes]]:
             (f"bench/d{i % JSON_TOPICS}/v", b'{"value":%d.5,"timestamp":%d}' % (i, T0_MS + i))
             for i in range(n)
         ]
-    import sparkplub_b_packets.core.sparkplug_b_pb2 as tahu  # type: ignore[import-untyped]
+    import sparkplub_b_packets.core.sparkplug_b_pb2 as tahu
 
     def payload(seq: int, metrics: list[dict[str, object]]) -> bytes:
         p = tahu.Payload(timestamp=T0_MS, seq=seq)

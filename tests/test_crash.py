@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import Broker, stored_rows
 from tests.test_process import UpProcess
@@ -128,7 +129,7 @@ def test_sigkill_during_mqtt_ingest_keeps_every_broker_acknowledged_sample_once(
     )
     up = UpProcess(config)
     sent: list[paho.MQTTMessageInfo] = []  # message i is sent[i]
-    pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="publisher")
+    pub = paho.Client(CallbackAPIVersion.VERSION2, client_id="publisher")
     pub.max_inflight_messages_set(100)
     pub.connect(mqtt_broker.host, mqtt_broker.port)
     pub.loop_start()

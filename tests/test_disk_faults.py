@@ -207,7 +207,7 @@ def test_the_node_rides_out_a_disk_fault_and_loses_nothing_acknowledged(
             def degraded() -> bool:
                 seen.append(up.http.get("/api/health").json())
                 h = seen[-1]
-                return h["status"] == "degraded" and h["store"]["held_samples"] > 0
+                return bool(h["status"] == "degraded" and h["store"]["held_samples"] > 0)
 
             _wait("storage problem in health", degraded, 30, up)
             health = seen[-1]

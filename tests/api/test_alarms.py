@@ -149,7 +149,7 @@ async def test_notifications_reach_a_webhook_and_an_mqtt_topic(
             await client.subscribe("plant/alarms/#", qos=1)
             subscribed.set()
             async for message in client.messages:
-                received.append({"topic": str(message.topic), **json.loads(bytes(message.payload))})  # type: ignore[arg-type]
+                received.append({"topic": str(message.topic), **json.loads(bytes(message.payload))})
 
     subscribed = asyncio.Event()
     listener = asyncio.create_task(listen())

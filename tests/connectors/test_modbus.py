@@ -162,7 +162,7 @@ timeout_s = 0.5
   tag = "a/b/c/d/x"
   address = {address}
 """))  # fmt: skip
-            await wait_until(lambda rn=rn: bool(rn.node.health()["connectors"][0]["last_error"]))
+            await wait_until(lambda: bool(rn.node.health()["connectors"][0]["last_error"]))  # noqa: B023
             error = rn.node.health()["connectors"][0]["last_error"]
             assert error.startswith(said), error
             assert said in docs, said

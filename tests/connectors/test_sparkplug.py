@@ -185,7 +185,7 @@ async def test_death_marks_stale_and_state_and_dcmd(
         async with asyncio.timeout(5):
             state = await anext(aiter(client.messages))
         assert state.retain is True
-        assert b'"online": true' in bytes(state.payload)  # type: ignore[arg-type]
+        assert b'"online": true' in bytes(state.payload)
 
         got: list[tuple[str, Any]] = []
         ready = asyncio.Event()

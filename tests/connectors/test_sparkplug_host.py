@@ -173,7 +173,7 @@ async def _state(broker: Broker, until: Callable[[dict[str, Any]], bool]) -> dic
         await sub.subscribe("spBv1.0/STATE/genba", qos=1)
         async with asyncio.timeout(10):
             async for message in sub.messages:
-                d: dict[str, Any] = json.loads(message.payload)  # type: ignore[arg-type]
+                d: dict[str, Any] = json.loads(message.payload)
                 if until(d):
                     return d
     raise AssertionError("unreachable")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +24,9 @@ def at(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()) * NS
 
 
-def steps(start: str, pieces: list[tuple[str, float]], end: str) -> tuple[np.ndarray, np.ndarray]:
+def steps(
+    start: str, pieces: Sequence[tuple[str, float]], end: str
+) -> tuple[np.ndarray, np.ndarray]:
     """1 Hz samples of a piecewise-constant signal: (from time, value) pieces until end."""
     a, b = at(start), at(end)
     ts = np.arange(a, b, NS, dtype=np.int64)
@@ -33,9 +35,9 @@ def steps(start: str, pieces: list[tuple[str, float]], end: str) -> tuple[np.nda
     return ts, vals[np.searchsorted(marks, ts, "right") - 1]
 
 
-Series = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]
+Series = tuple[np.ndarray, ...]
 """(times, values) or (times, values, quality) of one tag."""
-MakeKpi = Callable[[str, dict[str, Series]], Kpi]
+MakeKpi = Callable[[str, Mapping[str, Series]], Kpi]
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def store_kind() -> str:
 def make_kpi(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> Iterator[MakeKpi]:
     stores: list[Store] = []
 
-    def make(config_text: str, series: dict[str, Series]) -> Kpi:
+    def make(config_text: str, series: Mapping[str, Series]) -> Kpi:
         config = parse_config(config_text)
         if store_kind == "postgres":
             dsn = request.getfixturevalue("postgres_dsn")

@@ -99,7 +99,7 @@ def test_failures_match_the_simulated_breakdowns(week: tuple[Kpi, GroundTruth]) 
         repair_min = sum(f["end_s"] - f["start_s"] for f in true) / 60 / len(true)
         assert row["mttr_min"] == pytest.approx(repair_min, rel=0.01)
     by_reason = {r: v["failures"] for r, v in d["failures_by_reason"].items()}
-    true_by = {}
+    true_by: dict[str, int] = {}
     for f in tr.failures:
         true_by[f["reason"]] = true_by.get(f["reason"], 0) + 1
     assert by_reason == true_by

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import ClassVar
 
+import pytest
 from pydantic import BaseModel
 
 from genba.config import GenbaConfig
@@ -78,13 +79,13 @@ class _Crashy:
 
 
 async def test_a_crashing_connector_is_restarted_and_its_errors_shown(
-    make_config, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    make_config: Callable[[str], GenbaConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("genba.retry.random.uniform", lambda a, b: 0.01)  # short backoff
     node = Node(make_config('[[machine]]\npath = "s/a/l/m"\n[[machine.tag]]\nname = "x"\n'))
     health = ConnectorHealth("crashy", "crashy")
     ctx = ConnectorContext("crashy", node.config, node.bus, node.clock, health)
-    node.connectors.append((_Crashy(ctx), ctx))
+    node.connectors.append((_Crashy(ctx), ctx))  # type: ignore[arg-type]  # a stand-in peer
     task = asyncio.create_task(node.run())
     await wait_until(lambda: node.writer.stats.stored_samples == 1)
     shown = node.health()["connectors"][0]

@@ -53,7 +53,8 @@ def test_first_matching_rule_applies_and_unmatched_tags_stay(
         assert node.apply_retention() == 4 + 2  # fast: 3, 5, 11, 20 days; slow: 11, 20
 
         def kept(tag: int) -> list[float]:
-            return node.store.raw([tag], TimeRange(0, now + 1)).values.tolist()
+            got: list[float] = node.store.raw([tag], TimeRange(0, now + 1)).values.tolist()
+            return got
 
         assert sorted(kept(fast)) == [0.0, 1.0]
         assert sorted(kept(slow)) == [0.0, 1.0, 3.0, 5.0]

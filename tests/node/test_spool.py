@@ -40,7 +40,7 @@ def setup(tmp_path: Path, spool_mb: int = 64) -> tuple[Bus, UnreachableStore, Hi
     reg.ensure([TagSpec("s/a/l/m/x")])
     bus = Bus(reg)
     store = UnreachableStore(tmp_path / "h.duckdb")
-    settings = StoreSettings(flush_interval_ms=10, spool_max_mb=spool_mb)  # type: ignore[call-arg]
+    settings = StoreSettings(flush_interval_ms=10, spool_max_mb=spool_mb)
     return bus, store, HistorianWriter(bus, store, settings, spool_dir=tmp_path / "spool")
 
 

@@ -21,7 +21,7 @@ def _writer(tmp_path: Path, flush_ms: int) -> tuple[Bus, DuckDBStore, HistorianW
     reg.ensure([TagSpec("s/a/l/m/x"), TagSpec("s/a/l/m/y")])
     bus = Bus(reg)
     store = DuckDBStore(tmp_path / "h.duckdb")
-    settings = StoreSettings(flush_interval_ms=flush_ms)  # type: ignore[call-arg]
+    settings = StoreSettings(flush_interval_ms=flush_ms)
     return bus, store, HistorianWriter(bus, store, settings)
 
 

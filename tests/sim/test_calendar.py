@@ -6,8 +6,8 @@ from genba.sim._calendar import CalendarCursor
 NS = 10**9
 
 
-def utc(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp()) * NS
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()) * NS
 
 
 def test_night_shift_over_spring_forward_is_one_hour_shorter_in_utc() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import struct
+from typing import Any
 
 import aiomqtt
 import numpy as np
@@ -167,7 +168,7 @@ async def test_modbus_is_read_by_the_pymodbus_client(sim: Simulator) -> None:
         ts, values = sim.advance(301.0)
         await out.publish(ts, values)
         await client.connect()
-        regs = {r["tag"]: r for r in register_map(sim)}
+        regs: dict[str, dict[str, Any]] = {str(r["tag"]): r for r in register_map(sim)}
         for name, col in COL.items():
             r = regs[f"{FILLER}/{name}"]
             reply = await client.read_holding_registers(int(r["address"]), count=2, device_id=1)

@@ -77,6 +77,10 @@ def test_oee_identity_and_losses_close(week: tuple) -> None:  # type: ignore[typ
     sim = week[0]
     tr = truth(sim, sim.t0_ns, sim.t0_ns + WEEK_S * 10**9)
     for m in tr.machines.values():
+        assert m.availability is not None
+        assert m.performance is not None
+        assert m.quality is not None
+        assert m.oee is not None
         assert m.availability * m.performance * m.quality == pytest.approx(m.oee)
         losses = sum(v for k, v in m.losses_min.items()) * 60
         assert m.planned_s - losses == pytest.approx(m.fully_productive_s, rel=1e-9)

@@ -37,7 +37,7 @@ def test_read_only_open_of_a_missing_store_says_to_start_a_node(tmp_path: Path) 
 
 
 def test_path_option_is_relative_to_data_dir(tmp_path: Path) -> None:
-    store = open_store(StoreSettings(path="sub/h.duckdb"), data_dir=tmp_path)  # type: ignore[call-arg]
+    store = open_store(StoreSettings(path="sub/h.duckdb"), data_dir=tmp_path)
     store.close()
     assert (tmp_path / "sub" / "h.duckdb").exists()
 

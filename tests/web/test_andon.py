@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 
 from genba.config import GenbaConfig
 from tests.conftest import RunningNode, demo_config_text, wait_until
@@ -68,7 +68,8 @@ async def test_andon_board_shows_live_states_kpis_and_alarms(
     await p.set_viewport_size({"width": 1024, "height": 768})  # a tablet
     await p.screenshot(path=ARTIFACTS / "andon-tablet.png")
     # a long alarm text fits its tile (wrapped, at most three lines) on both screens
-    for size in ({"width": 1024, "height": 768}, {"width": 1920, "height": 1080}):
+    sizes: list[ViewportSize] = [{"width": 1024, "height": 768}, {"width": 1920, "height": 1080}]
+    for size in sizes:
         await p.set_viewport_size(size)
         fits = await filler.evaluate(
             """el => { const t = el.getBoundingClientRect(), a = el.querySelector('.alarm').getBoundingClientRect();
