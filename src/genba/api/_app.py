@@ -21,7 +21,7 @@ from genba._version import __version__
 from genba.api import _alarms, _errors, _kpi
 from genba.api._errors import RequestTimeout, RequestTooLarge
 from genba.api._live import live_stream
-from genba.errors import NotAcceptingError, QueryError
+from genba.errors import QueryError
 from genba.node import Node, ingest
 from genba.node._export import export_tables, write_file
 
@@ -240,8 +240,7 @@ def _transfer_router(node: Node) -> APIRouter:
     ) -> dict[str, Any]:
         """Store samples from JSON rows, CSV or Arrow IPC (``tag, timestamp, value[, quality]``),
         for back-filling history; rows that fail validation are refused with their reason."""
-        if not node.writer.accepting:  # before parsing: nothing of it is taken
-            raise NotAcceptingError(node.writer.problem or "the store is not answering")
+        node.writer.check_accepting()  # before parsing: nothing of it is taken
         body = await read_body(request)
         batch, result = await anyio.to_thread.run_sync(  # a big body never blocks the loop
             functools.partial(

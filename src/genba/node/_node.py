@@ -25,7 +25,6 @@ from genba.clock import Clock, RealClock, SimulatedClock
 from genba.config import ClockSettings, GenbaConfig
 from genba.connectors import Connector, ConnectorContext, create_connector
 from genba.deadletter import DeadLetters
-from genba.errors import NotAcceptingError
 from genba.kpi import Kpi
 from genba.node._alarms import AlarmService
 from genba.node._forward import Forwarder
@@ -71,6 +70,25 @@ class TaskFailures:
 
     restarts: int = 0
     last_error: str = ""
+
+
+async def _restarting(
+    what: str, run: Callable[[], Awaitable[None]], failed: Callable[[Exception], Awaitable[None]]
+) -> None:
+    """Run ``run`` until it returns; after each failure, tell ``failed``, log it and start it
+    again with jittered backoff (1 s doubling to 60 s)."""
+    backoff = Backoff(max_s=60.0, first_s=1.0)
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            await failed(e)
+            delay = backoff.next_delay()
+            log.exception("%s failed; restarting it in %.1f s", what, delay)
+            await asyncio.sleep(delay)
 
 
 class Node:
@@ -215,38 +233,24 @@ class Node:
             )
 
     async def _contain(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
-        """Run a background task of the node; when it fails, log it, count it in health
-        (``tasks``) and start it again with backoff: one fault never takes the node down."""
-        backoff = Backoff(max_s=60.0, first_s=1.0)
-        while True:
-            try:
-                await run()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                failed = self.task_failures.setdefault(name, TaskFailures())
-                failed.restarts += 1
-                failed.last_error = f"{type(e).__name__}: {e}"
-                delay = backoff.next_delay()
-                log.exception("node task %r failed; restarting it in %.1f s", name, delay)
-                await asyncio.sleep(delay)
+        """Run a background task of the node; when it fails, count it in health (``tasks``)
+        and start it again: one fault never takes the node down."""
+
+        async def count(e: Exception) -> None:
+            failed = self.task_failures.setdefault(name, TaskFailures())
+            failed.restarts += 1
+            failed.last_error = f"{type(e).__name__}: {e}"
+
+        await _restarting(f"node task {name!r}", run, count)
 
     async def _supervise(self, connector: Connector, ctx: ConnectorContext) -> None:
-        """Run a connector; on a crash record it and restart with jittered backoff."""
-        backoff = Backoff(max_s=60.0, first_s=1.0)
-        while True:
-            try:
-                await connector.run()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                ctx.health.failed(f"{type(e).__name__}: {e}")
-                await ctx.mark_stale()  # nothing collects its tags until it is back
-                delay = backoff.next_delay()
-                log.exception("connector %r failed; restarting in %.1f s", ctx.name, delay)
-                await asyncio.sleep(delay)
+        """Run a connector; on a crash record it in its health and restart it."""
+
+        async def record(e: Exception) -> None:
+            ctx.health.failed(f"{type(e).__name__}: {e}")
+            await ctx.mark_stale()  # nothing collects its tags until it is back
+
+        await _restarting(f"connector {ctx.name!r}", connector.run, record)
 
     def apply_retention(self) -> int:
         """Roll raw samples up into each rule's tiers, then delete what is older than the
@@ -299,8 +303,8 @@ class Node:
         While the store and the spool take nothing (a full or read-only disk), this waits
         until they do; with ``refuse`` it raises :class:`NotAcceptingError` instead (an HTTP
         sender is told to send again; anything of it already on the bus is stored once)."""
-        if refuse and not self.writer.accepting:
-            raise NotAcceptingError(self.writer.problem or "the store is not answering")
+        if refuse:
+            self.writer.check_accepting()
         async with self.writer.durable():
             await self.bus.publish(batch)
             await self.writer.wait_durable(self.bus.stats().published_samples, refuse=refuse)

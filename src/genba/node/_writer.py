@@ -136,6 +136,14 @@ class HistorianWriter:
         """Whether what senders publish now can become durable: nothing waits in memory."""
         return not self._held
 
+    def check_accepting(self) -> None:
+        """Raise :class:`NotAcceptingError` (an HTTP 503) unless :attr:`accepting`."""
+        if not self.accepting:
+            raise self._refusal()
+
+    def _refusal(self) -> NotAcceptingError:
+        return NotAcceptingError(self.problem or "the store is not answering")
+
     async def run(self) -> None:
         """Write until the bus is closed and everything it held is stored (or spooled)."""
         if self._spool is not None and self._spool.files:
@@ -223,7 +231,7 @@ class HistorianWriter:
                 lambda: self.durable_samples >= position or (refuse and not self.accepting)
             )
         if self.durable_samples < position:
-            raise NotAcceptingError(self.problem or "the store is not answering")
+            raise self._refusal()
 
     @asynccontextmanager
     async def durable(self) -> AsyncIterator[None]:
