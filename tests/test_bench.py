@@ -7,16 +7,19 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 
 
-def test_ingest_benchmark_runs_and_prints_its_table() -> None:
+def _run(script: str, args: str, timeout: int = 120) -> str:
+    """What ``bench/<script>.py args`` prints, once it has exited 0."""
     r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "ingest.py"), "--points", "20000", "--runs", "1"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    rows = [line for line in r.stdout.splitlines() if line.startswith("| ")]
+        [sys.executable, str(ROOT / "bench" / f"{script}.py"), *args.split()],
+        capture_output=True, text=True, check=False, timeout=timeout,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def test_ingest_benchmark_runs_and_prints_its_table() -> None:
+    out = _run("ingest", "--points 20000 --runs 1")
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert rows[0] == "| path | median s | points/s | × baseline |"
     assert [row.split(" | ")[0] for row in rows[1:]] == [
         "| bus → writer → duckdb",
@@ -26,25 +29,15 @@ def test_ingest_benchmark_runs_and_prints_its_table() -> None:
 
 
 def test_simulate_benchmark_runs_and_prints_its_tables() -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "simulate.py"), "--runs", "1", "--hours", "1",
-         "--steps", "2", "--sizes", "5", "--batch-plants", "demo"],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    assert "| demo | 42 | 1 h |" in r.stdout
-    assert "| 5 machines | 70 |" in r.stdout
-    assert "largest plant measured that holds real time at 1 Hz: 70 tags" in r.stdout
+    out = _run("simulate", "--runs 1 --hours 1 --steps 2 --sizes 5 --batch-plants demo")
+    assert "| demo | 42 | 1 h |" in out
+    assert "| 5 machines | 70 |" in out
+    assert "largest plant measured that holds real time at 1 Hz: 70 tags" in out
 
 
 def test_connect_benchmark_runs_and_prints_its_tables() -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "connect.py"), "--json-messages", "2000",
-         "--spb-messages", "200", "--runs", "1", "--latency-s", "1"],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    rows = [line.split(" | ")[0] for line in r.stdout.splitlines() if line.startswith("| ")]
+    out = _run("connect", "--json-messages 2000 --spb-messages 200 --runs 1 --latency-s 1")
+    rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| ")]
     assert rows == [
         "| path", "| json, 1 metric/msg, MQTT 3.1.1", "| json, 1 metric/msg, MQTT 5",
         "| json, 1 metric/msg, QoS 1, ack when stored",
@@ -53,13 +46,8 @@ def test_connect_benchmark_runs_and_prints_its_tables() -> None:
 
 
 def test_historian_benchmark_runs_and_prints_its_tables() -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "historian.py"), "--tags", "20", "--samples", "500",
-         "--runs", "1"],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    rows = [line.split(" | ")[0] for line in r.stdout.splitlines() if line.startswith("| ")]
+    out = _run("historian", "--tags 20 --samples 500 --runs 1")
+    rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| ")]
     assert rows == [
         "| backend", "| duckdb batch append", "| postgres binary COPY",
         "| sqlite executemany (baseline)", "| backend", "| duckdb", "| postgres",
@@ -67,13 +55,8 @@ def test_historian_benchmark_runs_and_prints_its_tables() -> None:
 
 
 def test_kpi_benchmark_agrees_with_its_baseline_and_prints_its_table() -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "kpi.py"), "--machines", "5", "--days", "3",
-         "--runs", "1", "--store-days", "1"],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr  # it also fails when genba and pandas disagree
-    rows = [line.split(" | ")[0] for line in r.stdout.splitlines() if line.startswith("| ")]
+    out = _run("kpi", "--machines 5 --days 3 --runs 1 --store-days 1")  # exits 1 when genba and pandas disagree
+    rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| ")]
     assert rows == [
         "| implementation", "| genba (numpy: repeat + bincount)", "| pandas groupby (baseline)",
         "| from the store (demo plant, DuckDB)", "| 1 days, 3 machines, 42 tags at 1 Hz",
@@ -83,12 +66,8 @@ def test_kpi_benchmark_agrees_with_its_baseline_and_prints_its_table() -> None:
 
 
 def test_dashboard_benchmark_runs_and_prints_its_table() -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "dashboard.py"), "--runs", "1"],
-        capture_output=True, text=True, check=False, timeout=180,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    rows = [line.split(" | ")[:2] for line in r.stdout.splitlines() if line.startswith("| ")]
+    out = _run("dashboard", "--runs 1", timeout=180)
+    rows = [line.split(" | ")[:2] for line in out.splitlines() if line.startswith("| ")]
     assert rows[1:] == [
         ["| aggregates at the zoom level", "672"],
         ["| every raw sample (baseline)", "604,800"],
@@ -96,26 +75,14 @@ def test_dashboard_benchmark_runs_and_prints_its_table() -> None:
 
 
 def test_tags_benchmark_runs_and_prints_its_table() -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "tags.py"), "--tags", "100,200", "--runs", "1"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    rows = [line for line in r.stdout.splitlines() if line.startswith("| ")]
+    out = _run("tags", "--tags 100,200 --runs 1")
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| rows | new tags: s | one tag (baseline): s")
     assert [row.split(" | ")[0] for row in rows[1:]] == ["| 100", "| 200"]
 
 
 def test_fuzz_benchmark_runs_finds_no_escape_and_prints_its_table() -> None:
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "fuzz.py"), "--payloads", "3000",
-         "--baseline", "500"],
-        capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
-    rows = [line.split(" | ") for line in r.stdout.splitlines() if line.startswith("| ")]
+    out = _run("fuzz", "--payloads 3000 --baseline 500", timeout=300)
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
     assert [row[0] for row in rows[1:]] == ["| json", "| sparkplug", "| csv", "| arrow"]
     assert all(row[6] == "0" and row[-1] == "yes |" for row in rows[1:])  # escapes, valid after
