@@ -55,7 +55,8 @@ def test_historian_benchmark_runs_and_prints_its_tables() -> None:
 
 
 def test_kpi_benchmark_agrees_with_its_baseline_and_prints_its_table() -> None:
-    out = _run("kpi", "--machines 5 --days 3 --runs 1 --store-days 1")  # exits 1 when genba and pandas disagree
+    # the script exits 1 when genba and pandas disagree
+    out = _run("kpi", "--machines 5 --days 3 --runs 1 --store-days 1")
     rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| ")]
     assert rows == [
         "| implementation", "| genba (numpy: repeat + bincount)", "| pandas groupby (baseline)",
