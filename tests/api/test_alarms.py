@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from genba.config import GenbaConfig
+from genba.node import AlarmService
 from genba.types import NS_PER_S, SampleBatch
 from tests.conftest import Broker, RunningNode, wait_until
 
@@ -84,7 +85,7 @@ async def test_operator_acknowledges_and_shelves_over_http(
 ) -> None:
     rn: RunningNode = await run_node(make_config(CONFIG))
     await feed(rn, [350, 420, 405])  # 405: above limit − deadband, still active
-    await wait_until(lambda: rn.node.alarms.engine.states[NAME].state == "unack")
+    await wait_until(lambda: rn.node.component(AlarmService).engine.states[NAME].state == "unack")
     a = await alarm(rn)
     assert (a["state"], a["active"], a["priority"], a["value"]) == ("unack", True, "urgent", 405.0)
     r = await rn.http.post(f"/api/alarms/{NAME}/ack", json={"user": "ana"})
@@ -118,7 +119,9 @@ async def test_rules_added_through_the_api_survive_a_restart(
     assert bad.status_code == 422
     assert "a high alarm needs a limit" in bad.json()["error"]["message"]
     await feed(rn, [50, 2])
-    await wait_until(lambda: rn.node.alarms.engine.states["press-force-low"].active)
+    await wait_until(
+        lambda: rn.node.component(AlarmService).engine.states["press-force-low"].active
+    )
     await rn.shutdown()
     again: RunningNode = await run_node(config)
     assert {a["name"] for a in (await again.http.get("/api/alarms")).json()} == {
@@ -192,7 +195,9 @@ async def test_a_rule_on_a_tag_that_does_not_exist_is_refused_with_a_did_you_mea
     )
     node = Node(make_config(later))
     try:
-        assert node.alarms.health()["watching_unseen_tags"] == ["plant/area/line2/oven/zone3:high"]
+        assert node.component(AlarmService).health()["watching_unseen_tags"] == [
+            "plant/area/line2/oven/zone3:high"
+        ]
     finally:
         node.store.close()
 

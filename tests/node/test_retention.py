@@ -10,7 +10,7 @@ import pytest
 
 from genba.config import GenbaConfig
 from genba.errors import ConfigError, QueryError
-from genba.node import Node
+from genba.node import Node, Retention
 from genba.store import TimeRange
 from genba.types import NS_PER_S, SampleBatch, TagSpec
 from tests.conftest import wait_until
@@ -50,7 +50,7 @@ def test_first_matching_rule_applies_and_unmatched_tags_stay(
                     tag_ids=[tag] * len(ages), ts_ns=[now - d * DAY for d in ages], values=ages
                 )
             )
-        assert node.apply_retention() == 4 + 2  # fast: 3, 5, 11, 20 days; slow: 11, 20
+        assert node.component(Retention).apply() == 4 + 2  # fast: 3, 5, 11, 20 days; slow: 11, 20
 
         def kept(tag: int) -> list[float]:
             got: list[float] = node.store.raw([tag], TimeRange(0, now + 1)).values.tolist()
@@ -59,8 +59,8 @@ def test_first_matching_rule_applies_and_unmatched_tags_stay(
         assert sorted(kept(fast)) == [0.0, 1.0]
         assert sorted(kept(slow)) == [0.0, 1.0, 3.0, 5.0]
         assert sorted(kept(other)) == [0.0, 1.0, 3.0, 5.0, 11.0, 20.0]  # no rule: forever
-        assert node.apply_retention() == 0
-        assert node.health()["store"]["retention_deleted"] == 6
+        assert node.component(Retention).apply() == 0
+        assert node.health()["retention"]["deleted"] == 6
     finally:
         node.store.close()
 
@@ -85,7 +85,7 @@ async def test_a_running_node_sweeps_at_start(
     )
     first.store.close()
     rn = await run_node(config)
-    await wait_until(lambda: rn.node.retention_deleted == 1)
+    await wait_until(lambda: rn.node.component(Retention).deleted == 1)
     assert rn.node.store.raw([tag.id], TimeRange(0, now + 1)).values.tolist() == [2.0]
 
 
@@ -123,7 +123,7 @@ def test_tiers_keep_aggregates_after_raw_samples_age_out_and_queries_use_them(
             every: node.store.aggregate([tag.id], TimeRange(start, end), every_ns=n, aggs=aggs)
             for every, n in (("1d", DAY), ("2h", 2 * 3600 * NS_PER_S))
         }
-        node.apply_retention()
+        node.component(Retention).apply()
         assert node.store.raw([tag.id], TimeRange(0, now - 10 * DAY)).ts_ns.size == 0
         for every, want in truth.items():
             got = node.history.samples(
@@ -140,7 +140,7 @@ def test_tiers_keep_aggregates_after_raw_samples_age_out_and_queries_use_them(
             node.history.samples("plant/a/b/c/v", start="-30d", every="30m", agg="avg")
         with pytest.raises(QueryError, match="twa needs raw samples"):
             node.history.samples("plant/a/b/c/v", start="-30d", every="1d", agg="twa")
-        node.apply_retention()  # again: buckets replaced, nothing doubled
+        node.component(Retention).apply()  # again: buckets replaced, nothing doubled
         again = node.history.samples(
             "plant/a/b/c/v", start=str(start // 10**6), end=str(end // 10**6), every="1d",
             agg="count",

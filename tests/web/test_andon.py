@@ -9,6 +9,7 @@ from typing import Any
 from playwright.async_api import Page, ViewportSize
 
 from genba.config import GenbaConfig
+from genba.node import AlarmService
 from tests.conftest import RunningNode, demo_config_text, wait_until
 from tests.web.test_dashboard import ARTIFACTS, browser, page  # noqa: F401 - fixtures
 
@@ -90,7 +91,10 @@ async def test_andon_board_shows_live_states_kpis_and_alarms(
         timeout=5_000,
     )  # fmt: skip
     await wait_until(
-        lambda: rn.node.alarms.engine.states[f"{FILLER}/pressure:high"].state == "acked"
+        lambda: (
+            rn.node.component(AlarmService).engine.states[f"{FILLER}/pressure:high"].state
+            == "acked"
+        )
     )
     history = [h["event"] for h in (await rn.http.get("/api/alarms/history")).json()]
     assert history[:2] == ["acknowledged", "activated"]

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 
 from genba.alarms import AlarmRule
-from genba.node import Node
+from genba.node import AlarmService, Node
 
 
 class Operator(BaseModel):
@@ -20,7 +20,7 @@ class Shelve(Operator):
 
 
 def install(app: FastAPI, node: Node) -> None:
-    service = node.alarms
+    service = node.component(AlarmService)
     engine = service.engine
 
     @app.get("/api/alarms", tags=["alarms"])

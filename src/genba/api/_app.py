@@ -16,11 +16,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from genba import web
+from genba import plugins, web
 from genba._version import __version__
 from genba.api import _alarms, _errors, _kpi
 from genba.api._errors import RequestTimeout, RequestTooLarge
 from genba.api._live import live_stream
+from genba.config import settings_view
 from genba.errors import QueryError
 from genba.node import Node, ingest
 from genba.node._export import export_tables, write_file
@@ -121,6 +122,21 @@ def _node_router(node: Node) -> APIRouter:
     def health() -> dict[str, Any]:
         """Node status, historian and bus counters, connector health."""
         return node.health()
+
+    @router.get("/api/settings", tags=["node"])
+    def settings() -> dict[str, Any]:
+        """The node's effective settings (every secret shown as ***), the component that
+        reads each section, and the GENBA_… environment variables that set values."""
+        return {
+            "settings": settings_view(node.config),
+            "sections": [
+                {"key": s.key, "title": s.title, "component": name}
+                for name, cls in plugins.components()
+                for s in cls.sections
+            ],
+            "components": list(node.components),
+            "from_environment": list(node.config.from_environment),
+        }
 
     @router.get("/api/assets", tags=["node"])
     def assets() -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from genba.clock import RealClock
-from genba.config import GenbaConfig
+from genba.config import RETENTION, GenbaConfig
 from genba.errors import GenbaError, StoreLockedError
 from genba.kpi import Kpi
 from genba.node import History
@@ -144,4 +144,4 @@ def open_source(config: GenbaConfig) -> Iterator[Source]:
         if isinstance(src, ApiSource):
             yield src
         else:
-            yield History(TagRegistry(src.load_tags()), src, RealClock(), config.retention)
+            yield History(TagRegistry(src.load_tags()), src, RealClock(), config.section(RETENTION))

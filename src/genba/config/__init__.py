@@ -1,7 +1,17 @@
 """``genba.toml``: one file describes a node. See :func:`load_config` and ``docs/config.md``."""
 
-from genba.config._load import load_config, parse_config, parse_toml_model
+from genba.config._load import (
+    SECRET_KEYS,
+    env_overrides,
+    load_config,
+    parse_config,
+    parse_toml_model,
+)
 from genba.config._model import (
+    ALARM_RULES,
+    ALARMS,
+    FORWARD,
+    RETENTION,
     ClockSettings,
     ConnectorSettings,
     ForwardSettings,
@@ -11,6 +21,8 @@ from genba.config._model import (
     RetentionSettings,
     TagSettings,
     TierSettings,
+    config_model,
+    registered_sections,
 )
 from genba.config._production import (
     CalendarSettings,
@@ -20,9 +32,16 @@ from genba.config._production import (
     ReasonSettings,
     SignalSettings,
 )
+from genba.config._sections import Section
 from genba.config._template import example_config
+from genba.config._view import mask, settings_view
 
 __all__ = [
+    "ALARMS",
+    "ALARM_RULES",
+    "FORWARD",
+    "RETENTION",
+    "SECRET_KEYS",
     "CalendarSettings",
     "ClockSettings",
     "ConnectorSettings",
@@ -35,11 +54,17 @@ __all__ = [
     "ProductSettings",
     "ReasonSettings",
     "RetentionSettings",
+    "Section",
     "SignalSettings",
     "TagSettings",
     "TierSettings",
+    "config_model",
+    "env_overrides",
     "example_config",
     "load_config",
+    "mask",
     "parse_config",
     "parse_toml_model",
+    "registered_sections",
+    "settings_view",
 ]

@@ -12,16 +12,13 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from genba import plugins
-from genba.alarms import AlarmRule, AlarmSettings
 from genba.config._model import (
     ClockSettings,
     ConnectorSettings,
-    ForwardSettings,
     MachineSettings,
     NodeSettings,
-    RetentionSettings,
     TagSettings,
-    TierSettings,
+    registered_sections,
 )
 from genba.config._production import (
     BreakSettings,
@@ -94,11 +91,11 @@ def render_reference() -> str:
     parts.append(table("[[product]]", ProductSettings))
     parts.append(table("[costs]", CostSettings))
     parts.append(table("[[reason]]", ReasonSettings))
-    parts.append(table("[[alarm]]", AlarmRule))
-    parts.append(table("[alarms]", AlarmSettings))
-    parts.append(table("[forward]", ForwardSettings))
-    parts.append(table("[[retention]]", RetentionSettings))
-    parts.append(table("[[retention.tiers]]", TierSettings))
+    for section in registered_sections():  # each registered component's own tables
+        sub = tuple(key for key, _ in section.subtables)
+        parts.append(table(section.title, section.model, skip=sub))
+        for key, model in section.subtables:
+            parts.append(table(f"[[{section.key}.{key}]]", model))
     return "\n\n".join([BEGIN, *parts, END])
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from genba import plugins
-from genba.config._model import GenbaConfig
+from genba.config._model import GenbaConfig, config_model
 from genba.errors import ConfigError
 
 Loc = tuple[str | int, ...]
@@ -24,8 +26,15 @@ _TABLE = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 
 
-def load_config(path: str | Path) -> GenbaConfig:
-    """Read and validate the config file at ``path``."""
+ENV_PREFIX = "GENBA_"
+SECRET_KEYS = ("password", "dsn", "secret", "token", "private_key")
+"""Settings whose values are never shown: ``GET /api/settings``, ``genba config`` and
+config errors print ``***`` for them (pydantic's ``SecretStr`` masks them in logs)."""
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> GenbaConfig:
+    """Read and validate the config file at ``path``, with the ``GENBA_…`` overrides of
+    ``env`` (the process environment when not given; see :func:`env_overrides`)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -44,7 +53,8 @@ def load_config(path: str | Path) -> GenbaConfig:
             f"a folder, not a file; give the genba.toml inside it (`-c {p / 'genba.toml'}`).",
             file=str(p),
         ) from None
-    config = parse_config(text, file=str(p)).with_source(p.resolve())
+    overrides = env_overrides(os.environ if env is None else env)
+    config = parse_config(text, file=str(p), overrides=overrides).with_source(p.resolve())
     if config.data_dir.exists() and not config.data_dir.is_dir():
         raise ConfigError(
             f"{config.data_dir} is a file, not a folder; point data_dir at a folder (it is "
@@ -55,21 +65,79 @@ def load_config(path: str | Path) -> GenbaConfig:
     return config
 
 
-def parse_config(text: str, *, file: str = "genba.toml") -> GenbaConfig:
-    """Validate config ``text``; ``file`` is only used in error messages.
+def env_overrides(env: Mapping[str, str]) -> dict[Loc, tuple[str, Any]]:
+    """Settings given as environment variables: ``GENBA_<SECTION>__<KEY>`` (more ``__<KEY>``
+    for nested tables, a number for the position in a table array), each replacing the file's
+    value. The value is read as a TOML value when it is one (``8080``, ``true``, ``[1, 2]``),
+    else as a string — so a secret need not be in the file::
+
+        GENBA_STORE__DSN=postgresql://genba:s3cret@db/genba
+        GENBA_CONNECTOR__0__PASSWORD=s3cret
+
+    >>> env_overrides({"GENBA_NODE__HTTP": "0.0.0.0:8080", "GENBA_CLOCK__SPEED": "60", "HOME": "/"})
+    {('node', 'http'): ('GENBA_NODE__HTTP', '0.0.0.0:8080'), ('clock', 'speed'): ('GENBA_CLOCK__SPEED', 60)}
+    """
+    out: dict[Loc, tuple[str, Any]] = {}
+    for var, raw in sorted(env.items()):
+        if not var.startswith(ENV_PREFIX) or "__" not in var:
+            continue
+        parts = var[len(ENV_PREFIX) :].lower().split("__")
+        loc: Loc = tuple(int(p) if p.isdigit() else p for p in parts)
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out[loc] = (var, value)
+    return out
+
+
+def _apply(data: dict[str, Any], loc: Loc, var: str, value: Any) -> None:
+    node: Any = data
+    for i, part in enumerate(loc[:-1]):
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise ConfigError(
+                    f"{var}: the file has no {_dotted(loc[: i + 1])} (table {part} of "
+                    f"[[{_dotted(loc[:i])}]]); number the tables from 0",
+                    file=f"environment variable {var}",
+                )
+            node = node[part]
+        else:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(
+                f"{var}: {_dotted(loc[: i + 1])} is not a table", file=f"environment variable {var}"
+            )
+    if not isinstance(node, dict) or isinstance(loc[-1], int):
+        raise ConfigError(f"{var}: {_dotted(loc)} is not a key", file=f"environment variable {var}")
+    node[loc[-1]] = value
+
+
+def parse_config(
+    text: str, *, file: str = "genba.toml", overrides: Mapping[Loc, tuple[str, Any]] | None = None
+) -> GenbaConfig:
+    """Validate config ``text`` (with ``overrides`` from :func:`env_overrides` applied);
+    ``file`` is only used in error messages.
 
     >>> parse_config('[node]\\nnmae = "x"\\n')
     Traceback (most recent call last):
     ...
     genba.errors.ConfigError: genba.toml:2: node.nmae: unknown key in [node]; did you mean 'name'? Valid keys: name, data_dir, http, max_body_mb.
     """
-    config = parse_toml_model(text, GenbaConfig, file=file)
+    config = parse_toml_model(text, config_model(), file=file, overrides=overrides)
     _check_plugins(config, text, file)
-    return config
+    return config.with_environment(tuple(var for var, _ in (overrides or {}).values()))
 
 
-def parse_toml_model(text: str, model: type[M], *, file: str) -> M:
-    """Parse TOML ``text`` into ``model``; errors name the file, line, key and the fix."""
+def parse_toml_model(
+    text: str,
+    model: type[M],
+    *,
+    file: str,
+    overrides: Mapping[Loc, tuple[str, Any]] | None = None,
+) -> M:
+    """Parse TOML ``text`` into ``model``; errors name the file, line, key and the fix (or
+    the environment variable that gave the value)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -79,10 +147,20 @@ def parse_toml_model(text: str, model: type[M], *, file: str) -> M:
             file=file,
             line=int(m.group(1)) if m else None,
         ) from None
+    for loc, (var, value) in (overrides or {}).items():
+        _apply(data, loc, var, value)
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise _config_error(e, model, (), text, file) from None
+        error = _config_error(e, model, (), text, file)
+        for loc, (var, _) in (overrides or {}).items():
+            if error.key.startswith(_dotted(loc)):
+                raise ConfigError(
+                    f"{error.reason} (the value is from {var})",
+                    file=f"environment variable {var}",
+                    key=error.key,
+                ) from None
+        raise error from None
 
 
 def _check_plugins(config: GenbaConfig, text: str, file: str) -> None:
@@ -131,7 +209,8 @@ def _config_error(
     else:
         field = _field_at(model, inner)
         expected = f" Expected: {field}" if field else ""
-        msg = f"{key}: {err['msg']} (got {err.get('input')!r}).{expected}"
+        got = "***" if str(loc[-1]) in SECRET_KEYS else repr(err.get("input"))
+        msg = f"{key}: {err['msg']} (got {got}).{expected}"
     return ConfigError(msg, file=file, line=_locate(text, loc), key=key)
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from genba import plugins
 from genba.alarms import AlarmRule, AlarmSettings
 from genba.calendar import ShiftCalendar
 from genba.config._production import (
@@ -19,11 +29,14 @@ from genba.config._production import (
     ReasonSettings,
     SignalSettings,
 )
+from genba.config._sections import Section
 from genba.errors import PatternError, QueryError
 from genba.paths import check_asset_path, check_level, check_pattern
 from genba.store import StoreSettings
 from genba.timeparse import parse_duration
 from genba.types import TagSpec
+
+T = TypeVar("T")
 
 
 def _tag_filter(v: str) -> str:
@@ -240,25 +253,53 @@ class ForwardSettings(_Strict):
     _pattern = field_validator("pattern")(lambda cls, v: _tag_filter(v))
 
 
+def _unique_alarm_keys(config: GenbaConfig) -> None:
+    _unique([a.key for a in config.section(ALARM_RULES)], "alarm")
+
+
+# The sections of genba's own components (genba.node); each component lists its own.
+RETENTION: Section[list[RetentionSettings]] = Section(
+    "retention", list[RetentionSettings], list, subtables=(("tiers", TierSettings),)
+)
+FORWARD: Section[ForwardSettings | None] = Section("forward", ForwardSettings | None, lambda: None)
+ALARM_RULES: Section[list[AlarmRule]] = Section(
+    "alarm", list[AlarmRule], list, check=_unique_alarm_keys
+)
+ALARMS: Section[AlarmSettings] = Section("alarms", AlarmSettings, AlarmSettings)
+
+
 class GenbaConfig(_Strict):
-    """A whole node: ``[node]``, ``[clock]``, ``[store]``, ``[[connector]]``, ``[[machine]]``,
-    ``[forward]``."""
+    """A whole node: the core sections ``[node]``, ``[clock]``, ``[store]``,
+    ``[[connector]]``, ``[[machine]]`` and the production model, plus the sections of every
+    registered component (:func:`config_model`; read one with :meth:`section`)."""
 
     node: NodeSettings = Field(default_factory=NodeSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     connector: list[ConnectorSettings] = Field(default_factory=list)
     machine: list[MachineSettings] = Field(default_factory=list)
-    forward: ForwardSettings | None = None
-    retention: list[RetentionSettings] = Field(default_factory=list)
     calendar: list[CalendarSettings] = Field(default_factory=list)
     line: list[LineSettings] = Field(default_factory=list)
     product: list[ProductSettings] = Field(default_factory=list)
     costs: CostSettings = Field(default_factory=CostSettings)
     reason: list[ReasonSettings] = Field(default_factory=list)
-    alarm: list[AlarmRule] = Field(default_factory=list)
-    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     _source: Path | None = PrivateAttr(None)
+    _environment: tuple[str, ...] = PrivateAttr(())
+
+    @property
+    def from_environment(self) -> tuple[str, ...]:
+        """The ``GENBA_…`` environment variables that set values of this config."""
+        return self._environment
+
+    def with_environment(self, names: tuple[str, ...]) -> GenbaConfig:
+        self._environment = names
+        return self
+
+    def section(self, section: Section[T]) -> T:
+        """The validated settings of a component's ``section`` (its default when this config
+        was not composed with it)."""
+        extra = type(self).model_fields.get(section.key)
+        return cast(T, getattr(self, section.key) if extra is not None else section.default())
 
     @property
     def source(self) -> Path | None:
@@ -277,6 +318,9 @@ class GenbaConfig(_Strict):
                 raise ValueError(f"machine {m.path!r} is declared twice")
             seen.add(m.path)
         _check_production(self)
+        for section in registered_sections():
+            if section.check is not None:
+                section.check(self)
         return self
 
     @property
@@ -328,7 +372,6 @@ def _check_production(config: GenbaConfig) -> None:
     _unique([p.name for p in config.product], "product")
     _unique([str(p.code) for p in config.product], "product code")
     _unique([str(r.code) for r in config.reason], "reason code")
-    _unique([a.key for a in config.alarm], "alarm")
     calendars = {c.name for c in config.calendar}
     products = {p.name for p in config.product}
     for ln in config.line:
@@ -350,3 +393,32 @@ def _check_production(config: GenbaConfig) -> None:
                 f"machine {m.path!r}: ideal_cycle_time_s_by_product names unknown product "
                 f"{bad[0]!r}; products: {', '.join(sorted(products)) or '(none declared)'}"
             )
+
+
+@cache
+def registered_sections() -> tuple[Section[Any], ...]:
+    """The sections of every component under the ``genba.components`` entry point, in the
+    components' order; a key claimed twice (or a core key) is an error naming both."""
+    owners: dict[str, str] = dict.fromkeys(GenbaConfig.model_fields, "genba (core)")
+    out: list[Section[Any]] = []
+    for name, cls in plugins.components():
+        for section in cls.sections:
+            if section.key in owners:
+                raise ValueError(
+                    f"component {name!r} declares section [{section.key}], which "
+                    f"{owners[section.key]} already has: rename one of them"
+                )
+            owners[section.key] = f"component {name!r}"
+            out.append(section)
+    return tuple(out)
+
+
+@cache
+def config_model() -> type[GenbaConfig]:
+    """:class:`GenbaConfig` with a field for every registered component's section: what
+    ``genba.toml`` is validated as."""
+    fields: dict[str, Any] = {
+        s.key: (s.annotation, Field(default_factory=s.default, description=s.description))
+        for s in registered_sections()
+    }
+    return create_model("GenbaConfig", __base__=GenbaConfig, __module__=__name__, **fields)

@@ -8,7 +8,7 @@ import difflib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import aiomqtt
 import httpx
@@ -17,7 +17,9 @@ from pydantic import TypeAdapter
 from genba.alarms import AlarmEngine, AlarmRule, AlarmSettings, AlarmStateError
 from genba.bus import Bus, Overflow
 from genba.clock import Clock
+from genba.config import ALARM_RULES, ALARMS, Section
 from genba.errors import ConfigError, QueryError, StoreError
+from genba.node._component import ComponentContext, Shutdown
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 
@@ -27,6 +29,25 @@ _RULES = TypeAdapter(list[AlarmRule])
 
 
 class AlarmService:
+    """ISA-18.2 alarms of ``[[alarm]]`` rules and those added through the API (``[alarms]``
+    says where notifications go)."""
+
+    name: ClassVar[str] = "alarms"
+    order: ClassVar[int] = 60
+    sections: ClassVar[tuple[Section[Any], ...]] = (ALARM_RULES, ALARMS)
+    shutdown: ClassVar[Shutdown] = Shutdown.DRAIN
+
+    @classmethod
+    def create(cls, ctx: ComponentContext) -> Self:
+        return cls(
+            list(ctx.config.section(ALARM_RULES)),
+            ctx.config.section(ALARMS),
+            bus=ctx.bus,
+            registry=ctx.registry,
+            clock=ctx.clock,
+            data_dir=ctx.data_dir,
+        )
+
     def __init__(
         self,
         rules: list[AlarmRule],
@@ -178,6 +199,9 @@ class AlarmService:
             self.sent += 1
         except aiomqtt.MqttError as e:
             log.warning("alarm MQTT %s: %s", self.settings.mqtt, e)
+
+    def problems(self) -> list[str]:
+        return []  # write failures of the history are counted in health; storage says why
 
     def health(self) -> dict[str, Any]:
         active = [a for a in self.engine.alarms() if a["active"]]

@@ -18,14 +18,15 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpx
 import pyarrow as pa
 import pyarrow.ipc as paipc
 
 from genba.bus import Bus, Overflow
-from genba.config import ForwardSettings
+from genba.config import FORWARD, ForwardSettings, Section
+from genba.node._component import ComponentContext, Shutdown
 from genba.node._export import as_table
 from genba.node._spool import Spool
 from genba.retry import Backoff
@@ -65,7 +66,19 @@ def encode(batch: SampleBatch, registry: TagRegistry) -> bytes:
 
 
 class Forwarder:
-    """Sends the samples matching ``settings.pattern`` to the upstream node."""
+    """Sends the samples matching ``settings.pattern`` to the upstream node (``[forward]``)."""
+
+    name: ClassVar[str] = "forward"
+    order: ClassVar[int] = 70
+    sections: ClassVar[tuple[Section[Any], ...]] = (FORWARD,)
+    shutdown: ClassVar[Shutdown] = Shutdown.DRAIN
+
+    @classmethod
+    def create(cls, ctx: ComponentContext) -> Self | None:
+        settings = ctx.config.section(FORWARD)
+        if settings is None:
+            return None
+        return cls(settings, ctx.bus, ctx.registry, ctx.data_dir / "forward-spool")
 
     def __init__(
         self, settings: ForwardSettings, bus: Bus, registry: TagRegistry, spool_dir: Path
@@ -188,3 +201,6 @@ class Forwarder:
 
     def health(self) -> dict[str, Any]:
         return asdict(self.stats)
+
+    def problems(self) -> list[str]:
+        return []  # an absent upstream is what the spool is for; health shows it

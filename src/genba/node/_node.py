@@ -17,26 +17,27 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
+from genba import plugins
 from genba._version import __version__
 from genba.bus import Bus
 from genba.clock import Clock, RealClock, SimulatedClock
-from genba.config import ClockSettings, GenbaConfig
+from genba.config import RETENTION, ClockSettings, GenbaConfig
 from genba.connectors import Connector, ConnectorContext, create_connector
 from genba.deadletter import DeadLetters
 from genba.kpi import Kpi
-from genba.node._alarms import AlarmService
-from genba.node._forward import Forwarder
+from genba.node._component import CONNECTORS_AT, Component, ComponentContext, Shutdown
 from genba.node._history import History
 from genba.node._writer import HistorianWriter
 from genba.retry import Backoff
-from genba.store import Store, TimeRange, open_store
+from genba.store import Store, open_store
 from genba.tags import TagRegistry
-from genba.types import NS_PER_DAY, NS_PER_MS, NS_PER_S, Quality, SampleBatch
+from genba.types import NS_PER_MS, NS_PER_S, Quality, SampleBatch
 
 log = logging.getLogger("genba.node")
-RETENTION_EVERY_S = 3600.0
+C = TypeVar("C")
 HEARTBEAT_CHECK_S = 1.0
 RUNNING_SENTINEL = "node.running"
 """File in the data dir while a node runs: still there at the next start means a crash."""
@@ -95,7 +96,10 @@ class Node:
     """One genba node. ``await node.run()`` until :meth:`stop` is called.
 
     Everything is opened in the constructor, so a bad config or a locked store fails here,
-    before anything runs.
+    before anything runs. The node opens the store, the tag registry and the bus, builds every
+    registered component (:mod:`genba.node._component`: the historian writer, retention, the
+    forwarder, the alarms, any a package adds) and the connectors; it supervises them while it
+    runs and shuts them down in order.
     """
 
     def __init__(self, config: GenbaConfig, *, clock: Clock | None = None) -> None:
@@ -106,48 +110,66 @@ class Node:
             self.registry = TagRegistry(self.store.load_tags())
             self.store.save_tags(self.registry.ensure(config.tag_specs()))
             self.bus = Bus(self.registry)
-            self.writer = HistorianWriter(
-                self.bus, self.store, config.store, spool_dir=config.data_dir / "spool"
-            )
-            self.registry.on_new_tags(self.writer.note_tags)
-            self.forwarder = (
-                Forwarder(
-                    config.forward, self.bus, self.registry, config.data_dir / "forward-spool"
-                )
-                if config.forward is not None
-                else None
-            )
+            self.components: dict[str, Component] = {}
             self.dead_letters = DeadLetters(config.data_dir / "deadletter.jsonl")
-            self.connectors: list[tuple[Connector, ConnectorContext]] = [
-                create_connector(
-                    i,
-                    c,
-                    config=config,
-                    bus=self.bus,
-                    clock=self.clock,
-                    dead_letters=self.dead_letters,
-                    publish_durable=self.publish_durable,
-                )
-                for i, c in enumerate(config.connector)
-            ]
-            self.alarms = AlarmService(
-                list(config.alarm),
-                config.alarms,
-                bus=self.bus,
-                registry=self.registry,
-                clock=self.clock,
-                data_dir=config.data_dir,
-            )
+            self.connectors: list[tuple[Connector, ConnectorContext]] = []
+            self._build()
         except BaseException:
             self.store.close()
             raise
-        self.history = History(self.registry, self.store, self.clock, config.retention)
+        self.history = History(self.registry, self.store, self.clock, config.section(RETENTION))
         self.kpi = Kpi(config, self.registry, self.store, self.clock)
         self.started_ns = self.clock.now_ns()
         self._stop = asyncio.Event()
         self.running = False
-        self.retention_deleted = 0
         self.task_failures: dict[str, TaskFailures] = {}
+
+    def _build(self) -> None:
+        """Every registered component in order, the connectors at :data:`CONNECTORS_AT`."""
+        built = False
+        for name, cls in plugins.components():
+            if cls.order >= CONNECTORS_AT and not built:
+                self._build_connectors()
+                built = True
+            ctx = ComponentContext(
+                self.config, self.bus, self.store, self.registry, self.clock,
+                MappingProxyType(dict(self.components)),
+            )  # fmt: skip
+            component = cls.create(ctx)
+            if component is not None:
+                self.components[name] = component
+        if not built:
+            self._build_connectors()
+
+    def _build_connectors(self) -> None:
+        self.connectors = [
+            create_connector(
+                i,
+                c,
+                config=self.config,
+                bus=self.bus,
+                clock=self.clock,
+                dead_letters=self.dead_letters,
+                publish_durable=self.publish_durable,
+            )
+            for i, c in enumerate(self.config.connector)
+        ]
+
+    @property
+    def writer(self) -> HistorianWriter:
+        """The historian writer: what :meth:`publish_durable` waits on."""
+        return self.component(HistorianWriter)
+
+    def component(self, cls: type[C]) -> C:
+        """The running component of class ``cls``; KeyError when this node has none (its
+        settings asked for nothing, or its package is not installed)."""
+        for component in self.components.values():
+            if isinstance(component, cls):
+                return component
+        raise KeyError(
+            f"this node runs no {cls.__name__} component; running: "
+            f"{', '.join(self.components) or 'none'}"
+        )
 
     @property
     def name(self) -> str:
@@ -192,36 +214,37 @@ class Node:
             await asyncio.sleep(HEARTBEAT_CHECK_S)
 
     async def run(self) -> None:
-        """Run connectors and the historian until :meth:`stop`; then shut down in order."""
+        """Run components and connectors until :meth:`stop`; then shut down in order:
+        connectors and periodic components are cancelled, the tags of every connector are
+        marked stale, the bus closes, and the components that consume it finish what it held."""
         self.running = True
         try:
             await asyncio.to_thread(self._mark_unclean_stop)
             async with asyncio.TaskGroup() as tg:
-                writer = tg.create_task(self._contain("historian-writer", self.writer.run))
-                alarms = tg.create_task(self._contain("alarms", self.alarms.run))
-                if self.forwarder is not None:
-                    tg.create_task(self._contain("forwarder", self.forwarder.run))
-                keeper = (
-                    tg.create_task(self._keep_retention(), name="retention")
-                    if self.config.retention
-                    else None
-                )
-                tasks = [
+                started = {
+                    name: tg.create_task(self._contain(name, c.run), name=name)
+                    for name, c in self.components.items()
+                }
+                cancel = [
                     tg.create_task(self._supervise(c, ctx), name=f"connector:{ctx.name}")
                     for c, ctx in self.connectors
                 ]
-                tasks.append(tg.create_task(self._contain("heartbeats", self._watch_heartbeats)))
+                cancel.append(tg.create_task(self._contain("heartbeats", self._watch_heartbeats)))
+                cancel += [
+                    started[n] for n, c in self.components.items() if c.shutdown is Shutdown.CANCEL
+                ]
                 await self._stop.wait()
                 log.info("stopping: connectors first, then flushing the historian")
-                for t in [*tasks, *([keeper] if keeper else [])]:
+                for t in cancel:
                     t.cancel()
-                await asyncio.gather(*tasks, *([keeper] if keeper else []), return_exceptions=True)
+                await asyncio.gather(*cancel, return_exceptions=True)
                 # Nobody collects from now on: what the tags last said no longer holds.
                 for _, ctx in self.connectors:
                     await ctx.mark_stale()
                 self.bus.close()
-                await writer
-                await alarms
+                for name, c in self.components.items():
+                    if c.shutdown is Shutdown.DRAIN:
+                        await started[name]
             (self.config.data_dir / RUNNING_SENTINEL).unlink(missing_ok=True)
         finally:
             self.running = False
@@ -251,50 +274,6 @@ class Node:
             await ctx.mark_stale()  # nothing collects its tags until it is back
 
         await _restarting(f"connector {ctx.name!r}", connector.run, record)
-
-    def apply_retention(self) -> int:
-        """Roll raw samples up into each rule's tiers, then delete what is older than the
-        rule keeps (raw samples and tier buckets); the number of raw samples deleted."""
-        now = self.clock.now_ns()
-        claimed: set[int] = set()
-        deleted = 0
-        for rule in self.config.retention:
-            ids = [t.id for t in self.registry.match(rule.tags) if t.id not in claimed]
-            claimed.update(ids)
-            if not ids:
-                continue
-            for tier in rule.tiers:
-                self._roll_up(ids, tier.every_ns, now)
-                if tier.keep_days is not None:
-                    cutoff = now - round(tier.keep_days * NS_PER_DAY)
-                    self.store.delete_rollup_before(tier.every_ns, ids, cutoff)
-            deleted += self.store.delete_before(ids, now - round(rule.raw_days * NS_PER_DAY))
-        self.retention_deleted += deleted
-        if deleted:
-            log.info("retention: deleted %d raw samples past their [[retention]] age", deleted)
-        return deleted
-
-    def _roll_up(self, ids: list[int], every: int, now: int) -> None:
-        """Aggregate the closed buckets since the tier's newest one (redone: it may have
-        been written while still open) from raw samples, a window at a time."""
-        end = now - now % every
-        start = self.store.rollup_end(every, ids)
-        if start is None:  # a new tier: from the oldest raw sample of these tags
-            oldest = self.store.raw(ids, TimeRange(-(2**62), end), limit=1)
-            if not len(oldest):
-                return
-            start = int(oldest.ts_ns[0]) - int(oldest.ts_ns[0]) % every
-        window = every * 10_000
-        for a in range(start, end, window):
-            self.store.roll_up(every, ids, TimeRange(a, min(a + window, end)))
-
-    async def _keep_retention(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.apply_retention)
-            except Exception:  # a failed sweep is retried at the next one
-                log.exception("retention sweep failed; next try in %g s", RETENTION_EVERY_S)
-            await asyncio.sleep(RETENTION_EVERY_S)
 
     async def publish_durable(self, batch: SampleBatch, *, refuse: bool = False) -> None:
         """Put ``batch`` on the bus and return once it is durable (committed to the store or
@@ -326,16 +305,7 @@ class Node:
     def problems(self, disk: dict[str, Any]) -> list[str]:
         """What keeps the node from collecting and storing everything now, each with its fix;
         empty when all works (``status`` is then ``ok``)."""
-        out = []
-        writer = self.writer
-        if not writer.accepting:
-            out.append(
-                f"storage: the store and the spool take nothing ({writer.problem}); "
-                f"{writer.stats.held_samples} samples held in memory, nothing acknowledged "
-                "until they are written: free disk space, or mount the data dir read-write"
-            )
-        elif writer.problem:
-            out.append(f"storage: the store failed ({writer.problem}); spooling to disk")
+        out = [p for c in self.components.values() for p in c.problems()]
         if "error" in disk:
             out.append(f"disk: the data dir {disk['path']} is not reachable ({disk['error']})")
         elif disk["low"]:
@@ -367,12 +337,6 @@ class Node:
             "uptime_s": round((now - self.started_ns) / NS_PER_S / self.clock.speed, 3),
             "clock": {"kind": self.config.clock.kind, "speed": self.clock.speed},
             "tags": len(self.registry),
-            "store": {
-                "kind": self.config.store.kind,
-                "accepting": self.writer.accepting,
-                "retention_deleted": self.retention_deleted,
-            }
-            | self.writer.stats.as_dict(),
             "disk": disk,
             "dead_letters": {"total": sum(self.dead_letters.counts.values())}
             | self.dead_letters.file_health(),
@@ -384,5 +348,4 @@ class Node:
                 "subscriptions": [asdict(sub) for sub in bus.subscriptions],
             },
             "connectors": [ctx.health.as_dict() for _, ctx in self.connectors],
-            "alarms": self.alarms.health(),
-        } | ({"forward": self.forwarder.health()} if self.forwarder is not None else {})
+        } | {name: c.health() for name, c in self.components.items()}

@@ -31,9 +31,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar, Self
 
 from genba.bus import Bus, Overflow
+from genba.config import Section
 from genba.errors import NotAcceptingError
+from genba.node._component import ComponentContext, Shutdown
 from genba.node._dedup import Redeliveries
 from genba.node._spool import Spool
 from genba.retry import Backoff
@@ -72,11 +75,26 @@ class WriterStats:
 
 
 class HistorianWriter:
-    """Moves every sample from the bus into the store; see the module docstring."""
+    """Moves every sample from the bus into the store; see the module docstring.
+
+    The node's first component (``store`` in ``/api/health``): its settings are the core
+    ``[store]`` section, the store it writes is the node's."""
+
+    name: ClassVar[str] = "store"
+    order: ClassVar[int] = 0
+    sections: ClassVar[tuple[Section[Any], ...]] = ()
+    shutdown: ClassVar[Shutdown] = Shutdown.DRAIN
+
+    @classmethod
+    def create(cls, ctx: ComponentContext) -> Self:
+        writer = cls(ctx.bus, ctx.store, ctx.config.store, spool_dir=ctx.data_dir / "spool")
+        ctx.registry.on_new_tags(writer.note_tags)
+        return writer
 
     def __init__(
         self, bus: Bus, store: Store, settings: StoreSettings, *, spool_dir: Path | None = None
     ) -> None:
+        self.kind = settings.kind
         self._store = store
         self._spool = (
             Spool(spool_dir, max_bytes=settings.spool_max_mb * 1024 * 1024)
@@ -143,6 +161,20 @@ class HistorianWriter:
 
     def _refusal(self) -> NotAcceptingError:
         return NotAcceptingError(self.problem or "the store is not answering")
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": self.kind, "accepting": self.accepting} | self.stats.as_dict()
+
+    def problems(self) -> list[str]:
+        if not self.accepting:
+            return [
+                f"storage: the store and the spool take nothing ({self.problem}); "
+                f"{self.stats.held_samples} samples held in memory, nothing acknowledged "
+                "until they are written: free disk space, or mount the data dir read-write"
+            ]
+        if self.problem:
+            return [f"storage: the store failed ({self.problem}); spooling to disk"]
+        return []
 
     async def run(self) -> None:
         """Write until the bus is closed and everything it held is stored (or spooled)."""

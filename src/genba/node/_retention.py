@@ -1,0 +1,99 @@
+"""Retention (``[[retention]]``): roll raw samples up into each rule's tiers, then delete what is
+older than the rule keeps; at start and every hour."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar, Self
+
+from genba.clock import Clock
+from genba.config import RETENTION, RetentionSettings, Section
+from genba.node._component import ComponentContext, Shutdown
+from genba.store import Store, TimeRange
+from genba.tags import TagRegistry
+from genba.types import NS_PER_DAY
+
+log = logging.getLogger("genba.retention")
+RETENTION_EVERY_S = 3600.0
+
+
+class Retention:
+    """Applies the ``[[retention]]`` rules to the store."""
+
+    name: ClassVar[str] = "retention"
+    order: ClassVar[int] = 10
+    sections: ClassVar[tuple[Section[Any], ...]] = (RETENTION,)
+    shutdown: ClassVar[Shutdown] = Shutdown.CANCEL
+
+    @classmethod
+    def create(cls, ctx: ComponentContext) -> Self | None:
+        rules = ctx.config.section(RETENTION)
+        return cls(rules, ctx.store, ctx.registry, ctx.clock) if rules else None
+
+    def __init__(
+        self, rules: list[RetentionSettings], store: Store, registry: TagRegistry, clock: Clock
+    ) -> None:
+        self.rules = rules
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.deleted = 0
+        self.sweeps = 0
+        self.failed_sweeps = 0
+
+    def apply(self) -> int:
+        """One sweep; the number of raw samples deleted."""
+        now = self.clock.now_ns()
+        claimed: set[int] = set()
+        deleted = 0
+        for rule in self.rules:
+            ids = [t.id for t in self.registry.match(rule.tags) if t.id not in claimed]
+            claimed.update(ids)
+            if not ids:
+                continue
+            for tier in rule.tiers:
+                self._roll_up(ids, tier.every_ns, now)
+                if tier.keep_days is not None:
+                    cutoff = now - round(tier.keep_days * NS_PER_DAY)
+                    self.store.delete_rollup_before(tier.every_ns, ids, cutoff)
+            deleted += self.store.delete_before(ids, now - round(rule.raw_days * NS_PER_DAY))
+        self.deleted += deleted
+        self.sweeps += 1
+        if deleted:
+            log.info("retention: deleted %d raw samples past their [[retention]] age", deleted)
+        return deleted
+
+    def _roll_up(self, ids: list[int], every: int, now: int) -> None:
+        """Aggregate the closed buckets since the tier's newest one (redone: it may have
+        been written while still open) from raw samples, a window at a time."""
+        end = now - now % every
+        start = self.store.rollup_end(every, ids)
+        if start is None:  # a new tier: from the oldest raw sample of these tags
+            oldest = self.store.raw(ids, TimeRange(-(2**62), end), limit=1)
+            if not len(oldest):
+                return
+            start = int(oldest.ts_ns[0]) - int(oldest.ts_ns[0]) % every
+        window = every * 10_000
+        for a in range(start, end, window):
+            self.store.roll_up(every, ids, TimeRange(a, min(a + window, end)))
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.apply)
+            except Exception:  # a failed sweep is retried at the next one
+                self.failed_sweeps += 1
+                log.exception("retention sweep failed; next try in %g s", RETENTION_EVERY_S)
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "rules": len(self.rules),
+            "deleted": self.deleted,
+            "sweeps": self.sweeps,
+            "failed_sweeps": self.failed_sweeps,
+        }
+
+    def problems(self) -> list[str]:
+        return []
