@@ -5,12 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
 from genba.errors import StoreError
-from genba.store import StoreSettings, TimeRange, open_store
-from genba.store.duckdb import DuckDBStore
+from genba.store import Record, StoreSettings, TimeRange, open_store
+from genba.store.duckdb import SCHEMA_VERSION, DuckDBStore
 from genba.types import SampleBatch
 
 
@@ -82,3 +83,43 @@ def test_a_checkpoint_that_fills_the_disk_invalidates_duckdb_and_the_store_comes
         store.close()
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE tags (id INTEGER PRIMARY KEY, path VARCHAR NOT NULL UNIQUE,
+    unit VARCHAR NOT NULL, description VARCHAR NOT NULL, low DOUBLE, high DOUBLE);
+CREATE TABLE rollups (every_ns BIGINT NOT NULL, tag_id INTEGER NOT NULL, bucket_ns BIGINT NOT NULL,
+    count DOUBLE, sum DOUBLE, min DOUBLE, max DOUBLE, first DOUBLE, last DOUBLE,
+    PRIMARY KEY (every_ns, tag_id, bucket_ns));
+CREATE TABLE samples (tag_id INTEGER NOT NULL, ts_ns BIGINT NOT NULL, value DOUBLE NOT NULL,
+    quality UTINYINT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO samples VALUES (1, 1000, 2.5, 0);
+"""
+
+
+def test_a_file_of_an_older_schema_is_migrated_at_open_keeping_its_samples(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(V1_SCHEMA)  # what genba wrote before the record log
+    con.close()
+    store = DuckDBStore(path)
+    assert store.applied == [(2, "the record log")]
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.raw([1], TimeRange(0, 2000)).values.tolist() == [2.5]
+    assert store.append_records([Record("x", 1, "", {})]) == [1]
+    store.close()
+    again = DuckDBStore(path)
+    assert again.applied == []  # nothing left to apply
+    again.close()
+
+
+def test_a_file_of_a_newer_genba_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.duckdb"
+    DuckDBStore(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 99, written by a newer genba"):
+        DuckDBStore(path)

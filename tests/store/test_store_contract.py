@@ -8,13 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genba import plugins
 from genba.errors import QueryError
-from genba.store import Store, StoreSettings, TimeRange, open_store
+from genba.store import Record, Store, StoreSettings, TimeRange, open_store
 from genba.store._derived import resample, time_weighted, value_at
 from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
 
-KINDS = ["duckdb", "postgres"]
+KINDS = sorted(plugins.available(plugins.STORES))  # every registered backend
 MIN = 60 * NS_PER_S
+SERVER_OPTIONS = {"postgres": lambda request: {"dsn": request.getfixturevalue("postgres_dsn")}}
+"""Backends that need a server: the options of a fresh database of it (a private PostgreSQL
+for postgres). A backend not named here runs with its defaults under the test's temp dir."""
 
 
 @pytest.fixture(params=KINDS)
@@ -24,10 +28,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(kind: str, request: pytest.FixtureRequest) -> StoreSettings:
-    """This kind's settings, on a fresh database (a private PostgreSQL for postgres)."""
-    if kind == "postgres":
-        return StoreSettings(kind=kind, dsn=request.getfixturevalue("postgres_dsn"))
-    return StoreSettings(kind=kind)
+    """This kind's settings, on a fresh database."""
+    options = SERVER_OPTIONS[kind](request) if kind in SERVER_OPTIONS else {}
+    return StoreSettings(kind=kind, **options)
 
 
 @pytest.fixture
@@ -240,3 +243,54 @@ def test_rollups_are_kept_replaced_read_and_aged_per_tier(store: Store) -> None:
     assert store.rollup_end(MIN, [99]) is None
     assert store.delete_rollup_before(MIN, [1], MIN) == 1
     assert store.read_rollup(MIN, [1, 2], TimeRange(0, 3 * MIN)).tag_ids.tolist() == [1, 1, 2]
+
+
+def test_the_record_log_appends_in_order_and_answers_by_kind_key_time_and_seq(
+    store: Store, settings: StoreSettings, tmp_path: Path
+) -> None:
+    body = {"state": "unack", "value": 81.5, "nested": {"list": [1, 2]}, "text": "Grüße ✓"}
+    first = store.append_records(
+        [
+            Record("alarm.event", 10, "press:high", body),
+            Record("alarm.event", 20, "oven:low", {"state": "active"}),
+            Record("deadletter", 15, "mqtt-0", {"reason": "not JSON"}),
+        ]
+    )
+    assert first == sorted(first)
+    assert len(set(first)) == 3
+    more = store.append_records([Record("alarm.event", 5, "press:high", {"state": "acked"})])
+    assert more[0] > first[-1]  # later appends get higher numbers, whatever their time
+    assert store.append_records([]) == []
+    events = store.records("alarm.event")
+    assert [(r.ts_ns, r.key) for r in events] == [
+        (10, "press:high"),
+        (20, "oven:low"),
+        (5, "press:high"),
+    ]
+    assert events[0].body == body
+    assert [r.seq for r in events] == [first[0], first[1], more[0]]
+    assert [r.ts_ns for r in store.records("alarm.event", key="press:high")] == [10, 5]
+    assert [r.ts_ns for r in store.records("alarm.event", span=TimeRange(5, 11))] == [10, 5]
+    assert [r.seq for r in store.records("alarm.event", after_seq=first[0])] == [first[1], more[0]]
+    assert [r.ts_ns for r in store.records("alarm.event", limit=2, newest_first=True)] == [5, 20]
+    assert store.records("nothing.here") == []
+    store = _reopen(store, settings, tmp_path, read_only=True)
+    assert [r.key for r in store.records("deadletter")] == ["mqtt-0"]
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("record", "error"),
+    [
+        (Record("Alarm Event", 0, "", {}), "record kind 'Alarm Event': use 1-64 lowercase"),
+        (Record("x", 0, "", {"v": float("nan")}), "body is not JSON"),
+        (Record("x", 0, "", {"v": object()}), "body is not JSON"),
+        (Record("x", 2**63, "", {}), "is not an int64"),
+    ],
+)
+def test_a_bad_record_is_refused_and_nothing_of_its_batch_is_kept(
+    store: Store, record: Record, error: str
+) -> None:
+    with pytest.raises(QueryError, match=error):
+        store.append_records([Record("x", 1, "", {"ok": True}), record])
+    assert store.records("x") == []

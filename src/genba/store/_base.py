@@ -8,6 +8,8 @@ Unix epoch, so ``every=1m`` buckets start on whole UTC minutes.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
@@ -145,6 +147,62 @@ SELECT min(ts_ns) AS start_ns, max(ts_ns) AS last_ns, min(value) AS value FROM (
 after a gap (window ``lag``), numbered by a running sum, then grouped."""
 
 
+RECORD_KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One entry of the store's append-only record log: an event, an alarm transition, a
+    dead letter, a rule change; later models, audit and ledger entries.
+
+    ``kind`` says which log (``alarm.event``, ``deadletter``...), ``ts_ns`` when it happened
+    (UTC ns), ``key`` what it is about (an alarm's key, a connector's name; ``""`` for none),
+    ``body`` the JSON object itself. ``seq`` is given by the store when the record is appended:
+    increasing across all kinds in the order of commit, never reused."""
+
+    kind: str
+    ts_ns: int
+    key: str
+    body: dict[str, Any]
+    seq: int = 0
+
+    def encoded(self) -> str:
+        """The body as JSON text; raises :class:`QueryError` naming what is wrong."""
+        if not RECORD_KIND.match(self.kind):
+            raise QueryError(
+                f"record kind {self.kind!r}: use 1-64 lowercase letters, digits, '_', '-' or "
+                "'.', starting with a letter (e.g. 'alarm.event')"
+            )
+        if not -(2**63) <= self.ts_ns < 2**63:
+            raise QueryError(f"record {self.kind!r}: ts_ns {self.ts_ns} is not an int64")
+        try:
+            return json.dumps(self.body, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as e:
+            raise QueryError(f"record {self.kind!r} {self.key!r}: body is not JSON: {e}") from e
+
+
+def record_filter(
+    kind: str, key: str | None, span: TimeRange | None, after_seq: int, mark: str
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause of a record query and its parameters; ``mark`` formats a parameter
+    name as the backend writes it (``"${}"`` for DuckDB, ``"%({})s"`` for psycopg)."""
+    where = [f"kind = {mark.format('kind')}", f"seq > {mark.format('after')}"]
+    params: dict[str, Any] = {"kind": kind, "after": after_seq}
+    if key is not None:
+        where.append(f"key = {mark.format('key')}")
+        params["key"] = key
+    if span is not None:
+        where.append(f"ts_ns >= {mark.format('start')} AND ts_ns < {mark.format('end')}")
+        params |= {"start": span.start_ns, "end": span.end_ns}
+    return " AND ".join(where), params
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= 1_000_000:
+        raise QueryError(f"limit {limit}: give 1 to 1,000,000 records")
+    return limit
+
+
 class Store(Protocol):
     """What every historian backend does. Keep this small; it is implemented more than once."""
 
@@ -219,6 +277,25 @@ class Store(Protocol):
 
     def rollup_end(self, every_ns: int, tag_ids: list[TagId]) -> int | None:
         """The start of the newest bucket of ``tag_ids`` in the ``every_ns`` tier, if any."""
+        ...
+
+    def append_records(self, records: list[Record]) -> list[int]:
+        """Append ``records`` to the record log in one transaction; their sequence numbers,
+        in order. Records are never changed or deleted through this contract."""
+        ...
+
+    def records(
+        self,
+        kind: str,
+        *,
+        key: str | None = None,
+        span: TimeRange | None = None,
+        after_seq: int = 0,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[Record]:
+        """Records of ``kind`` (of one ``key``, in ``span`` by ``ts_ns``, with ``seq`` above
+        ``after_seq``), by ``seq`` — oldest first, or newest first — at most ``limit``."""
         ...
 
     def delete_rollup_before(self, every_ns: int, tag_ids: list[TagId], before_ns: int) -> int:

@@ -14,6 +14,7 @@ noticed before each write and refused until the file is back at its path.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -31,20 +32,24 @@ from genba.errors import ConfigError, StoreError, StoreLockedError
 from genba.store._base import (
     ROLLUP,
     Buckets,
+    Record,
     Runs,
     StoreSettings,
     TimeRange,
     check_aggs,
+    check_limit,
+    record_filter,
 )
 from genba.store._derived import runs_of
 from genba.types import QUALITY_DTYPE, Quality, SampleBatch, Tag, TagId, TagSpec
 
 log = logging.getLogger("genba.store")
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "tags, samples, downsampling tiers",
+        """
 CREATE TABLE IF NOT EXISTS tags (
     id INTEGER PRIMARY KEY, path VARCHAR NOT NULL UNIQUE,
     unit VARCHAR NOT NULL, description VARCHAR NOT NULL, low DOUBLE, high DOUBLE
@@ -58,7 +63,24 @@ CREATE TABLE IF NOT EXISTS samples (
     tag_id INTEGER NOT NULL, ts_ns BIGINT NOT NULL, value DOUBLE NOT NULL,
     quality UTINYINT NOT NULL
 );
-"""
+""",
+    ),
+    (
+        2,
+        "the record log",
+        """
+CREATE SEQUENCE record_seq START 1;
+CREATE TABLE records (
+    seq BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, ts_ns BIGINT NOT NULL,
+    key VARCHAR NOT NULL, body JSON NOT NULL
+);
+""",
+    ),
+]
+"""Numbered schema changes, applied in order at open (as PostgreSQL's are by ``genba db
+upgrade``); ``meta.schema_version`` is the last one applied. A file written before numbered
+migrations holds version 1."""
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _AGG_SQL = {
     "avg": "avg(value)",
@@ -184,14 +206,45 @@ class DuckDBStore:
         self._closed = False
         self._broken = ""  # why the connection must be opened again before the next call
         self._unsure: SampleBatch | None = None  # a failed append that may have committed
-        if not read_only:
-            self._con.execute(_SCHEMA)
-            self._con.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-            )
+        self.applied = [] if read_only else self._migrate()
         self._file = _identity(path)
         self._last = _LastValues()
         self._load_last()
+
+    def _migrate(self) -> list[tuple[int, str]]:
+        """Apply the migrations this file lacks, each in a transaction of its own."""
+        con = self._con
+        con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"historian {self.path} has schema version {version}, written by a newer genba "
+                f"(this one knows up to {SCHEMA_VERSION}): upgrade genba"
+            )
+        applied = []
+        for number, what, ddl in MIGRATIONS:
+            if number <= version:
+                continue
+            con.execute("BEGIN")
+            try:
+                con.execute(ddl)
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(number)]
+                )
+                con.execute("COMMIT")
+            except duckdb.Error:
+                con.execute("ROLLBACK")
+                raise
+            applied.append((number, what))
+            if version:  # a new file gets them all: nothing to report
+                log.info("historian %s: applied migration %d: %s", self.path, number, what)
+        return applied
+
+    def schema_version(self) -> int:
+        with self._cursor() as cur:
+            row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     @classmethod
     def from_settings(cls, settings: StoreSettings, *, data_dir: Path, read_only: bool) -> Self:
@@ -456,6 +509,60 @@ class DuckDBStore:
                 {"e": every_ns, "ids": tag_ids, "b": before_ns},
             ).fetchall()
         return len(rows)
+
+    # -- record log ---------------------------------------------------------------------
+    def append_records(self, records: list[Record]) -> list[int]:
+        if not records:
+            return []
+        bodies = [r.encoded() for r in records]
+        with self._write_lock, self._cursor(write=True) as cur:
+            cur.execute("BEGIN")
+            try:
+                first = cur.execute(
+                    "SELECT nextval('record_seq') FROM range($n)", {"n": len(records)}
+                ).fetchall()
+                seqs = sorted(int(r[0]) for r in first)
+                table = pa.table(
+                    {
+                        "seq": pa.array(seqs, pa.int64()),
+                        "kind": [r.kind for r in records],
+                        "ts_ns": pa.array([r.ts_ns for r in records], pa.int64()),
+                        "key": [r.key for r in records],
+                        "body": bodies,
+                    }
+                )
+                cur.register("new_records", table)
+                cur.execute(
+                    "INSERT INTO records SELECT seq, kind, ts_ns, key, body FROM new_records"
+                )
+                cur.execute("COMMIT")
+            except duckdb.Error:
+                cur.execute("ROLLBACK")
+                raise
+        return seqs
+
+    def records(
+        self,
+        kind: str,
+        *,
+        key: str | None = None,
+        span: TimeRange | None = None,
+        after_seq: int = 0,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[Record]:
+        where, params = record_filter(kind, key, span, after_seq, "${}")
+        order = "DESC" if newest_first else "ASC"
+        with self._cursor() as cur:
+            rows = cur.execute(
+                f"SELECT seq, kind, ts_ns, key, body FROM records WHERE {where} "
+                f"ORDER BY seq {order} LIMIT {check_limit(limit)}",
+                params,
+            ).fetchall()
+        return [
+            Record(kind=k, ts_ns=t, key=key_, body=json.loads(b), seq=q)
+            for q, k, t, key_, b in rows
+        ]
 
     def count(self) -> int:
         with self._cursor() as cur:

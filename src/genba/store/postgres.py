@@ -39,10 +39,13 @@ from genba.store._base import (
     ROLLUP,
     RUNS_SQL,
     Buckets,
+    Record,
     Runs,
     StoreSettings,
     TimeRange,
     check_aggs,
+    check_limit,
+    record_filter,
 )
 from genba.types import NS_PER_DAY, Quality, SampleBatch, Tag, TagId, TagSpec
 
@@ -120,6 +123,18 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX {s}.samples_tag_brin;
         CREATE INDEX samples_brin ON {s}.samples USING brin (tag_id, ts_ns)
             WITH (pages_per_range = 4);
+        """,
+    ),
+    (
+        5,
+        "the record log",
+        """
+        CREATE TABLE {s}.records (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, kind text NOT NULL,
+            ts_ns bigint NOT NULL, key text NOT NULL, body jsonb NOT NULL
+        );
+        CREATE INDEX records_kind_key ON {s}.records (kind, key, seq);
+        CREATE INDEX records_kind_ts ON {s}.records (kind, ts_ns);
         """,
     ),
 ]
@@ -676,6 +691,47 @@ class PostgresStore:
                 (list(tag_ids), before_ns),
             )
             return cur.rowcount
+
+    # -- record log ---------------------------------------------------------------------
+    def append_records(self, records: list[Record]) -> list[int]:
+        if not records:
+            return []
+        bodies = [r.encoded() for r in records]
+        with self._conn() as conn, conn.transaction():
+            # One appender at a time, so sequence numbers are committed in order: a reader
+            # tailing by seq never misses a record committed after it read a later one.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('genba records'))")
+            rows = conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.records (kind, ts_ns, key, body) "
+                    "SELECT * FROM unnest(%s::text[], %s::int8[], %s::text[], %s::jsonb[]) "
+                    "RETURNING seq"
+                ).format(self._schema),
+                ([r.kind for r in records], [r.ts_ns for r in records],
+                 [r.key for r in records], bodies),
+            ).fetchall()  # fmt: skip
+        return sorted(int(r[0]) for r in rows)
+
+    def records(
+        self,
+        kind: str,
+        *,
+        key: str | None = None,
+        span: TimeRange | None = None,
+        after_seq: int = 0,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[Record]:
+        where, params = record_filter(kind, key, span, after_seq, "%({})s")
+        query = sql.SQL(
+            "SELECT seq, kind, ts_ns, key, body FROM {}.records WHERE "
+            + where
+            + f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT {check_limit(limit)}"
+        ).format(self._schema)
+        with self._conn() as conn:
+            rows = conn.execute(query, params).fetchall()
+            conn.rollback()
+        return [Record(kind=k, ts_ns=t, key=key_, body=b, seq=q) for q, k, t, key_, b in rows]
 
     def count(self) -> int:
         with self._conn() as conn:
