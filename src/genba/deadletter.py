@@ -1,39 +1,42 @@
 """Dead letters: input that could not be used, kept with the reason, never silently lost.
 
 A malformed payload, an unknown alias, a value of the wrong type, NaN/Inf, a timestamp far in
-the future, an oversized message: each becomes one record here (and one line in
-``<data_dir>/deadletter.jsonl``, rotated at 16 MB with one older file kept; the counts go
-on), is counted for its connector, and the connector carries on.
+the future, an oversized message: each becomes one record handed to ``sink`` (the node keeps
+them in the store's record log, kind ``deadletter``, keyed by the connector), is counted for
+its connector, and the connector carries on.
 
->>> log = DeadLetters(None)
+>>> kept = []
+>>> log = DeadLetters(lambda ts_ns, record: kept.append(record))
 >>> log.add("mqtt-0", "not a number: 'abc'", topic="s/a/l/m/t", payload=b'"abc"', ts_ns=0)
->>> log.recent()[0]["reason"]
-"not a number: 'abc'"
+>>> kept[0]["reason"], log.counts["mqtt-0"]
+("not a number: 'abc'", 1)
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from genba._jsonl import JsonLines
 from genba.timeparse import format_time
 
 log = logging.getLogger("genba.deadletter")
-KEEP_IN_MEMORY = 1000
 MAX_PAYLOAD_SHOWN = 2048
-MAX_FILE_BYTES = 16 * 1024 * 1024
-"""The file is rotated at this size, one older file kept: 32 MB on disk at most."""
+
+Sink = Callable[[int, dict[str, Any]], None]
+"""Takes a dead letter's time (UTC ns) and its record."""
+
+
+KEEP_IN_MEMORY = 1000
 
 
 class DeadLetters:
-    """The node's dead-letter record: the newest in memory, all of them in a JSON-lines file."""
+    """The node's dead letters: counted per source, each handed to ``sink`` to be kept, the
+    newest ``KEEP_IN_MEMORY`` also in memory (:meth:`recent`)."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._file = JsonLines(path, max_bytes=MAX_FILE_BYTES) if path is not None else None
+    def __init__(self, sink: Sink | None = None) -> None:
+        self.sink = sink
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP_IN_MEMORY)
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -56,16 +59,10 @@ class DeadLetters:
             log.warning(
                 "%s: dead letter #%d (%s) on %r", source, self.counts[source], reason, topic
             )
-        if self._file is not None:
-            self._file.append(record)
-
-    def file_health(self) -> dict[str, int]:
-        """How often the file was rotated, and how many records a full disk kept out of it."""
-        if self._file is None:
-            return {"rotations": 0, "write_errors": 0}
-        return {"rotations": self._file.rotations, "write_errors": self._file.write_errors}
+        if self.sink is not None:
+            self.sink(ts_ns, record)
 
     def recent(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first, optionally for one source."""
+        """The newest in memory, newest first, optionally of one source."""
         rows = [r for r in reversed(self._recent) if source is None or r["source"] == source]
         return rows[:limit]

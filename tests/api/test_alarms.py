@@ -131,6 +131,30 @@ async def test_rules_added_through_the_api_survive_a_restart(
     assert r.status_code == 409
     assert "comes from genba.toml" in r.json()["error"]["message"]
     assert (await again.http.delete("/api/alarms/press-force-low")).status_code == 200
+    # The history came through the restart: it is in the store's record log, with the rules.
+    history = (await again.http.get("/api/alarms/history")).json()
+    assert [(h["alarm"], h["event"]) for h in history] == [("press-force-low", "activated")]
+    changes = [(r.key, sorted(r.body)) for r in again.node.store.records("alarm.rule")]
+    assert changes == [("press-force-low", ["rule"]), ("press-force-low", ["removed"])]
+    await again.shutdown()
+    third: RunningNode = await run_node(config)  # the removal holds too
+    assert {a["name"] for a in (await third.http.get("/api/alarms")).json()} == {NAME}
+
+
+async def test_rules_of_an_earlier_genba_move_into_the_record_log(
+    make_config: Callable[[str], GenbaConfig], run_node: Any
+) -> None:
+    config = make_config(CONFIG)
+    config.data_dir.mkdir(parents=True)
+    old = [{"tag": TAG, "kind": "low", "limit": 5.0, "name": "old-low"}]
+    (config.data_dir / "alarm-rules.json").write_text(json.dumps(old))
+    rn: RunningNode = await run_node(config)
+    assert "old-low" in {a["name"] for a in (await rn.http.get("/api/alarms")).json()}
+    assert not (config.data_dir / "alarm-rules.json").exists()
+    assert [r.key for r in rn.node.store.records("alarm.rule")] == ["old-low"]
+    await rn.shutdown()
+    again: RunningNode = await run_node(config)  # moved once, not twice
+    assert [r.key for r in again.node.store.records("alarm.rule")] == ["old-low"]
 
 
 async def test_notifications_reach_a_webhook_and_an_mqtt_topic(

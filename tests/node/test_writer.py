@@ -10,10 +10,11 @@ import numpy as np
 
 from genba.bus import Bus
 from genba.node import HistorianWriter
+from genba.node._records import RecordLog
 from genba.store import StoreSettings, TimeRange
 from genba.store.duckdb import DuckDBStore
 from genba.tags import TagRegistry
-from genba.types import SampleBatch, TagSpec
+from genba.types import Event, SampleBatch, TagSpec
 
 
 def _writer(tmp_path: Path, flush_ms: int) -> tuple[Bus, DuckDBStore, HistorianWriter]:
@@ -91,3 +92,43 @@ async def test_redeliveries_are_recognised_after_a_restart(tmp_path: Path) -> No
     assert writer.stats.duplicates_dropped == 2
     assert store.count() == 3
     store.close()
+
+
+async def test_bus_events_are_kept_in_the_record_log_and_a_refusing_store_keeps_them(
+    tmp_path: Path,
+) -> None:
+    reg = TagRegistry()
+    reg.ensure([TagSpec("s/a/l/m/x")])
+    bus = Bus(reg)
+    store = DuckDBStore(tmp_path / "h.duckdb")
+    records = RecordLog(store)
+    writer = HistorianWriter(bus, store, StoreSettings(flush_interval_ms=20), records=records)
+    tasks = [asyncio.create_task(writer.run()), asyncio.create_task(records.run())]
+    await bus.publish(Event("spBv1.0/g/NDEATH/e1", 5 * 10**9, "stale", {"source": "spb"}))
+    await bus.publish(_batch([1], [6], [1.0]))
+    bus.close()
+    await asyncio.wait_for(tasks[0], 10)
+    tasks[1].cancel()
+    await asyncio.gather(tasks[1], return_exceptions=True)  # writes what is left, then ends
+    (event,) = store.records("event")
+    assert (event.key, event.ts_ns, event.body) == (
+        "spBv1.0/g/NDEATH/e1", 5 * 10**9, {"kind": "stale", "data": {"source": "spb"}}
+    )  # fmt: skip
+    assert store.count() == 1
+    store.close()
+
+
+async def test_the_record_log_keeps_records_while_the_store_refuses_them(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "h.duckdb")
+    records = RecordLog(store)
+    store.close()  # every append fails from now on
+    records.put("deadletter", "mqtt-0", {"reason": "x"}, 1)
+    assert not await records.flush()
+    assert records.health()["write_errors"] == 1
+    assert records.pending == 1
+    assert records.last_error
+    records.store = DuckDBStore(tmp_path / "h.duckdb")  # the store answers again
+    assert await records.flush()
+    assert [r.body for r in records.store.records("deadletter")] == [{"reason": "x"}]
+    assert (records.pending, records.last_error) == (0, "")
+    records.store.close()

@@ -15,13 +15,11 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from genba._jsonl import JsonLines
 from genba.alarms._conditions import Condition, Limit, NoData, Rate, Stuck
 from genba.alarms._state import AlarmState, AlarmStateError
 from genba.paths import check_path
@@ -31,7 +29,6 @@ from genba.types import SampleBatch
 log = logging.getLogger("genba.alarms")
 PRIORITIES = ("low", "medium", "high", "urgent")
 KEEP_IN_MEMORY = 10_000
-HISTORY_FILE_BYTES = 64 * 1024 * 1024  # rotated there, one older file kept
 Listener = Callable[[dict[str, Any]], None]
 
 
@@ -112,7 +109,7 @@ class AlarmEngine:
         rules: list[AlarmRule],
         registry: TagRegistry,
         *,
-        history_path: Path | None = None,
+        sink: Listener | None = None,
     ) -> None:
         names = [r.key for r in rules]
         dup = {n for n in names if names.count(n) > 1}
@@ -124,10 +121,8 @@ class AlarmEngine:
         self.states = {r.key: AlarmState(r.key) for r in rules}
         self.values: dict[str, float | None] = {r.key: None for r in rules}
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP_IN_MEMORY)
-        self.history_path = history_path
-        self._history_file = (
-            JsonLines(history_path, max_bytes=HISTORY_FILE_BYTES) if history_path else None
-        )
+        self.sink = sink
+        """Where every event is kept (the node's record log, ``alarm.event``)."""
         self.listeners: list[Listener] = []
 
     def add_rule(self, rule: AlarmRule) -> None:
@@ -243,17 +238,12 @@ class AlarmEngine:
         return out
 
     # -- history and notifications ---------------------------------------------------------
-    @property
-    def history_write_errors(self) -> int:
-        """Events a full or read-only disk kept out of the history file (still in memory)."""
-        return self._history_file.write_errors if self._history_file is not None else 0
-
     def _record(self, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
         rule = self.rules[event["alarm"]]
         ev = event | {"tag": rule.tag, "priority": rule.priority, "message": rule.message} | extra
         self.history.append(ev)
-        if self._history_file is not None:
-            self._history_file.append(ev)
+        if self.sink is not None:
+            self.sink(ev)
         for listener in self.listeners:
             try:
                 listener(ev)

@@ -34,11 +34,11 @@ def install(app: FastAPI, node: Node) -> None:
         limit: Annotated[int, Query(ge=1, le=10_000, description="Newest first.")] = 200,
     ) -> list[dict[str, Any]]:
         """Alarm events (activated, cleared, acknowledged, shelved, unshelved), newest first."""
-        return list(reversed(engine.history))[:limit]
+        return service.history(limit)
 
     @app.post("/api/alarms", tags=["alarms"])
     def add(rule: AlarmRule) -> dict[str, Any]:
-        """Add a rule (same fields as ``[[alarm]]``); kept in the data dir across restarts."""
+        """Add a rule (same fields as ``[[alarm]]``); kept in the record log across restarts."""
         service.add_rule(rule)
         return next(a for a in engine.alarms() if a["name"] == rule.key)
 

@@ -164,7 +164,7 @@ def _node_router(node: Node) -> APIRouter:
         """Input the connectors could not use, newest first, with the reason; and counts."""
         return {
             "counts": dict(node.dead_letters.counts),
-            "records": node.dead_letters.recent(source, limit),
+            "records": [r.body for r in node.records.read("deadletter", key=source, limit=limit)],
         }
 
     return router

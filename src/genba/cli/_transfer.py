@@ -132,20 +132,23 @@ def _import_into_store(
     from genba.node import ingest
     from genba.node._dedup import Redeliveries
     from genba.node._export import read_file
-    from genba.store import open_store
+    from genba.store import Record, open_store
     from genba.tags import TagRegistry
 
     store = open_store(config.store, data_dir=config.data_dir, read_only=False)
     try:
         registry = TagRegistry(store.load_tags())
         registry.on_new_tags(store.save_tags)
-        dead = DeadLetters(config.data_dir / "deadletter.jsonl")
+        letters: list[Record] = []
+        dead = DeadLetters(lambda ts, r: letters.append(Record("deadletter", ts, r["source"], r)))
         seen = Redeliveries(store)
         for body in read_file(path):
             batch, result = ingest(
                 body, "application/vnd.apache.arrow.stream", registry=registry,
                 now_ns=time.time_ns(), dead_letters=dead, max_future_s=max_future_s,
             )  # fmt: skip
+            store.append_records(letters)  # the chunk's dead letters, in one transaction
+            letters.clear()
             new = seen.filter(batch)
             store.append(new)
             seen.note(new)

@@ -20,10 +20,20 @@ from genba.clock import Clock
 from genba.config import ALARM_RULES, ALARMS, Section
 from genba.errors import ConfigError, QueryError, StoreError
 from genba.node._component import ComponentContext, Shutdown
+from genba.node._records import RecordLog
+from genba.store import Record
 from genba.tags import TagRegistry
-from genba.types import SampleBatch
+from genba.types import NS_PER_MS, SampleBatch
+
+
+def _rule_body(rule: AlarmRule) -> dict[str, Any]:
+    return {"rule": rule.model_dump(mode="json", exclude_defaults=True)}
+
 
 log = logging.getLogger("genba.alarms")
+RULE = "alarm.rule"
+"""Record kind of a rule added (``{"rule": {...}}``) or removed (``{"removed": true}``)."""
+EVENT = "alarm.event"
 NOTIFY_QUEUE = 10_000
 _RULES = TypeAdapter(list[AlarmRule])
 
@@ -45,6 +55,7 @@ class AlarmService:
             bus=ctx.bus,
             registry=ctx.registry,
             clock=ctx.clock,
+            records=ctx.records,
             data_dir=ctx.data_dir,
         )
 
@@ -56,21 +67,22 @@ class AlarmService:
         bus: Bus,
         registry: TagRegistry,
         clock: Clock,
+        records: RecordLog,
         data_dir: Path,
     ) -> None:
         self.settings = settings
+        self.records = records
         self.clock = clock
         self.registry = registry
         self.unseen: list[str] = []
         """Rules of genba.toml on tags nobody has declared yet (a source may bring them)."""
         for rule in rules:
             self._check_tag(rule, strict=False)
-        self.rules_path = data_dir / "alarm-rules.json"
-        added = (
-            _RULES.validate_json(self.rules_path.read_bytes()) if self.rules_path.exists() else []
-        )
+        added = self._load_rules(data_dir / "alarm-rules.json")
         self.engine = AlarmEngine(
-            [*rules, *added], registry, history_path=data_dir / "alarms.jsonl"
+            [*rules, *added],
+            registry,
+            sink=lambda ev: records.put(EVENT, ev["alarm"], ev, ev["ts_ms"] * NS_PER_MS),
         )
         self.added = {r.key: r for r in added}
         self.sub = bus.subscribe("#", name="alarms", overflow=Overflow.BLOCK)
@@ -112,11 +124,26 @@ class AlarmService:
         log.warning("%s It is watched once a source declares it.", msg)
         self.unseen.append(rule.key)
 
+    def _load_rules(self, old_file: Path) -> list[AlarmRule]:
+        """The rules added through the API: the newest ``alarm.rule`` record of each name
+        (a removal is a record without ``rule``). A node of an earlier genba kept them in
+        ``alarm-rules.json``: they are moved into the record log once."""
+        if old_file.exists() and not self.records.store.records(RULE, limit=1):
+            old = _RULES.validate_json(old_file.read_bytes())
+            now = self.clock.now_ns()
+            self.records.append_now([Record(RULE, now, r.key, _rule_body(r)) for r in old])
+            old_file.rename(old_file.with_suffix(".json.moved"))
+            log.info("alarms: %d rules moved from %s into the record log", len(old), old_file)
+        latest: dict[str, dict[str, Any]] = {}
+        for r in self.records.store.records(RULE, limit=1_000_000):
+            latest[r.key] = r.body
+        return [AlarmRule.model_validate(b["rule"]) for b in latest.values() if "rule" in b]
+
     def add_rule(self, rule: AlarmRule) -> None:
         self._check_tag(rule, strict=True)
         self.engine.add_rule(rule)
         try:
-            self._save([*self.added.values(), rule])
+            self._save(rule.key, _rule_body(rule))
         except StoreError:
             self.engine.remove_rule(rule.key)
             raise
@@ -129,21 +156,19 @@ class AlarmService:
                 f"Alarm {name!r} comes from genba.toml; remove it there (only rules added "
                 "through the API can be removed through it)."
             )
-        self._save([r for k, r in self.added.items() if k != name])
+        self._save(name, {"removed": True})
         self.engine.remove_rule(name)
         del self.added[name]
 
-    def _save(self, rules: list[AlarmRule]) -> None:
-        """Write the API's rules; a full or read-only disk is a :class:`StoreError` (503)."""
-        tmp = self.rules_path.with_suffix(".tmp")
+    def _save(self, name: str, body: dict[str, Any]) -> None:
+        """Append the change to the record log before answering; a store that refuses it
+        is a :class:`StoreError` (503) and nothing changed."""
         try:
-            tmp.write_bytes(_RULES.dump_json(rules, indent=1))
-            tmp.replace(self.rules_path)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
+            self.records.append_now([Record(RULE, self.clock.now_ns(), name, body)])
+        except StoreError as e:
             raise StoreError(
-                f"cannot save the alarm rules to {self.rules_path} ({e}): nothing changed; "
-                "free disk space or mount the data dir read-write, then send it again"
+                f"cannot save the alarm rule {name!r} ({e}): nothing changed; free disk space "
+                "or mount the data dir read-write, then send it again"
             ) from e
 
     async def run(self) -> None:
@@ -201,7 +226,11 @@ class AlarmService:
             log.warning("alarm MQTT %s: %s", self.settings.mqtt, e)
 
     def problems(self) -> list[str]:
-        return []  # write failures of the history are counted in health; storage says why
+        return []  # the record log counts what the store did not take
+
+    def history(self, limit: int) -> list[dict[str, Any]]:
+        """Alarm events, newest first (across restarts: they are in the record log)."""
+        return [r.body for r in self.records.read(EVENT, limit=limit)]
 
     def health(self) -> dict[str, Any]:
         active = [a for a in self.engine.alarms() if a["active"]]
@@ -214,7 +243,6 @@ class AlarmService:
             "notifications_sent": self.sent,
             "notifications_dropped": self.dropped,
             "timer_errors": self.tick_errors,
-            "history_write_errors": self.engine.history_write_errors,
             "watching_unseen_tags": [
                 k for k in self.unseen if self.engine.rules[k].tag not in self.registry
             ],

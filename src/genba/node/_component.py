@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Protocol, Self
 from genba.bus import Bus
 from genba.clock import Clock
 from genba.config import GenbaConfig, Section
+from genba.node._records import RecordLog
 from genba.store import Store
 from genba.tags import TagRegistry
 
@@ -56,6 +57,8 @@ class ComponentContext:
     store: Store
     registry: TagRegistry
     clock: Clock
+    records: RecordLog
+    """The store's record log: where a component keeps what is not a sample."""
     components: Mapping[str, Component]
     """The components built before this one (lower ``order``), by name."""
 

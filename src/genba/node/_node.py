@@ -30,6 +30,7 @@ from genba.deadletter import DeadLetters
 from genba.kpi import Kpi
 from genba.node._component import CONNECTORS_AT, Component, ComponentContext, Shutdown
 from genba.node._history import History
+from genba.node._records import RecordLog
 from genba.node._writer import HistorianWriter
 from genba.retry import Backoff
 from genba.store import Store, open_store
@@ -111,7 +112,10 @@ class Node:
             self.store.save_tags(self.registry.ensure(config.tag_specs()))
             self.bus = Bus(self.registry)
             self.components: dict[str, Component] = {}
-            self.dead_letters = DeadLetters(config.data_dir / "deadletter.jsonl")
+            self.records = RecordLog(self.store)
+            self.dead_letters = DeadLetters(
+                lambda ts, r: self.records.put("deadletter", r["source"], r, ts)
+            )
             self.connectors: list[tuple[Connector, ConnectorContext]] = []
             self._build()
         except BaseException:
@@ -132,7 +136,7 @@ class Node:
                 self._build_connectors()
                 built = True
             ctx = ComponentContext(
-                self.config, self.bus, self.store, self.registry, self.clock,
+                self.config, self.bus, self.store, self.registry, self.clock, self.records,
                 MappingProxyType(dict(self.components)),
             )  # fmt: skip
             component = cls.create(ctx)
@@ -221,6 +225,7 @@ class Node:
         try:
             await asyncio.to_thread(self._mark_unclean_stop)
             async with asyncio.TaskGroup() as tg:
+                records = tg.create_task(self._contain("records", self.records.run))
                 started = {
                     name: tg.create_task(self._contain(name, c.run), name=name)
                     for name, c in self.components.items()
@@ -245,6 +250,8 @@ class Node:
                 for name, c in self.components.items():
                     if c.shutdown is Shutdown.DRAIN:
                         await started[name]
+                records.cancel()  # it writes what is left before it ends
+                await asyncio.gather(records, return_exceptions=True)
             (self.config.data_dir / RUNNING_SENTINEL).unlink(missing_ok=True)
         finally:
             self.running = False
@@ -306,6 +313,11 @@ class Node:
         """What keeps the node from collecting and storing everything now, each with its fix;
         empty when all works (``status`` is then ``ok``)."""
         out = [p for c in self.components.values() for p in c.problems()]
+        if self.records.last_error:
+            out.append(
+                f"records: the store refuses records ({self.records.last_error}); "
+                f"{self.records.pending} waiting in memory"
+            )
         if "error" in disk:
             out.append(f"disk: the data dir {disk['path']} is not reachable ({disk['error']})")
         elif disk["low"]:
@@ -338,8 +350,8 @@ class Node:
             "clock": {"kind": self.config.clock.kind, "speed": self.clock.speed},
             "tags": len(self.registry),
             "disk": disk,
-            "dead_letters": {"total": sum(self.dead_letters.counts.values())}
-            | self.dead_letters.file_health(),
+            "dead_letters": {"total": sum(self.dead_letters.counts.values())},
+            "records": self.records.health(),
             "tasks": {name: asdict(failed) for name, failed in self.task_failures.items()},
             "bus": {
                 "published_samples": bus.published_samples,

@@ -38,6 +38,7 @@ from genba.config import Section
 from genba.errors import NotAcceptingError
 from genba.node._component import ComponentContext, Shutdown
 from genba.node._dedup import Redeliveries
+from genba.node._records import RecordLog
 from genba.node._spool import Spool
 from genba.retry import Backoff
 from genba.store import Store, StoreSettings
@@ -87,14 +88,27 @@ class HistorianWriter:
 
     @classmethod
     def create(cls, ctx: ComponentContext) -> Self:
-        writer = cls(ctx.bus, ctx.store, ctx.config.store, spool_dir=ctx.data_dir / "spool")
+        writer = cls(
+            ctx.bus,
+            ctx.store,
+            ctx.config.store,
+            spool_dir=ctx.data_dir / "spool",
+            records=ctx.records,
+        )
         ctx.registry.on_new_tags(writer.note_tags)
         return writer
 
     def __init__(
-        self, bus: Bus, store: Store, settings: StoreSettings, *, spool_dir: Path | None = None
+        self,
+        bus: Bus,
+        store: Store,
+        settings: StoreSettings,
+        *,
+        spool_dir: Path | None = None,
+        records: RecordLog | None = None,
     ) -> None:
         self.kind = settings.kind
+        self._records = records
         self._store = store
         self._spool = (
             Spool(spool_dir, max_bytes=settings.spool_max_mb * 1024 * 1024)
@@ -213,6 +227,13 @@ class HistorianWriter:
                         deadline = time.monotonic() + self._interval_s
                     pending.append(item)
                     self.stats.pending_samples += len(item)
+                elif self._records is not None:  # an Event: kept in the record log
+                    self._records.put(
+                        "event",
+                        item.topic,
+                        {"kind": item.kind, "data": dict(item.data)},
+                        item.ts_ns,
+                    )
             due = (
                 self.stats.pending_samples >= self._max
                 or time.monotonic() >= deadline
