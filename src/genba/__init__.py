@@ -11,24 +11,31 @@ from genba.errors import (
     ConfigError,
     ConnectorError,
     GenbaError,
+    NotConnectedError,
+    NotWritableError,
     PatternError,
     QueryError,
     StoreError,
     StoreLockedError,
     UnknownTagError,
+    WriteRejectedError,
+    WriteTimeoutError,
 )
 from genba.tags import TagRegistry
-from genba.types import Event, Quality, SampleBatch, Tag, TagId, TagSpec
+from genba.types import Command, Event, Quality, SampleBatch, Tag, TagId, TagSpec
 
 __all__ = [
     "Bus",
     "BusClosedError",
     "Clock",
+    "Command",
     "ConfigError",
     "ConnectorError",
     "Event",
     "GenbaError",
     "ManualClock",
+    "NotConnectedError",
+    "NotWritableError",
     "Overflow",
     "PatternError",
     "Quality",
@@ -44,5 +51,7 @@ __all__ = [
     "TagRegistry",
     "TagSpec",
     "UnknownTagError",
+    "WriteRejectedError",
+    "WriteTimeoutError",
     "__version__",
 ]

@@ -13,7 +13,11 @@ without reading the source.
     ├── StoreError           the historian store failed or is unavailable
     │   ├── StoreLockedError the store file is held by another process (a running node)
     │   └── NotAcceptingError the node cannot make samples durable now (full disk, store down)
-    ├── ConnectorError       a connector failed to start or lost its peer
+    ├── ConnectorError       a connector could not do what was asked (``connector``, ``tag``)
+    │   ├── NotConnectedError   it has no link to its device or broker now
+    │   ├── NotWritableError    the tag may not be written (not marked writable, no owner)
+    │   ├── WriteRejectedError  the device refused the value (``value``, ``reason``)
+    │   └── WriteTimeoutError   no answer, or no read-back, within ``timeout_s``
     └── BusClosedError       a publish after the bus was closed
 
 Overload is not an error: a bounded queue that drops logs a warning on the ``genba.bus``
@@ -92,7 +96,56 @@ class NotAcceptingError(StoreError):
 
 
 class ConnectorError(GenbaError):
-    """A connector failed to start or lost its peer."""
+    """A connector could not do what was asked of it; ``connector`` and ``tag`` say where."""
+
+    def __init__(self, message: str, *, connector: str = "", tag: str = "") -> None:
+        self.connector = connector
+        self.tag = tag
+        super().__init__(message)
+
+
+class NotConnectedError(ConnectorError):
+    """The connector has no link to its device or broker now: try again when it is back
+    (``/api/health`` shows its ``last_error``)."""
+
+    def __init__(self, connector: str, tag: str, why: str = "") -> None:
+        super().__init__(
+            f"connector {connector!r} is not connected{f' ({why})' if why else ''}; cannot "
+            f"write {tag!r}: try again when it is (see /api/health)",
+            connector=connector,
+            tag=tag,
+        )
+
+
+class NotWritableError(ConnectorError):
+    """The tag may not be written through genba: no connector owns it, or the owner's
+    ``[[connector]] writable`` filters do not name it."""
+
+
+class WriteRejectedError(ConnectorError):
+    """The device (or the connector, for a tag it cannot write) refused ``value``."""
+
+    def __init__(self, connector: str, tag: str, value: float, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        super().__init__(
+            f"connector {connector!r} could not write {value!r} to {tag!r}: {reason}",
+            connector=connector,
+            tag=tag,
+        )
+
+
+class WriteTimeoutError(ConnectorError):
+    """The device did not answer, or its new value was not read back, in time."""
+
+    def __init__(self, connector: str, tag: str, timeout_s: float, what: str) -> None:
+        self.timeout_s = timeout_s
+        super().__init__(
+            f"connector {connector!r}: {what} within {timeout_s:g} s for {tag!r}; the device "
+            "may or may not hold the new value: read the tag before writing again",
+            connector=connector,
+            tag=tag,
+        )
 
 
 class BusClosedError(GenbaError):

@@ -176,6 +176,19 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class Command(Event):
+    """A request on the bus to write ``value`` to the tag whose path is ``topic``: the node's
+    write path hands it to the connector that owns the tag and reads the value back.
+    ``origin`` says who asked (``api``, ``cli``, a component's name), ``id`` names the request
+    in its result."""
+
+    kind: str = "command"
+    value: float = 0.0
+    origin: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TagSpec:
     """What a tag is: its unified-namespace path and its meaning.
 

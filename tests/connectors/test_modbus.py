@@ -13,6 +13,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from genba.config import GenbaConfig
 from genba.connectors.modbus import ModbusConnector
+from genba.errors import WriteRejectedError
 from genba.testing import free_port
 from tests.conftest import RunningNode, wait_until
 
@@ -115,8 +116,13 @@ async def test_register_map_types_scale_and_writes(
     await wait_until(lambda: rn.node.registry.get("s/a/l/press/speed_sp") is not None)
     await asyncio.sleep(0.3)
     assert await last(rn, "s/a/l/press/speed_sp") == 61.0
-    with pytest.raises(ValueError, match="not a writable register"):
+    with pytest.raises(WriteRejectedError, match="not a register with writable = true") as e:
         await conn.write("s/a/l/press/temperature", 1.0)
+    assert (e.value.connector, e.value.tag, e.value.value) == (
+        "press-plc",
+        "s/a/l/press/temperature",
+        1.0,
+    )
 
 
 async def test_a_dead_device_is_counted_and_retried(

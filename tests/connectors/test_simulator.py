@@ -14,7 +14,7 @@ from genba.clock import ManualClock
 from genba.config import GenbaConfig, example_config, load_config, parse_config
 from genba.connectors import create_connector
 from genba.connectors.simulator import SimulatorConnector
-from genba.errors import ConfigError
+from genba.errors import ConfigError, WriteRejectedError
 from genba.node import Node
 from genba.sim import SIGNALS
 from genba.tags import TagRegistry
@@ -56,9 +56,9 @@ async def test_setpoint_writes_reach_the_model_and_the_tags() -> None:
     batch = conn.batch_until(10.0)
     sp = bus.registry.get("berlin/packaging/line1/filler/speed_sp").id
     assert batch.values[batch.tag_ids == sp][-1] == 70.0
-    with pytest.raises(ValueError, match="not a writable simulator tag"):
+    with pytest.raises(WriteRejectedError, match="not a setpoint of the simulated plant"):
         await conn.write("berlin/packaging/line1/filler/vibration", 1.0)
-    with pytest.raises(ValueError, match=r"10\.\.100"):
+    with pytest.raises(WriteRejectedError, match=r"10\.\.100"):
         await conn.write("berlin/packaging/line1/filler/speed_sp", 150.0)
 
 

@@ -13,6 +13,7 @@ import anyio
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket
 from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,8 +24,9 @@ from genba.api._errors import RequestTimeout, RequestTooLarge
 from genba.api._live import live_stream
 from genba.config import settings_view
 from genba.errors import QueryError
-from genba.node import Node, ingest
+from genba.node import Node, WriteResult, ingest
 from genba.node._export import export_tables, write_file
+from genba.timeparse import format_time
 
 EPOCH = "1970-01-01T00:00:00Z"
 TagPath = Annotated[
@@ -170,6 +172,30 @@ def _node_router(node: Node) -> APIRouter:
     return router
 
 
+class WriteRequest(BaseModel):
+    value: float = Field(description="The new value, in the tag's unit.", allow_inf_nan=False)
+
+
+class WriteAnswer(BaseModel):
+    """What a write did."""
+
+    id: str = Field(description="The command's id (record log: command, command.result).")
+    path: str
+    connector: str = Field(description="The connector that owns the tag and wrote it.")
+    requested: float
+    value: float = Field(description="What the device holds now, read back.")
+    confirmed: bool = Field(description="value equals requested (to float32 precision).")
+    time: str = Field(description="When it was read back (ISO 8601, UTC).")
+    origin: str
+
+    @classmethod
+    def of(cls, r: WriteResult) -> WriteAnswer:
+        return cls(
+            id=r.id, path=r.path, connector=r.connector, requested=r.requested, value=r.value,
+            confirmed=r.confirmed, time=format_time(r.ts_ns), origin=r.origin,
+        )  # fmt: skip
+
+
 def _tags_router(node: Node) -> APIRouter:
     """History, ingest and export: the tags of ``node``; history endpoints are plain functions,
     so FastAPI runs them in worker threads and a long query never blocks the live stream."""
@@ -238,6 +264,14 @@ def _tags_router(node: Node) -> APIRouter:
     def last(path: TagPath) -> dict[str, Any]:
         """The newest sample of one tag."""
         return history.last(path)
+
+    @router.post("/api/tags/{path:path}/write", tags=["tags"], responses=_errors.WRITE_RESPONSES)
+    async def write(path: TagPath, body: WriteRequest) -> WriteAnswer:
+        """Write a value to the device behind a writable tag (``[[connector]] writable``) and
+        read it back: ``value`` is what the device holds now, ``confirmed`` whether that is
+        the value asked for."""
+        result = await node.write(path, body.value, origin="api")
+        return WriteAnswer.of(result)
 
     return router
 

@@ -19,10 +19,14 @@ from genba.alarms import AlarmStateError
 from genba.errors import (
     GenbaError,
     NotAcceptingError,
+    NotConnectedError,
+    NotWritableError,
     PatternError,
     QueryError,
     StoreError,
     UnknownTagError,
+    WriteRejectedError,
+    WriteTimeoutError,
 )
 
 log = logging.getLogger("genba.api")
@@ -45,6 +49,10 @@ _STATUS: list[tuple[type[GenbaError], int, str]] = [
     (NotAcceptingError, 503, "not_accepting"),
     (StoreError, 503, "store_unavailable"),
     (AlarmStateError, 409, "alarm_state"),
+    (NotConnectedError, 503, "not_connected"),
+    (NotWritableError, 403, "not_writable"),
+    (WriteRejectedError, 409, "write_rejected"),
+    (WriteTimeoutError, 504, "write_timeout"),
 ]
 
 
@@ -66,12 +74,18 @@ _DESCRIPTIONS = {
     400: "Bad query, pattern, time or body (the message names it and the fix).",
     404: "Unknown tag, asset, alarm or downtime, or no such endpoint.",
     408: "The request body did not arrive in time.",
-    409: "The alarm is not in a state that allows this.",
+    409: "The alarm is not in a state that allows this, or the device refused the value.",
     413: "The request body is over [node] max_body_mb.",
     422: "A parameter or body field is missing or of the wrong type.",
     500: "A fault of the node; the log has the details.",
-    503: "The store cannot answer or take samples now; send again after Retry-After.",
+    503: "The store cannot answer or take samples now (send again after Retry-After), or "
+    "the connector of the tag is not connected.",
 }
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "The tag is not writable ([[connector]] writable)."},
+    504: {"model": ErrorBody, "description": "No answer or no read-back in time."},
+}
+"""The statuses only a tag write answers with."""
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in _DESCRIPTIONS.items()
 }

@@ -82,7 +82,14 @@ class Subscription:
     """A bounded queue of what matches one pattern. Iterate it, or :meth:`drain` it."""
 
     def __init__(
-        self, bus: Bus, pattern: str, *, name: str, max_samples: int, overflow: Overflow
+        self,
+        bus: Bus,
+        pattern: str,
+        *,
+        name: str,
+        max_samples: int,
+        overflow: Overflow,
+        events_only: bool = False,
     ) -> None:
         if max_samples < 1:
             raise ValueError(f"Subscription {name!r}: max_samples must be >= 1, got {max_samples}")
@@ -90,6 +97,7 @@ class Subscription:
         self.name = name
         self.max_samples = max_samples
         self.overflow = overflow
+        self.events_only = events_only
         self._bus = bus
         self._items: collections.deque[Item] = collections.deque()
         self._queued = 0
@@ -104,6 +112,8 @@ class Subscription:
     def _filter(self, item: Item) -> Item | None:
         if isinstance(item, Event):
             return item if matches(self.pattern, item.topic) else None
+        if self.events_only:
+            return None
         if self.pattern == "#":
             return item
         rows = self._bus.registry.match_mask(self.pattern)[item.tag_ids]
@@ -233,11 +243,20 @@ class Bus:
         name: str,
         max_samples: int = 1_000_000,
         overflow: Overflow = Overflow.BLOCK,
+        events_only: bool = False,
     ) -> Subscription:
-        """A new subscription to what matches ``pattern`` (raises PatternError if malformed)."""
+        """A new subscription to what matches ``pattern`` (raises PatternError if malformed);
+        with ``events_only`` it gets events (and commands) only, no samples."""
         if self._closed:
             raise BusClosedError(f"Cannot subscribe {name!r}: the bus is closed.")
-        sub = Subscription(self, pattern, name=name, max_samples=max_samples, overflow=overflow)
+        sub = Subscription(
+            self,
+            pattern,
+            name=name,
+            max_samples=max_samples,
+            overflow=overflow,
+            events_only=events_only,
+        )
         self._subs.append(sub)
         return sub
 

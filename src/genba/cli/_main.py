@@ -262,6 +262,27 @@ def import_cmd(file: Path, config_path: Path, max_future_s: float) -> None:
         raise click.ClickException(str(e)) from None
 
 
+@cli.command("write")
+@click.argument("tag")
+@click.argument("value", type=float)
+@config_option
+def write_cmd(tag: str, value: float, config_path: Path) -> None:
+    """Write VALUE to the device behind TAG (its full path) through the running node, and
+    read it back.
+
+    Only tags that `[[connector]] writable` names can be written. Prints what the device holds
+    afterwards; exits 1 when that is not VALUE (the device kept another value) or the write
+    failed.
+    """
+    from genba.cli._transfer import write_tag
+
+    result = write_tag(load_or_exit(config_path), tag, value)
+    held = "confirmed" if result["confirmed"] else f"NOT confirmed: asked for {value:g}"
+    click.echo(f"{result['path']} = {result['value']:g} ({held}; via {result['connector']})")
+    if not result["confirmed"]:
+        raise SystemExit(1)
+
+
 from genba.cli._kpi import kpi, report  # noqa: E402 - registered after the group exists
 from genba.cli._simulate import simulate  # noqa: E402
 

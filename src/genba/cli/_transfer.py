@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 import httpx
@@ -159,3 +160,19 @@ def _import_into_store(
         raise click.ClickException(str(e)) from None
     finally:
         store.close()
+
+
+def write_tag(config: GenbaConfig, tag: str, value: float) -> dict[str, Any]:
+    """``POST /api/tags/{tag}/write`` to the node of ``config``; its answer."""
+    url = f"{_node_url(config)}/api/tags/{quote(tag)}/write"
+    try:
+        r = httpx.post(url, json={"value": value}, timeout=330)
+    except httpx.TransportError as e:
+        raise click.ClickException(
+            f"no node answers at {_node_url(config)} ({e}): writes go through a running node; "
+            "start it with `genba up` (or check [node] http)"
+        ) from None
+    body: dict[str, Any] = r.json()
+    if r.status_code != 200:
+        raise click.ClickException(body["error"]["message"])
+    return body

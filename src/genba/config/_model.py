@@ -186,6 +186,22 @@ class ConnectorSettings(BaseModel):
         "setting.",
     )
 
+    writable: list[str] = Field(
+        [],
+        description="Tags genba may write through this connector (MQTT-style filters, e.g. "
+        "['berlin/+/+/+/speed_sp']): POST /api/tags/{path}/write and `genba write`. Default: "
+        "none - nothing is written to a device unless named here.",
+    )
+    write_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="How long a write may take: for the device to take it, and for its new "
+        "value to be read back.",
+    )
+
+    _writable = field_validator("writable")(lambda cls, v: [_tag_filter(f) for f in v])
+
     def options(self) -> dict[str, object]:
         return dict(self.model_extra or {})
 

@@ -16,7 +16,8 @@ from genba.clock import Clock
 from genba.config import ConnectorSettings, GenbaConfig
 from genba.deadletter import DeadLetters
 from genba.errors import ConfigError
-from genba.types import Quality, SampleBatch, Tag, TagSpec
+from genba.paths import matches
+from genba.types import Quality, SampleBatch, Tag, TagId, TagSpec
 
 
 class TagLimitError(ValueError):
@@ -94,6 +95,12 @@ class ConnectorContext:
     """Heartbeat timeout of ``[[connector]] stale_after_s`` (None: none, report by exception)."""
     max_tags: int = 100_000
     """``[[connector]] max_tags``: :meth:`declare` refuses to create more."""
+    writable: tuple[str, ...] = ()
+    """``[[connector]] writable``: filters of the tags genba may write through it."""
+    write_timeout_s: float = 5.0
+    """``[[connector]] write_timeout_s``: for the device to take a write and to read it back."""
+    owners: dict[TagId, str] = field(default_factory=dict)
+    """Which connector owns each tag (the first that declared it); shared by the node's."""
     _config_specs: dict[str, TagSpec] = field(default_factory=dict)
     _owned: set[int] = field(default_factory=set)
     _stale: set[int] = field(default_factory=set)
@@ -117,7 +124,13 @@ class ConnectorContext:
             )
         tags = registry.ensure(merged)
         self._owned.update(t.id for t in tags)
+        for t in tags:
+            self.owners.setdefault(t.id, self.name)
         return tags
+
+    def may_write(self, path: str) -> bool:
+        """Whether ``[[connector]] writable`` names the tag ``path``."""
+        return any(matches(f, path) for f in self.writable)
 
     @property
     def stale(self) -> frozenset[int]:
@@ -185,6 +198,14 @@ class Connector(Protocol):
         """Move data onto the bus until cancelled; reconnect on its own after failures."""
         ...
 
+    async def write(self, path: str, value: float) -> float | None:
+        """Write ``value`` to the device behind the tag ``path``; return the value read back
+        from the device where the connector can read it at once, else ``None`` (the node then
+        waits for the tag's next sample). Raises :class:`~genba.errors.NotConnectedError`
+        without a link, :class:`~genba.errors.WriteRejectedError` when the tag is not one it
+        can write or the device refuses the value. The node bounds it by ``write_timeout_s``."""
+        ...
+
 
 def create_connector(
     index: int,
@@ -195,6 +216,7 @@ def create_connector(
     clock: Clock,
     dead_letters: DeadLetters | None = None,
     publish_durable: Callable[[SampleBatch], Awaitable[None]] | None = None,
+    owners: dict[TagId, str] | None = None,
 ) -> tuple[Connector, ConnectorContext]:
     """Build the ``index``-th ``[[connector]]`` through the ``genba.connectors`` plugins."""
     try:
@@ -213,6 +235,9 @@ def create_connector(
         publish_durable=publish_durable,
         stale_after_s=settings.stale_after_s,
         max_tags=settings.max_tags,
+        writable=tuple(settings.writable),
+        write_timeout_s=settings.write_timeout_s,
+        owners={} if owners is None else owners,
     )
     options = cls.Settings.model_validate(settings.options())
     connector: Connector = cls.from_settings(options, ctx)

@@ -20,6 +20,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from genba.connectors._base import ConnectorContext
+from genba.errors import NotConnectedError, WriteRejectedError
 from genba.paths import check_path
 from genba.types import Quality, SampleBatch, TagSpec
 
@@ -195,24 +196,38 @@ class ModbusConnector:
             quality=np.full(len(values), Quality.GOOD, dtype=np.uint8),
         )
 
-    async def write(self, path: str, value: float) -> None:
-        """Write a writable register: raw = (value − offset) / scale, encoded by its type."""
+    async def write(self, path: str, value: float) -> float | None:
+        """Write a writable register: raw = (value − offset) / scale, encoded by its type;
+        the next poll reads it back."""
+        name = self.ctx.name
         r = self.by_tag.get(path)
         if r is None or not r.writable:
-            raise ValueError(f"{path!r} is not a writable register of connector {self.ctx.name!r}")
+            raise WriteRejectedError(
+                name, path, value, "not a register with writable = true in [[connector.register]]"
+            )
+        if r.table not in ("holding", "coil"):
+            raise WriteRejectedError(name, path, value, f"the {r.table} table is read-only")
         if self.client is None or not self.client.connected:
-            raise ConnectionError(f"{self.ctx.name}: not connected to {self.s.host}:{self.s.port}")
+            raise NotConnectedError(name, path, f"no link to {self.s.host}:{self.s.port}")
         raw = (value - r.offset) / r.scale
         if r.table == "coil":
-            await self.client.write_coil(r.address, bool(raw), device_id=self.s.unit)
-            return
-        if r.table != "holding":
-            raise ValueError(f"{path!r} is in the read-only {r.table} table")
-        typed = np.array([raw if r.type == "float32" else round(raw)], dtype=DTYPE[r.type])
-        words = [int(w) for w in typed.view(">u2")]
-        if r.word_order == "little":
-            words.reverse()
-        await self.client.write_registers(r.address, words, device_id=self.s.unit)
+            reply = await self.client.write_coil(r.address, bool(raw), device_id=self.s.unit)
+        else:
+            info = np.iinfo(DTYPE[r.type]) if r.type != "float32" else None
+            if info is not None and not info.min <= round(raw) <= info.max:
+                raise WriteRejectedError(
+                    name, path, value, f"raw value {round(raw)} does not fit a {r.type}"
+                )
+            typed = np.array([raw if r.type == "float32" else round(raw)], dtype=DTYPE[r.type])
+            words = [int(w) for w in typed.view(">u2")]
+            if r.word_order == "little":
+                words.reverse()
+            reply = await self.client.write_registers(r.address, words, device_id=self.s.unit)
+        if reply.isError():
+            code = int(getattr(reply, "exception_code", 0) or 0)
+            what, fix = _EXCEPTIONS.get(code, ("error", "see the device's manual"))
+            raise WriteRejectedError(name, path, value, f"device exception {code} ({what}); {fix}")
+        return None
 
     async def run(self) -> None:
         health = self.ctx.health

@@ -9,6 +9,7 @@ carries on. Messages are gathered into one columnar batch every ``batch_ms``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from typing import ClassVar, Literal, Self
@@ -23,7 +24,7 @@ from genba.connectors._base import ConnectorContext
 from genba.connectors._broker import BrokerSettings
 from genba.connectors._gather import ACK_EVERY, Pending, ack_when_stored, consume
 from genba.connectors._payload import PayloadError, decode
-from genba.errors import PatternError
+from genba.errors import NotConnectedError, PatternError, WriteRejectedError
 from genba.paths import check_pattern
 from genba.retry import Backoff
 from genba.types import NS_PER_S, TagId, TagSpec
@@ -125,6 +126,12 @@ class MqttSettings(BrokerSettings):
     strip_prefix: str = Field("", description="Removed from the front of topics to make tags.")
     tag_prefix: str = Field("", description="Put in front of tag paths.")
     max_payload_bytes: int = Field(262_144, gt=0, description="Larger messages are refused.")
+    write_suffix: str = Field(
+        "/set",
+        description='A write of a tag ([[connector]] writable) publishes {"value": v} at QoS 1 '
+        "to the topic the tag is read from plus this suffix; the device answers by publishing "
+        "its new value on the tag's topic.",
+    )
 
 
 class MqttConnector:
@@ -143,6 +150,9 @@ class MqttConnector:
         self.ignored_unmapped = 0
         self._pending = Pending()
         self.ignored_sparkplug = 0
+        self._topics: dict[str, str] = {}  # tag path → the topic it is read from (writes)
+        self._commands: set[str] = set()  # topics genba wrote to: not data, not read back
+        self._connected: aiomqtt.Client | None = None
 
     @classmethod
     def from_settings(cls, settings: BaseModel, ctx: ConnectorContext) -> Self:
@@ -196,6 +206,8 @@ class MqttConnector:
         if topic.startswith(SPARKPLUG):
             self.ignored_sparkplug += 1  # binary Sparkplug B: the sparkplug connector's job
             return
+        if topic in self._commands:  # our own write, seen through a wide subscription
+            return
         if len(payload) > self.s.max_payload_bytes:
             self.ctx.reject(
                 f"payload of {len(payload)} bytes is over max_payload_bytes = "
@@ -219,11 +231,33 @@ class MqttConnector:
             for path, _, _ in samples:
                 if path not in self._ids:
                     self._ids[path] = self.ctx.declare([TagSpec(path, unit)])[0].id
+                    if path == base and len(self._topics) < 1_000_000:
+                        self._topics[path] = topic
         except (PayloadError, ValueError) as e:
             self.ctx.reject(str(e), topic=topic, payload=payload)
             return
         for path, ts, value in samples:
             self._pending.add(self._ids[path], ts, value)
+
+    async def write(self, path: str, value: float) -> float | None:
+        """Publish ``{"value": v}`` to the tag's topic plus ``write_suffix`` (QoS 1); the
+        device's next message on the tag's topic reads it back."""
+        topic = self._topics.get(path)
+        if topic is None:
+            raise WriteRejectedError(
+                self.ctx.name, path, value, "no message of this tag has come in yet, so its "
+                "topic is not known (or it is a field of a JSON object, which has no topic "
+                "of its own)"
+            )  # fmt: skip
+        client = self._connected
+        if client is None:
+            raise NotConnectedError(self.ctx.name, path, f"no link to {self.s.host}:{self.s.port}")
+        self._commands.add(topic + self.s.write_suffix)
+        try:
+            await client.publish(topic + self.s.write_suffix, json.dumps({"value": value}), qos=1)
+        except aiomqtt.MqttError as e:
+            raise NotConnectedError(self.ctx.name, path, str(e)) from e
+        return None
 
     async def flush(self) -> None:
         self.ctx.health.details = {
@@ -249,6 +283,7 @@ class MqttConnector:
                     for t in self.s.topics:
                         await client.subscribe(t, qos=self.s.qos)
                     health.connected = True
+                    self._connected = client
                     backoff.reset()
                     log.info("%s: connected to %s:%d", self.ctx.name, self.s.host, self.s.port)
                     await consume(
@@ -260,6 +295,7 @@ class MqttConnector:
                         ack_every=ACK_EVERY if self._acks else 0,
                     )
             except aiomqtt.MqttError as e:
+                self._connected = None
                 health.failed(f"MQTT: {e}")
                 await self.ctx.mark_stale()  # the broker is gone: nothing it said holds now
                 delay = backoff.next_delay()
@@ -270,3 +306,4 @@ class MqttConnector:
                 await asyncio.sleep(delay)
             finally:
                 health.connected = False
+                self._connected = None

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from genba.connectors._base import ConnectorContext
 from genba.connectors._gather import Pending
+from genba.errors import NotConnectedError, WriteRejectedError
 from genba.retry import Backoff
 from genba.types import Quality, TagSpec
 
@@ -147,16 +148,27 @@ class OpcUaConnector:
         await client.connect()
         return client
 
-    async def write(self, path: str, value: float) -> None:
-        """Write a variable by tag path, in the variable's own data type."""
+    async def write(self, path: str, value: float) -> float | None:
+        """Write a variable by tag path, in the variable's own data type, and read it back."""
+        if self.client is None:
+            raise NotConnectedError(self.ctx.name, path, f"no session with {self.s.endpoint}")
         node = self.by_path.get(path)
-        if node is None or self.client is None:
-            raise KeyError(f"{path!r} is not a variable connector {self.ctx.name!r} has browsed")
-        vtype = await node.read_data_type_as_variant_type()
-        v: Any = bool(value) if vtype == ua.VariantType.Boolean else (
-            float(value) if vtype in (ua.VariantType.Float, ua.VariantType.Double) else int(value)
-        )  # fmt: skip
-        await node.write_value(ua.DataValue(ua.Variant(v, vtype)))
+        if node is None:
+            raise WriteRejectedError(
+                self.ctx.name, path, value, "not a variable this connector browsed"
+            )
+        try:
+            vtype = await node.read_data_type_as_variant_type()
+            v: Any = bool(value) if vtype == ua.VariantType.Boolean else (
+                float(value) if vtype in (ua.VariantType.Float, ua.VariantType.Double)
+                else round(value)
+            )  # fmt: skip
+            await node.write_value(ua.DataValue(ua.Variant(v, vtype)))
+            return float(await node.read_value())
+        except ua.UaStatusCodeError as e:  # BadNotWritable, BadTypeMismatch, BadOutOfRange...
+            raise WriteRejectedError(self.ctx.name, path, value, f"the server answered {e}") from e
+        except (OverflowError, ValueError) as e:
+            raise WriteRejectedError(self.ctx.name, path, value, str(e)) from e
 
     async def flush(self) -> None:
         await self.ctx.publish(self._pending.take())

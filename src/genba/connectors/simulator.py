@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from genba.connectors._base import ConnectorContext
-from genba.errors import ConfigError
+from genba.errors import ConfigError, WriteRejectedError
 from genba.sim import BUILT_IN, Simulator, load_scenario
 from genba.types import NS_PER_S, SampleBatch
 
@@ -85,14 +85,18 @@ class SimulatorConnector:
         missing = np.isnan(flat)
         return batch.select(~missing) if missing.any() else batch
 
-    async def write(self, path: str, value: float) -> None:
-        """Write a setpoint tag of a simulated machine."""
+    async def write(self, path: str, value: float) -> float | None:
+        """Write a setpoint tag of a simulated machine; its next sample reads it back."""
         if path not in self._writable:
-            raise ValueError(
-                f"{path!r} is not a writable simulator tag; writable tags end in "
-                "/temperature_sp or /speed_sp"
-            )
-        self.sim.write_setpoint(path, value)
+            raise WriteRejectedError(
+                self.ctx.name, path, value, "not a setpoint of the simulated plant; writable "
+                "simulator tags end in /temperature_sp or /speed_sp"
+            )  # fmt: skip
+        try:
+            self.sim.write_setpoint(path, value)
+        except (KeyError, ValueError) as e:
+            raise WriteRejectedError(self.ctx.name, path, value, str(e)) from None
+        return None
 
     async def run(self) -> None:
         clock, t0 = self.ctx.clock, self.sim.t0_ns

@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 from genba.connectors._base import ConnectorContext
 from genba.connectors._broker import BrokerSettings
 from genba.connectors._gather import Pending, consume
-from genba.errors import GenbaError
+from genba.errors import GenbaError, NotConnectedError, WriteRejectedError
 from genba.retry import Backoff
 from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
 from genba.types import NS_PER_MS, NS_PER_S, Event, TagSpec
@@ -476,24 +476,29 @@ class SparkplugConnector:
         self.stale = {k for k in self.stale if not (k == key or k.startswith(key + "/"))}
 
     # -- writes ---------------------------------------------------------------------------
-    async def write(self, path: str, value: float) -> None:
+    async def write(self, path: str, value: float) -> float | None:
         """Send an NCMD or DCMD setting the metric behind tag ``path`` to ``value``: by alias
-        where its birth declared one, signed integers as two's complement (spec 6.4.16)."""
+        where its birth declared one, signed integers as two's complement (spec 6.4.16). The
+        edge node's next NDATA/DDATA of the metric reads it back."""
         for (group, edge), node in self.nodes.items():
             for (device, name), metric in node.names.items():
                 if metric.path != path:
                     continue
                 if self._client is None:
-                    raise ConnectionError(f"{self.ctx.name}: not connected; cannot write {path}")
-                cmd = encode(
-                    timestamp=int(time.time() * 1000),
-                    metrics=[command_metric(name, metric.datatype, metric.alias, value)],
-                )
+                    raise NotConnectedError(self.ctx.name, path, "no link to the broker")
+                try:
+                    m = command_metric(name, metric.datatype, metric.alias, value)
+                except (OverflowError, ValueError, TypeError) as e:
+                    raise WriteRejectedError(self.ctx.name, path, value, str(e)) from e
+                cmd = encode(timestamp=int(time.time() * 1000), metrics=[m])
                 kind = "DCMD" if device is not None else "NCMD"
-                await self._client.publish(str(Topic(group, kind, edge, device)), cmd, qos=0)
-                return
-        raise KeyError(
-            f"{path!r} is not a metric of an edge node this Sparkplug host has seen born"
+                try:
+                    await self._client.publish(str(Topic(group, kind, edge, device)), cmd, qos=0)
+                except aiomqtt.MqttError as e:
+                    raise NotConnectedError(self.ctx.name, path, str(e)) from e
+                return None
+        raise WriteRejectedError(
+            self.ctx.name, path, value, "not a metric of an edge node this host has seen born"
         )
 
     def _host_state(self, topic: str, payload: bytes) -> None:
@@ -571,6 +576,7 @@ class SparkplugConnector:
                                 )
                         raise
             except aiomqtt.MqttError as e:
+                self._client = None
                 health.failed(f"MQTT: {e}")
                 for (group, edge), node in self.nodes.items():
                     if node.born:  # we may miss its death or rebirth while away

@@ -8,6 +8,7 @@ from genba.node._history import History
 from genba.node._ingest import IngestResult, ingest
 from genba.node._node import Node, clock_from_settings
 from genba.node._retention import Retention
+from genba.node._write import WriteResult
 from genba.node._writer import HistorianWriter, WriterStats
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Node",
     "Retention",
     "Shutdown",
+    "WriteResult",
     "WriterStats",
     "clock_from_settings",
     "ingest",

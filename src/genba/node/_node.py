@@ -31,11 +31,12 @@ from genba.kpi import Kpi
 from genba.node._component import CONNECTORS_AT, Component, ComponentContext, Shutdown
 from genba.node._history import History
 from genba.node._records import RecordLog
+from genba.node._write import WritePath, WriteResult
 from genba.node._writer import HistorianWriter
 from genba.retry import Backoff
 from genba.store import Store, open_store
 from genba.tags import TagRegistry
-from genba.types import NS_PER_MS, NS_PER_S, Quality, SampleBatch
+from genba.types import NS_PER_MS, NS_PER_S, Quality, SampleBatch, TagId
 
 log = logging.getLogger("genba.node")
 C = TypeVar("C")
@@ -117,7 +118,11 @@ class Node:
                 lambda ts, r: self.records.put("deadletter", r["source"], r, ts)
             )
             self.connectors: list[tuple[Connector, ConnectorContext]] = []
+            self.owners: dict[TagId, str] = {}
             self._build()
+            self.write_path = WritePath(
+                self.bus, self.registry, self.clock, self.connectors, self.owners, self.records
+            )
         except BaseException:
             self.store.close()
             raise
@@ -155,6 +160,7 @@ class Node:
                 clock=self.clock,
                 dead_letters=self.dead_letters,
                 publish_durable=self.publish_durable,
+                owners=self.owners,
             )
             for i, c in enumerate(self.config.connector)
         ]
@@ -226,6 +232,7 @@ class Node:
             await asyncio.to_thread(self._mark_unclean_stop)
             async with asyncio.TaskGroup() as tg:
                 records = tg.create_task(self._contain("records", self.records.run))
+                writes = tg.create_task(self._contain("write-path", self.write_path.run))
                 started = {
                     name: tg.create_task(self._contain(name, c.run), name=name)
                     for name, c in self.components.items()
@@ -250,6 +257,7 @@ class Node:
                 for name, c in self.components.items():
                     if c.shutdown is Shutdown.DRAIN:
                         await started[name]
+                await writes
                 records.cancel()  # it writes what is left before it ends
                 await asyncio.gather(records, return_exceptions=True)
             (self.config.data_dir / RUNNING_SENTINEL).unlink(missing_ok=True)
@@ -281,6 +289,11 @@ class Node:
             await ctx.mark_stale()  # nothing collects its tags until it is back
 
         await _restarting(f"connector {ctx.name!r}", connector.run, record)
+
+    async def write(self, path: str, value: float, *, origin: str) -> WriteResult:
+        """Write ``value`` to the device behind tag ``path`` and read it back
+        (:mod:`genba.node._write`); ``origin`` says who asked."""
+        return await self.write_path.write(path, value, origin=origin)
 
     async def publish_durable(self, batch: SampleBatch, *, refuse: bool = False) -> None:
         """Put ``batch`` on the bus and return once it is durable (committed to the store or
@@ -360,4 +373,5 @@ class Node:
                 "subscriptions": [asdict(sub) for sub in bus.subscriptions],
             },
             "connectors": [ctx.health.as_dict() for _, ctx in self.connectors],
+            "writes": self.write_path.health(),
         } | {name: c.health() for name, c in self.components.items()}

@@ -42,7 +42,7 @@ from genba.node._records import RecordLog
 from genba.node._spool import Spool
 from genba.retry import Backoff
 from genba.store import Store, StoreSettings
-from genba.types import SampleBatch, Tag
+from genba.types import Command, Event, SampleBatch, Tag
 
 log = logging.getLogger("genba.historian")
 
@@ -73,6 +73,14 @@ class WriterStats:
             "held_samples": self.held_samples,
             "duplicates_dropped": self.duplicates_dropped,
         }
+
+
+def _record_of(event: Event) -> tuple[str, str, dict[str, Any], int]:
+    """(kind, key, body, time) of the record that keeps a bus event."""
+    if isinstance(event, Command):
+        body = {"value": event.value, "origin": event.origin, "id": event.id}
+        return "command", event.topic, body, event.ts_ns
+    return "event", event.topic, {"kind": event.kind, "data": dict(event.data)}, event.ts_ns
 
 
 class HistorianWriter:
@@ -228,12 +236,7 @@ class HistorianWriter:
                     pending.append(item)
                     self.stats.pending_samples += len(item)
                 elif self._records is not None:  # an Event: kept in the record log
-                    self._records.put(
-                        "event",
-                        item.topic,
-                        {"kind": item.kind, "data": dict(item.data)},
-                        item.ts_ns,
-                    )
+                    self._records.put(*_record_of(item))
             due = (
                 self.stats.pending_samples >= self._max
                 or time.monotonic() >= deadline
