@@ -1,4 +1,4 @@
-"""Jittered exponential backoff: how every reconnect and retry loop in genba waits.
+"""Jittered exponential backoff, and the :class:`Session` that keeps a link up with it.
 
 Connectors reconnecting to a broker, PLC or server, the simulator's outputs, the node
 restarting a failed connector or task, and the historian writing its backlog all wait with
@@ -16,7 +16,12 @@ in lockstep.
 
 from __future__ import annotations
 
+import asyncio
+import enum
+import logging
 import random
+import time
+from collections.abc import Awaitable, Callable
 
 
 class Backoff:
@@ -35,3 +40,98 @@ class Backoff:
         delay = self._next * random.uniform(0.5, 1.5)
         self._next = min(self._next * 2, self.max_s)
         return delay
+
+
+class LinkState(enum.StrEnum):
+    """Where a link to a device, broker, server or upstream node is."""
+
+    CONNECTING = "connecting"
+    """Opening it (the first time, or again after a wait)."""
+    CONNECTED = "connected"
+    """Up: the serving code said so with :meth:`Session.connected`."""
+    WAITING = "waiting"
+    """Lost; waiting (backoff) before the next try."""
+    STOPPED = "stopped"
+    """Not running: not started yet, cancelled, or the serving code returned."""
+
+
+class Session:
+    """Keeps one link up: the one reconnect loop of genba's connectors and outputs.
+
+    :meth:`run` calls ``serve(session)`` — which opens the link, calls :meth:`connected` once
+    it is up (that resets the backoff) and serves until the link fails — again and again: each
+    failure that is one of ``errors`` is counted, handed to ``on_lost`` (mark tags stale, say
+    so in health), logged, and followed by a jittered backoff wait. Any other exception, and
+    cancellation, ends the loop (the node's supervision deals with crashes).
+
+    >>> import asyncio
+    >>> async def demo():
+    ...     tries = []
+    ...     async def serve(s):
+    ...         tries.append(s.state.value)
+    ...         if len(tries) < 3:
+    ...             raise ConnectionError("refused")
+    ...         s.connected()
+    ...     s = Session("plc", max_s=0.01, first_s=0.001, errors=(ConnectionError,))
+    ...     await s.run(serve)
+    ...     return tries, s.failures, s.last_error, s.state.value
+    >>> asyncio.run(demo())
+    (['connecting', 'connecting', 'connecting'], 2, 'ConnectionError: refused', 'stopped')
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_s: float,
+        first_s: float = 0.5,
+        errors: tuple[type[BaseException], ...] = (OSError,),
+        log: logging.Logger | None = None,
+        on_connected: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.on_connected = on_connected
+        self.errors = errors
+        self.backoff = Backoff(max_s=max_s, first_s=first_s)
+        self.log = log or logging.getLogger("genba")
+        self.state = LinkState.STOPPED
+        self.failures = 0
+        self.last_error = ""
+        self.since = time.monotonic()
+        """When the state last changed (monotonic seconds)."""
+
+    def _set(self, state: LinkState) -> None:
+        if state is not self.state:
+            self.state = state
+            self.since = time.monotonic()
+
+    def connected(self) -> None:
+        """The link is up: say so and start the next backoff from the first wait again."""
+        self._set(LinkState.CONNECTED)
+        self.backoff.reset()
+        if self.on_connected is not None:
+            self.on_connected()
+
+    async def run(
+        self,
+        serve: Callable[[Session], Awaitable[None]],
+        on_lost: Callable[[BaseException], Awaitable[None]] | None = None,
+    ) -> None:
+        """Serve until ``serve`` returns or raises something not in ``errors``."""
+        try:
+            while True:
+                self._set(LinkState.CONNECTING)
+                try:
+                    await serve(self)
+                    return
+                except self.errors as e:
+                    self.failures += 1
+                    self.last_error = f"{type(e).__name__}: {e}"
+                    self._set(LinkState.WAITING)
+                    if on_lost is not None:
+                        await on_lost(e)
+                    delay = self.backoff.next_delay()
+                    self.log.warning("%s: %s; reconnecting in %.1f s", self.name, e, delay)
+                    await asyncio.sleep(delay)
+        finally:
+            self._set(LinkState.STOPPED)

@@ -321,6 +321,7 @@ async def test_not_connected_while_the_peer_is_gone_and_collecting_when_back(
         path = _path(rn, "filler/speed_sp")
         await peer.take_away()
         await wait_until(lambda: not rn.node.health()["connectors"][0]["connected"], 20)
+        assert rn.node.health()["connectors"][0]["state"] in ("waiting", "connecting")
         r = await _write(rn, path, 42.0)
         assert r.status_code == 503, r.text
         assert r.json()["error"]["type"] == "not_connected"
@@ -330,6 +331,7 @@ async def test_not_connected_while_the_peer_is_gone_and_collecting_when_back(
         tag = rn.node.registry.get(path).id
         # The device's values flow again: a good sample taken after it came back is stored.
         await wait_until(lambda: _newest_good_ns(rn, tag) > back, 30)
+        assert rn.node.health()["connectors"][0]["state"] == "connected"
         r = await _write(rn, path, 42.0)
         assert r.status_code == 200, r.text
         assert r.json()["confirmed"] is True

@@ -124,7 +124,7 @@ async def test_reconnects_after_the_broker_restarts(
     await wait_until(lambda: rn.node.writer.stats.stored_samples == 2)
     health = rn.node.health()["connectors"][0]
     assert health["errors"] >= 1
-    assert "MQTT" in health["last_error"]
+    assert "MqttError" in health["last_error"]
 
 
 MAPPED = """

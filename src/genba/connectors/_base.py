@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from genba.config import ConnectorSettings, GenbaConfig
 from genba.deadletter import DeadLetters
 from genba.errors import ConfigError
 from genba.paths import matches
+from genba.retry import Session
 from genba.types import Quality, SampleBatch, Tag, TagId, TagSpec
 
 
@@ -41,6 +43,8 @@ class ConnectorHealth:
     """Tags of this connector marked stale (their source gone) and not heard from since."""
     details: dict[str, object] = field(default_factory=dict)
     """What only this kind of connector reports (e.g. Sparkplug's stale edge nodes)."""
+    link: Session | None = None
+    """The connector's link session (:meth:`ConnectorContext.keep_connected`), if it has one."""
     _rate_mark: tuple[float, int] = (0.0, 0)
     _rate: float = 0.0
 
@@ -65,6 +69,9 @@ class ConnectorHealth:
             "name": self.name,
             "kind": self.kind,
             "connected": self.connected,
+            "state": self.link.state.value
+            if self.link is not None
+            else ("connected" if self.connected else "stopped"),
             "samples": self.samples,
             "samples_per_s": round(self.samples_per_s(), 1),
             "batches": self.batches,
@@ -101,6 +108,8 @@ class ConnectorContext:
     """``[[connector]] write_timeout_s``: for the device to take a write and to read it back."""
     owners: dict[TagId, str] = field(default_factory=dict)
     """Which connector owns each tag (the first that declared it); shared by the node's."""
+    session: Session | None = None
+    """The link's session while :meth:`keep_connected` runs it."""
     _config_specs: dict[str, TagSpec] = field(default_factory=dict)
     _owned: set[int] = field(default_factory=set)
     _stale: set[int] = field(default_factory=set)
@@ -127,6 +136,40 @@ class ConnectorContext:
         for t in tags:
             self.owners.setdefault(t.id, self.name)
         return tags
+
+    async def keep_connected(
+        self,
+        serve: Callable[[Session], Awaitable[None]],
+        *,
+        errors: tuple[type[BaseException], ...],
+        max_s: float,
+        first_s: float = 0.5,
+        on_lost: Callable[[BaseException], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run the connector's link with one :class:`~genba.retry.Session`: ``serve`` opens
+        it and calls ``session.connected()`` once it is up (health says connected); when it
+        fails with one of ``errors`` the failure is in health, ``on_lost`` runs, every tag of
+        the connector is marked stale (nothing the source said holds now) and it is opened
+        again after a backoff wait of up to ``max_s``."""
+
+        async def lost(e: BaseException) -> None:
+            self.health.failed(f"{type(e).__name__}: {e}")
+            if on_lost is not None:
+                await on_lost(e)
+            await self.mark_stale()
+
+        def up() -> None:
+            self.health.connected = True
+
+        self.session = Session(
+            self.name, max_s=max_s, first_s=first_s, errors=errors, log=logging.getLogger("genba.connectors"),
+            on_connected=up,
+        )  # fmt: skip
+        self.health.link = self.session
+        try:
+            await self.session.run(serve, lost)
+        finally:
+            self.health.connected = False
 
     def may_write(self, path: str) -> bool:
         """Whether ``[[connector]] writable`` names the tag ``path``."""

@@ -4,7 +4,8 @@ Each ``[[connector.register]]`` maps one tag to a table (holding, input, coil, d
 address, a data type (int16, uint16, int32, uint32, float32) with word order, and
 ``value = raw × scale + offset``. Registers of a table are read in as few requests as possible
 (contiguous runs of at most 125 registers) every ``poll_ms``; a failed poll is counted, shown in
-health, and retried on the next tick, reconnecting as needed.
+health, and retried (``genba.retry.Session``: a tick later, then waits doubling up to
+``reconnect_max_s``), reconnecting as needed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pymodbus.exceptions import ModbusException
 from genba.connectors._base import ConnectorContext
 from genba.errors import NotConnectedError, WriteRejectedError
 from genba.paths import check_path
+from genba.retry import Session
 from genba.types import Quality, SampleBatch, TagSpec
 
 log = logging.getLogger("genba.connectors.modbus")
@@ -78,6 +80,9 @@ class ModbusSettings(BaseModel):
     port: int = Field(502, ge=1, le=65535, description="Modbus TCP port.")
     unit: int = Field(1, ge=0, le=255, description="Unit (slave) id.")
     poll_ms: int = Field(1000, ge=10, description="Poll interval.")
+    reconnect_max_s: float = Field(
+        30.0, gt=0, description="Longest wait between tries while the device does not answer."
+    )
     timeout_s: float = Field(2.0, gt=0, description="Wait this long for an answer.")
     # In TOML `[[connector.register]]`; `register` itself would shadow BaseModel.register.
     registers: list[RegisterSettings] = Field(alias="register", description="The register map.")
@@ -230,22 +235,25 @@ class ModbusConnector:
         return None
 
     async def run(self) -> None:
-        health = self.ctx.health
         try:
-            while True:
-                try:
-                    batch = await self.poll()
-                except (ModbusException, ConnectionError, OSError, TimeoutError) as e:
-                    health.failed(f"{type(e).__name__}: {e}")
-                    await self.ctx.mark_stale()  # the device did not answer: values unknown
-                    if self.client is not None:
-                        self.client.close()
-                        self.client = None
-                else:
-                    health.connected = True
-                    await self.ctx.publish(batch)
-                await self.ctx.clock.sleep(self.s.poll_ms / 1000)
+            await self.ctx.keep_connected(
+                self._serve,
+                errors=(ModbusException, ConnectionError, OSError, TimeoutError),
+                max_s=self.s.reconnect_max_s,
+                first_s=self.s.poll_ms / 1000,  # a failed poll is retried a tick later
+                on_lost=self._lost,
+            )
         finally:
-            health.connected = False
-            if self.client is not None:
-                self.client.close()
+            await self._lost(None)
+
+    async def _serve(self, session: Session) -> None:
+        while True:
+            batch = await self.poll()
+            session.connected()
+            await self.ctx.publish(batch)
+            await self.ctx.clock.sleep(self.s.poll_ms / 1000)
+
+    async def _lost(self, _: BaseException | None) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None

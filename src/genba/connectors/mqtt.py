@@ -8,7 +8,6 @@ carries on. Messages are gathered into one columnar batch every ``batch_ms``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -26,7 +25,7 @@ from genba.connectors._gather import ACK_EVERY, Pending, ack_when_stored, consum
 from genba.connectors._payload import PayloadError, decode
 from genba.errors import NotConnectedError, PatternError, WriteRejectedError
 from genba.paths import check_pattern
-from genba.retry import Backoff
+from genba.retry import Session
 from genba.types import NS_PER_S, TagId, TagSpec
 
 log = logging.getLogger("genba.connectors.mqtt")
@@ -272,38 +271,28 @@ class MqttConnector:
         return self.s.ack == "stored" and self.s.qos > 0
 
     async def run(self) -> None:
-        backoff = Backoff(self.s.reconnect_max_s)
-        health = self.ctx.health
-        while True:
+        await self.ctx.keep_connected(
+            self._serve, errors=(aiomqtt.MqttError,), max_s=self.s.reconnect_max_s
+        )
+
+    async def _serve(self, session: Session) -> None:
+        client = self._client()
+        if self._acks:
+            ack_when_stored(client)
+        async with client:
+            for t in self.s.topics:
+                await client.subscribe(t, qos=self.s.qos)
+            self._connected = client
+            session.connected()
+            log.info("%s: connected to %s:%d", self.ctx.name, self.s.host, self.s.port)
             try:
-                client = self._client()
-                if self._acks:
-                    ack_when_stored(client)
-                async with client:
-                    for t in self.s.topics:
-                        await client.subscribe(t, qos=self.s.qos)
-                    health.connected = True
-                    self._connected = client
-                    backoff.reset()
-                    log.info("%s: connected to %s:%d", self.ctx.name, self.s.host, self.s.port)
-                    await consume(
-                        client,
-                        self.handle,
-                        self.flush,
-                        batch_ms=self.s.batch_ms,
-                        name=self.ctx.name,
-                        ack_every=ACK_EVERY if self._acks else 0,
-                    )
-            except aiomqtt.MqttError as e:
-                self._connected = None
-                health.failed(f"MQTT: {e}")
-                await self.ctx.mark_stale()  # the broker is gone: nothing it said holds now
-                delay = backoff.next_delay()
-                log.warning(
-                    "%s: %s:%d: %s; reconnecting in %.1f s",
-                    self.ctx.name, self.s.host, self.s.port, e, delay,
-                )  # fmt: skip
-                await asyncio.sleep(delay)
+                await consume(
+                    client,
+                    self.handle,
+                    self.flush,
+                    batch_ms=self.s.batch_ms,
+                    name=self.ctx.name,
+                    ack_every=ACK_EVERY if self._acks else 0,
+                )
             finally:
-                health.connected = False
                 self._connected = None

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from genba.connectors._base import ConnectorContext
 from genba.connectors._gather import Pending
 from genba.errors import NotConnectedError, WriteRejectedError
-from genba.retry import Backoff
+from genba.retry import Session
 from genba.types import Quality, TagSpec
 
 log = logging.getLogger("genba.connectors.opcua")
@@ -174,52 +174,47 @@ class OpcUaConnector:
         await self.ctx.publish(self._pending.take())
 
     async def run(self) -> None:
-        backoff = Backoff(self.s.reconnect_max_s)
-        health = self.ctx.health
+        await self.ctx.keep_connected(
+            self._serve,
+            errors=(OSError, TimeoutError, ua.UaError, ConnectionError),
+            max_s=self.s.reconnect_max_s,
+            on_lost=self._lost,
+        )
+
+    async def _serve(self, session: Session) -> None:
+        self.client = await self._connect()
+        found: list[tuple[Node, str]] = []
+        for root in self.s.browse_roots:
+            await self._browse(self.client.get_node(root), [], found)
+        tags = self.ctx.declare([TagSpec(self.s.tag_prefix + p) for _, p in found])
+        self.nodes = {
+            n.nodeid.to_string(): (t.id, t.path) for (n, _), t in zip(found, tags, strict=True)
+        }
+        self.by_path = {t.path: n for (n, _), t in zip(found, tags, strict=True)}
+        sub = await self.client.create_subscription(self.s.sampling_ms, self)
+        if found:
+            # Every source update, also of an unchanged value with a new source time
+            # (trigger StatusValueTimestamp, Part 4, 7.22.2): a historian wants each
+            # report. asyncua's public subscribe_data_change takes no filter.
+            await sub._subscribe(
+                [n for n, _ in found],
+                mfilter=ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp),
+                queuesize=self.s.queue_size,
+                sampling_interval=0.0,
+            )
+        self.ctx.health.details = {"variables": len(found), "endpoint": self.s.endpoint}
+        session.connected()
         while True:
+            await asyncio.sleep(self.s.batch_ms / 1000)
+            await self.flush()
+            await self.client.check_connection()  # raises when the server is gone
+
+    async def _lost(self, _: BaseException) -> None:
+        """The server is gone: keep what came in before, close what is left of the session."""
+        await self.flush()
+        if self.client is not None:
             try:
-                self.client = await self._connect()
-                found: list[tuple[Node, str]] = []
-                for root in self.s.browse_roots:
-                    await self._browse(self.client.get_node(root), [], found)
-                tags = self.ctx.declare([TagSpec(self.s.tag_prefix + p) for _, p in found])
-                self.nodes = {
-                    n.nodeid.to_string(): (t.id, t.path)
-                    for (n, _), t in zip(found, tags, strict=True)
-                }
-                self.by_path = {t.path: n for (n, _), t in zip(found, tags, strict=True)}
-                sub = await self.client.create_subscription(self.s.sampling_ms, self)
-                if found:
-                    # Every source update, also of an unchanged value with a new source time
-                    # (trigger StatusValueTimestamp, Part 4, 7.22.2): a historian wants each
-                    # report. asyncua's public subscribe_data_change takes no filter.
-                    await sub._subscribe(
-                        [n for n, _ in found],
-                        mfilter=ua.DataChangeFilter(
-                            Trigger=ua.DataChangeTrigger.StatusValueTimestamp
-                        ),
-                        queuesize=self.s.queue_size,
-                        sampling_interval=0.0,
-                    )
-                health.connected = True
-                health.details = {"variables": len(found), "endpoint": self.s.endpoint}
-                backoff.reset()
-                while True:
-                    await asyncio.sleep(self.s.batch_ms / 1000)
-                    await self.flush()
-                    await self.client.check_connection()  # raises when the server is gone
-            except (OSError, TimeoutError, ua.UaError, ConnectionError) as e:
-                health.failed(f"{type(e).__name__}: {e}")
-                await self.flush()
-                await self.ctx.mark_stale()  # the server is gone: its values no longer hold
-                if self.client is not None:
-                    try:
-                        await self.client.disconnect()
-                    except Exception:  # the server is gone; the socket is what it is
-                        log.debug("disconnect after failure", exc_info=True)
-                    self.client = None
-                delay = backoff.next_delay()
-                log.warning("%s: %s; reconnecting in %.1f s", self.ctx.name, e, delay)
-                await asyncio.sleep(delay)
-            finally:
-                health.connected = False
+                await self.client.disconnect()
+            except Exception:  # the server is gone; the socket is what it is
+                log.debug("disconnect after failure", exc_info=True)
+            self.client = None

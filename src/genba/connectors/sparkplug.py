@@ -37,7 +37,7 @@ from genba.connectors._base import ConnectorContext
 from genba.connectors._broker import BrokerSettings
 from genba.connectors._gather import Pending, consume
 from genba.errors import GenbaError, NotConnectedError, WriteRejectedError
-from genba.retry import Backoff
+from genba.retry import Session
 from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
 from genba.types import NS_PER_MS, NS_PER_S, Event, TagSpec
 
@@ -537,57 +537,47 @@ class SparkplugConnector:
         return json.dumps({"online": online, "timestamp": self._session_ms}).encode()
 
     async def run(self) -> None:
-        backoff = Backoff(self.s.reconnect_max_s)
-        health = self.ctx.health
+        await self.ctx.keep_connected(
+            self._serve, errors=(aiomqtt.MqttError,), max_s=self.s.reconnect_max_s,
+            on_lost=self._lost,
+        )  # fmt: skip
+
+    async def _serve(self, session: Session) -> None:
         state_topic = STATE_PREFIX + self.s.host_id
-        while True:
+        self._session_ms = int(time.time() * 1000)
+        will = aiomqtt.Will(state_topic, self._state(False), qos=1, retain=True)
+        async with aiomqtt.Client(
+            self.s.host, self.s.port,
+            identifier=f"genba-{self.ctx.config.node.name}-{self.ctx.name}",
+            username=self.s.username,
+            password=self.s.secret(),
+            will=will,
+            tls_params=self.s.tls_params(),
+        ) as client:  # fmt: skip
+            self._client = client
             try:
-                self._session_ms = int(time.time() * 1000)
-                will = aiomqtt.Will(state_topic, self._state(False), qos=1, retain=True)
-                async with aiomqtt.Client(
-                    self.s.host, self.s.port,
-                    identifier=f"genba-{self.ctx.config.node.name}-{self.ctx.name}",
-                    username=self.s.username,
-                    password=self.s.secret(),
-                    will=will,
-                    tls_params=self.s.tls_params(),
-                ) as client:  # fmt: skip
-                    self._client = client
-                    # our own STATE whatever the group filter: to correct it if set offline
-                    await client.subscribe(state_topic, qos=1)
-                    await client.subscribe(f"spBv1.0/{self.s.group}/#", qos=1)
-                    await client.publish(state_topic, self._state(True), qos=1, retain=True)
-                    health.connected = True
-                    backoff.reset()
-                    try:
-                        await consume(
-                            client,
-                            self.handle,
-                            self.flush,
-                            batch_ms=self.s.batch_ms,
-                            name=self.ctx.name,
-                        )
-                    except asyncio.CancelledError:
-                        # A clean stop: say so before the link closes (the will is for crashes).
-                        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                            async with asyncio.timeout(2.0):
-                                await client.publish(
-                                    state_topic, self._state(False), qos=1, retain=True
-                                )
-                        raise
-            except aiomqtt.MqttError as e:
-                self._client = None
-                health.failed(f"MQTT: {e}")
-                for (group, edge), node in self.nodes.items():
-                    if node.born:  # we may miss its death or rebirth while away
-                        self._mark_stale(Topic(group, "NDEATH", edge), device=None)
-                await self.ctx.mark_stale()
-                delay = backoff.next_delay()
-                log.warning("%s: %s; reconnecting in %.1f s", self.ctx.name, e, delay)
-                await asyncio.sleep(delay)
+                # our own STATE whatever the group filter: to correct it if set offline
+                await client.subscribe(state_topic, qos=1)
+                await client.subscribe(f"spBv1.0/{self.s.group}/#", qos=1)
+                await client.publish(state_topic, self._state(True), qos=1, retain=True)
+                session.connected()
+                await consume(
+                    client, self.handle, self.flush, batch_ms=self.s.batch_ms, name=self.ctx.name
+                )
+            except asyncio.CancelledError:
+                # A clean stop: say so before the link closes (the will is for crashes).
+                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await client.publish(state_topic, self._state(False), qos=1, retain=True)
+                raise
             finally:
                 self._client = None
-                health.connected = False
+
+    async def _lost(self, _: BaseException) -> None:
+        """The broker is gone: every edge node we saw born may die or be reborn unseen."""
+        for (group, edge), node in self.nodes.items():
+            if node.born:
+                self._mark_stale(Topic(group, "NDEATH", edge), device=None)
 
 
 def int_values(raw: npt.NDArray[np.int64], bits: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:

@@ -17,7 +17,7 @@ import aiomqtt
 import numpy as np
 import numpy.typing as npt
 
-from genba.retry import Backoff
+from genba.retry import Session
 from genba.sim._simulator import Simulator
 from genba.sim.outputs._base import SETPOINTS, apply_setpoint
 
@@ -70,33 +70,31 @@ class MqttOutput:
         await asyncio.wait_for(self.connected.wait(), 10)
 
     async def _run(self) -> None:
-        backoff = Backoff(self.reconnect_max_s, first_s=0.1)
-        while True:
+        async def lost(_: BaseException) -> None:
+            self.connected.clear()
+
+        session = Session(
+            f"mqtt output {self.host}:{self.port}", max_s=self.reconnect_max_s, first_s=0.1,
+            errors=(aiomqtt.MqttError,), log=log, on_connected=self.connected.set,
+        )  # fmt: skip
+        await session.run(self._serve, lost)
+
+    async def _serve(self, session: Session) -> None:
+        client = aiomqtt.Client(
+            self.host, self.port, identifier=self.identifier,
+            username=self._login[0], password=self._login[1],
+        )  # fmt: skip
+        async with client:
+            for sp in SETPOINTS:
+                await client.subscribe(f"+/+/+/+/{sp}/set", qos=1)
+            listener = asyncio.create_task(self._listen(client), name="mqtt-setpoints")
+            session.connected()
             try:
-                client = aiomqtt.Client(
-                    self.host, self.port, identifier=self.identifier,
-                    username=self._login[0], password=self._login[1],
-                )  # fmt: skip
-                async with client:
-                    for sp in SETPOINTS:
-                        await client.subscribe(f"+/+/+/+/{sp}/set", qos=1)
-                    listener = asyncio.create_task(self._listen(client), name="mqtt-setpoints")
-                    self.connected.set()
-                    backoff.reset()
-                    try:
-                        await self._send(client)
-                    finally:
-                        listener.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                            await listener
-            except aiomqtt.MqttError as e:
-                self.connected.clear()
-                delay = backoff.next_delay()
-                log.warning(
-                    "mqtt output: %s:%d: %s; %d messages wait; reconnecting in %.1f s",
-                    self.host, self.port, e, len(self._queue), delay,
-                )  # fmt: skip
-                await asyncio.sleep(delay)
+                await self._send(client)
+            finally:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await listener
 
     async def _send(self, client: aiomqtt.Client) -> None:
         queue = self._queue

@@ -19,7 +19,7 @@ import aiomqtt
 import numpy as np
 import numpy.typing as npt
 
-from genba.retry import Backoff
+from genba.retry import Session
 from genba.sim._sampler import SIGNALS
 from genba.sim._simulator import Simulator
 from genba.sim.outputs._base import INTEGER_SIGNALS, SETPOINTS, apply_setpoint
@@ -91,31 +91,30 @@ class _EdgeNode:
     async def run(self) -> None:
         """Stay connected: on every (re)connect a new bdSeq, a new will and new births (spec
         7.1: an edge node that reconnects must rebirth); DDATA while away is dropped."""
-        backoff = Backoff(self.out.reconnect_max_s, first_s=0.1)
-        while True:
-            self.bd_seq = (self.bd_seq + 1) % 256
-            will = aiomqtt.Will(str(Topic(self.group, "NDEATH", self.edge)), self._death(), qos=1)
-            client = aiomqtt.Client(
-                self.out.host,
-                self.out.port,
-                identifier=f"genba-sim-{self.group}-{self.edge}",
-                will=will,
-            )
-            try:
-                async with client:
-                    self.client = client
-                    await client.subscribe(str(Topic(self.group, "NCMD", self.edge)), qos=1)
-                    await client.subscribe(f"{Topic(self.group, 'DCMD', self.edge)}/+", qos=1)
-                    await self.birth()
-                    self.connected.set()
-                    backoff.reset()
-                    await self._listen()
-            except aiomqtt.MqttError as e:
-                log.warning("sparkplug %s: %s; reconnecting", self.edge, e)
-            finally:
-                self.connected.clear()
-                self.client = None
-            await asyncio.sleep(backoff.next_delay())
+        session = Session(
+            f"sparkplug {self.edge}", max_s=self.out.reconnect_max_s, first_s=0.1,
+            errors=(aiomqtt.MqttError,), log=log, on_connected=self.connected.set,
+        )  # fmt: skip
+        await session.run(self._serve)
+
+    async def _serve(self, session: Session) -> None:
+        self.bd_seq = (self.bd_seq + 1) % 256
+        will = aiomqtt.Will(str(Topic(self.group, "NDEATH", self.edge)), self._death(), qos=1)
+        client = aiomqtt.Client(
+            self.out.host, self.out.port, identifier=f"genba-sim-{self.group}-{self.edge}",
+            will=will,
+        )  # fmt: skip
+        try:
+            async with client:
+                self.client = client
+                await client.subscribe(str(Topic(self.group, "NCMD", self.edge)), qos=1)
+                await client.subscribe(f"{Topic(self.group, 'DCMD', self.edge)}/+", qos=1)
+                await self.birth()
+                session.connected()
+                await self._listen()
+        finally:
+            self.connected.clear()
+            self.client = None
 
     async def birth(self) -> None:
         client = self._mqtt
