@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import logging
 import math
@@ -116,9 +117,36 @@ class _AliasTable:
         )  # fmt: skip
 
 
+class EdgeState(enum.StrEnum):
+    """Where a Sparkplug edge node's session is, as this host sees it."""
+
+    UNBORN = "unborn"
+    """Seen, but no NBIRTH since this host started (or since it lost its broker link)."""
+    ONLINE = "online"
+    """Born: its aliases are known and its ``seq`` is followed."""
+    DEAD = "dead"
+    """Its NDEATH (of the current ``bdSeq``) came: its values no longer hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one message does to an edge node's session (:meth:`_EdgeNode.step`)."""
+
+    read: bool
+    """Read the message's metrics."""
+    ask_rebirth: str = ""
+    """Why to ask the edge node for a rebirth ("" for no need)."""
+    node_died: bool = False
+    node_born: bool = False
+    device_died: bool = False
+    device_born: bool = False
+    data: bool = False
+    """NDATA/DDATA of a born node: its tags are fresh again."""
+
+
 @dataclass
 class _EdgeNode:
-    born: bool = False
+    state: EdgeState = EdgeState.UNBORN
     seq: int = -1
     bd_seq: int | None = None
     aliases: dict[int, _Metric] = field(default_factory=dict)
@@ -128,9 +156,46 @@ class _EdgeNode:
     last_rebirth_ask: float = -1e9
     _table: _AliasTable | None = None
 
+    @property
+    def born(self) -> bool:
+        return self.state is EdgeState.ONLINE
+
+    def step(self, kind: str, seq: int, death_bd_seq: int | None = None) -> Step:
+        """The session rules (Sparkplug 3.0, host application): an NDEATH counts when its
+        ``bdSeq`` is the birth's; NBIRTH starts a session; anything else before a birth, and a
+        gap in ``seq``, asks for a rebirth (the data of a gap is still read).
+
+        >>> n = _EdgeNode()
+        >>> n.step("NDATA", 0).ask_rebirth
+        'NDATA before NBIRTH'
+        >>> n.state = EdgeState.ONLINE; n.seq = 4
+        >>> n.step("NDATA", 6)
+        Step(read=True, ask_rebirth='sequence gap: expected seq 5, got 6', node_died=False, node_born=False, device_died=False, device_born=False, data=True)
+        >>> n.step("NDEATH", 0, death_bd_seq=None).node_died, n.state.value
+        (True, 'dead')
+        """
+        if kind == "NDEATH":
+            if self.bd_seq is None or death_bd_seq is None or death_bd_seq == self.bd_seq:
+                self.state = EdgeState.DEAD
+                return Step(read=False, node_died=True)
+            return Step(read=False)  # the death of an older session
+        if kind == "NBIRTH":
+            return Step(read=True, node_born=True)  # the caller calls rebirth()
+        if not self.born:
+            return Step(read=False, ask_rebirth=f"{kind} before NBIRTH")
+        expected = (self.seq + 1) % 256
+        gap = f"sequence gap: expected seq {expected}, got {seq}" if seq != expected else ""
+        self.seq = seq
+        if kind == "DDEATH":
+            return Step(read=False, ask_rebirth=gap, device_died=True)
+        return Step(
+            read=True, ask_rebirth=gap, device_born=kind == "DBIRTH",
+            data=kind in ("NDATA", "DDATA"),
+        )  # fmt: skip
+
     def rebirth(self, p: Any) -> None:
         """An NBIRTH: a new session; every alias and name is learned again."""
-        self.born, self.seq = True, p.seq
+        self.state, self.seq = EdgeState.ONLINE, p.seq
         self.aliases.clear()
         self.names.clear()
         self.skipped.clear()
@@ -253,40 +318,27 @@ class SparkplugConnector:
         return node
 
     def _session(self, t: Topic, node: _EdgeNode, p: Any, topic: str, payload: bytes) -> bool:
-        """The edge node's session rules: deaths, births, ``seq``; True when the message's
-        metrics are to be read."""
-        kind = t.message_type
-        if kind == "NDEATH":
-            bd = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
-            if node.bd_seq is None or bd is None or bd == node.bd_seq:
-                node.born = False
-                self._mark_stale(t, device=None)
-                self._stale_tags.extend(m.tag_id for m in node.names.values())
-            return False
-        if kind == "NBIRTH":
+        """Apply what the message does to the edge node's session (:meth:`_EdgeNode.step`);
+        True when its metrics are to be read."""
+        death_bd = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
+        step = node.step(t.message_type, p.seq, death_bd if t.message_type == "NDEATH" else None)
+        if step.node_born:
             node.rebirth(p)
             self._unstale(f"{t.group}/{t.edge_node}")
-        elif not node.born:
-            self._ask_rebirth(
-                t, node, f"{kind} before NBIRTH from {t.group}/{t.edge_node}", topic, payload
-            )
-            return False
-        else:
-            expected = (node.seq + 1) % 256
-            if p.seq != expected:
-                self._ask_rebirth(
-                    t, node, f"sequence gap: expected seq {expected}, got {p.seq}", topic, payload
-                )
-            node.seq = p.seq
-            if self.stale and kind in ("NDATA", "DDATA"):
-                self._fresh(t)
-        if kind == "DDEATH":
+        if step.ask_rebirth:
+            where = "" if node.born else f" from {t.group}/{t.edge_node}"
+            self._ask_rebirth(t, node, step.ask_rebirth + where, topic, payload)
+        if step.node_died:
+            self._mark_stale(t, device=None)
+            self._stale_tags.extend(m.tag_id for m in node.names.values())
+        if step.device_died:
             self._mark_stale(t, device=t.device)
             self._stale_tags.extend(m.tag_id for m in node.names.values() if m.device == t.device)
-            return False
-        if kind == "DBIRTH":
+        if step.device_born:
             self._unstale(f"{t.group}/{t.edge_node}/{t.device}")
-        return True
+        if step.data and self.stale:
+            self._fresh(t)
+        return step.read
 
     def _metrics(self, t: Topic, node: _EdgeNode, p: Any, topic: str, payload: bytes) -> None:
         """The samples of a birth or DATA message; metrics that cannot be used are one dead
