@@ -10,7 +10,7 @@ import pytest
 
 from genba.config import GenbaConfig
 from genba.errors import ConfigError, QueryError
-from genba.node import Node, Retention
+from genba.node import BucketHistory, Node, Retention
 from genba.store import TimeRange
 from genba.types import NS_PER_S, SampleBatch, TagSpec
 from tests.conftest import wait_until
@@ -130,12 +130,16 @@ def test_tiers_keep_aggregates_after_raw_samples_age_out_and_queries_use_them(
                 "plant/a/b/c/v", start=str(start // 10**6), end=str(end // 10**6),
                 every=every, agg=",".join(aggs),
             )  # fmt: skip
-            assert got["source"] == "tier 3600000 ms"  # the finest tier dividing it
-            assert got["ts_ms"] == (want.bucket_ns // 10**6).tolist()
+            assert isinstance(got, BucketHistory)
+            assert got.tier_ns == 3600 * 10**9  # the finest tier dividing it
+            assert got.bucket_ns.tolist() == want.bucket_ns.tolist()
             for a in aggs:
-                assert got[a] == pytest.approx(want.columns[a].tolist(), rel=1e-12), (every, a)
+                assert got.columns[a].tolist() == pytest.approx(
+                    want.columns[a].tolist(), rel=1e-12
+                ), (every, a)
         recent = node.history.samples("plant/a/b/c/v", start="-5d", every="1h", agg="avg")
-        assert "source" not in recent  # within raw_days: raw samples
+        assert isinstance(recent, BucketHistory)
+        assert recent.tier_ns is None  # within raw_days: raw samples
         with pytest.raises(QueryError, match="no tier"):
             node.history.samples("plant/a/b/c/v", start="-30d", every="30m", agg="avg")
         with pytest.raises(QueryError, match="twa needs raw samples"):
@@ -145,6 +149,7 @@ def test_tiers_keep_aggregates_after_raw_samples_age_out_and_queries_use_them(
             "plant/a/b/c/v", start=str(start // 10**6), end=str(end // 10**6), every="1d",
             agg="count",
         )  # fmt: skip
-        assert again["count"] == truth["1d"].columns["count"].tolist()
+        assert isinstance(again, BucketHistory)
+        assert again.columns["count"].tolist() == truth["1d"].columns["count"].tolist()
     finally:
         node.store.close()

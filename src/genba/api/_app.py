@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genba import plugins, web
 from genba._version import __version__
-from genba.api import _alarms, _errors, _kpi
+from genba.api import _alarms, _errors, _kpi, _views
 from genba.api._errors import RequestTimeout, RequestTooLarge
 from genba.api._live import live_stream
 from genba.config import settings_view
@@ -202,16 +202,22 @@ def _tags_router(node: Node) -> APIRouter:
     router = APIRouter()
     history = node.history
 
-    @router.get("/api/tags", tags=["tags"])
+    @router.get("/api/tags", tags=["tags"], response_model=list[_views.TagOut])
     def tags(
         pattern: Annotated[
             str, Query(description="MQTT-style filter: '+' one level, '#' the rest.")
         ] = "#",
-    ) -> list[dict[str, Any]]:
+    ) -> JSONResponse:
         """Every tag matching ``pattern`` with unit, limits and last sample."""
-        return history.tags(pattern)
+        return JSONResponse([_views.tag_json(t) for t in history.tags(pattern)])
 
-    @router.get("/api/tags/{path:path}/samples", tags=["tags"])
+    # Column answers can hold a million values: they are sent as built (JSONResponse), the
+    # response model only describes them.
+    @router.get(
+        "/api/tags/{path:path}/samples",
+        tags=["tags"],
+        response_model=_views.RawSamplesOut | _views.BucketsOut,
+    )
     def samples(
         path: TagPath,
         start: Annotated[
@@ -233,13 +239,14 @@ def _tags_router(node: Node) -> APIRouter:
         after: Annotated[
             str | None, Query(description="The 'next' of the previous page: the page after it.")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Raw samples of one tag in a range, or time-bucket aggregates with ``every``."""
-        return history.samples(
+        h = history.samples(
             path, start=start, end=end, every=every, agg=agg, limit=limit, after=after
         )
+        return JSONResponse(_views.history_json(h))
 
-    @router.get("/api/tags/{path:path}/resample", tags=["tags"])
+    @router.get("/api/tags/{path:path}/resample", tags=["tags"], response_model=_views.ResampledOut)
     def resample(
         path: TagPath,
         step: Annotated[str, Query(description="Grid step: 1s, 1m, 1h…")],
@@ -248,22 +255,23 @@ def _tags_router(node: Node) -> APIRouter:
         ] = "step",
         start: Annotated[str | None, Query(description="Like samples; default -1h.")] = None,
         end: Annotated[str | None, Query(description="Like start; default now.")] = None,
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """One tag on a regular, epoch-aligned grid; null where nothing is known."""
-        return history.resample(path, step=step, method=method, start=start, end=end)
+        r = history.resample(path, step=step, method=method, start=start, end=end)
+        return JSONResponse(_views.resampled_json(r))
 
-    @router.get("/api/tags/{path:path}/value", tags=["tags"])
+    @router.get("/api/tags/{path:path}/value", tags=["tags"], response_model=_views.ValueOut)
     def value(
         path: TagPath,
         at: Annotated[str, Query(description="ISO 8601, epoch ms, now, or -15m.")],
     ) -> dict[str, Any]:
         """The value holding at a time: the last good sample at or before it (null if none)."""
-        return history.value(path, at)
+        return _views.value_json(history.value(path, at))
 
-    @router.get("/api/tags/{path:path}/last", tags=["tags"])
-    def last(path: TagPath) -> dict[str, Any]:
+    @router.get("/api/tags/{path:path}/last", tags=["tags"], response_model=_views.LastOut)
+    def last(path: TagPath) -> JSONResponse:
         """The newest sample of one tag."""
-        return history.last(path)
+        return JSONResponse(_views.last_json(history.last(path)))
 
     @router.post("/api/tags/{path:path}/write", tags=["tags"], responses=_errors.WRITE_RESPONSES)
     async def write(path: TagPath, body: WriteRequest) -> WriteAnswer:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
+from genba.api import _views
 from genba.clock import RealClock
 from genba.config import RETENTION, GenbaConfig
 from genba.errors import GenbaError, StoreLockedError
@@ -83,6 +84,29 @@ class ApiSource:
         self._http.close()
 
 
+class StoreHistory:
+    """History read here from the store file, as the API would send it (``genba.api._views``)."""
+
+    def __init__(self, history: History) -> None:
+        self._history = history
+
+    def tags(self, pattern: str = "#") -> list[dict[str, Any]]:
+        return [_views.tag_json(t) for t in self._history.tags(pattern)]
+
+    def samples(
+        self,
+        path: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        every: str | None = None,
+        agg: str = "avg",
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        h = self._history.samples(path, start=start, end=end, every=every, agg=agg, limit=limit)
+        return _views.history_json(h)
+
+
 class StoreKpi:
     """KPIs computed here from the store file."""
 
@@ -144,4 +168,5 @@ def open_source(config: GenbaConfig) -> Iterator[Source]:
         if isinstance(src, ApiSource):
             yield src
         else:
-            yield History(TagRegistry(src.load_tags()), src, RealClock(), config.section(RETENTION))
+            registry = TagRegistry(src.load_tags())
+            yield StoreHistory(History(registry, src, RealClock(), config.section(RETENTION)))

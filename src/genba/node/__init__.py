@@ -4,7 +4,15 @@ retention, forwarder, alarms) and connectors."""
 from genba.node._alarms import AlarmService
 from genba.node._component import Component, ComponentContext, Shutdown
 from genba.node._forward import Forwarder
-from genba.node._history import History
+from genba.node._history import (
+    BucketHistory,
+    History,
+    RawHistory,
+    Resampled,
+    Sample,
+    TagState,
+    ValueAt,
+)
 from genba.node._ingest import IngestResult, ingest
 from genba.node._node import Node, clock_from_settings
 from genba.node._retention import Retention
@@ -13,6 +21,7 @@ from genba.node._writer import HistorianWriter, WriterStats
 
 __all__ = [
     "AlarmService",
+    "BucketHistory",
     "Component",
     "ComponentContext",
     "Forwarder",
@@ -20,8 +29,13 @@ __all__ = [
     "History",
     "IngestResult",
     "Node",
+    "RawHistory",
+    "Resampled",
     "Retention",
+    "Sample",
     "Shutdown",
+    "TagState",
+    "ValueAt",
     "WriteResult",
     "WriterStats",
     "clock_from_settings",

@@ -1,16 +1,19 @@
 """History queries as people ask them: by tag path, with times and intervals as text.
 
-Returns plain, JSON-ready, columnar dicts. The API and the CLI both answer through this
-one class, so they cannot drift apart.
+Answers are typed and columnar — numpy columns, integer UTC nanoseconds, the :class:`Tag`
+itself — so any component can use them; JSON (milliseconds, ``null`` for a missing value) is
+made at the edge (``genba.api._views``). The API and the CLI both answer through this one
+class, so they cannot drift apart.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from genba.clock import Clock
 from genba.config import RetentionSettings
@@ -38,29 +41,81 @@ def _cursor(after: str | None) -> tuple[int, int] | None:
     return int(ts), int(tag)
 
 
-def _last_dict(batch: SampleBatch, i: int) -> dict[str, Any]:
-    """A tag's newest sample; a stale mark (BAD: its source is gone) has no value and says
-    ``stale`` with since when (``ts_ms``)."""
-    v = float(batch.values[i])
-    q = int(batch.quality[i])
-    return {
-        "ts_ms": int(batch.ts_ns[i]) // NS_PER_MS,
-        "value": None if math.isnan(v) else v,
-        "quality": q,
-        "stale": q >= Quality.BAD,
-    }
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One sample of a tag; ``value`` is None for a stale mark (BAD, no value: its source is
+    gone) — then ``stale`` says since when (``ts_ns``)."""
+
+    ts_ns: int
+    value: float | None
+    quality: int
+
+    @property
+    def stale(self) -> bool:
+        return self.quality >= Quality.BAD
+
+    @classmethod
+    def of(cls, batch: SampleBatch, i: int) -> Sample:
+        v = float(batch.values[i])
+        return cls(int(batch.ts_ns[i]), None if math.isnan(v) else v, int(batch.quality[i]))
 
 
-def _tag_dict(tag: Tag) -> dict[str, Any]:
-    s = tag.spec
-    return {
-        "path": s.path,
-        "id": tag.id,
-        "unit": s.unit,
-        "description": s.description,
-        "low": s.low,
-        "high": s.high,
-    }
+@dataclass(frozen=True, slots=True)
+class TagState:
+    """A tag and its newest sample (None before the first)."""
+
+    tag: Tag
+    last: Sample | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawHistory:
+    """Raw samples of one tag in ``span``; ``next`` pages on when the answer was cut at the
+    limit (pass it as ``after``)."""
+
+    tag: Tag
+    span: TimeRange
+    batch: SampleBatch
+    next: str | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.next is not None
+
+
+@dataclass(frozen=True, slots=True)
+class BucketHistory:
+    """Aggregates of one tag in ``every_ns`` buckets: a column per aggregate (NaN: no sample in
+    the bucket), from raw samples or from a downsampling tier (``tier_ns``)."""
+
+    tag: Tag
+    span: TimeRange
+    every_ns: int
+    aggs: list[str]
+    bucket_ns: npt.NDArray[np.int64]
+    columns: dict[str, npt.NDArray[np.float64]]
+    tier_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resampled:
+    """One tag on a regular grid (NaN where nothing holds yet)."""
+
+    tag: Tag
+    span: TimeRange
+    method: str
+    step_ns: int
+    grid_ns: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class ValueAt:
+    """The sample holding at ``at_ns`` (None: none before it)."""
+
+    tag: Tag
+    at_ns: int
+    sample: Sample | None
 
 
 class History:
@@ -78,27 +133,21 @@ class History:
         self.store = store
         self.clock = clock
 
-    def tags(self, pattern: str = "#") -> list[dict[str, Any]]:
+    def tags(self, pattern: str = "#") -> list[TagState]:
         """Every tag matching ``pattern``, with its last sample (``None`` if it has none)."""
         tags = self.registry.match(check_pattern(pattern))
         last = self.store.last([t.id for t in tags])
         row_of = {int(t): i for i, t in enumerate(last.tag_ids)}
-        out = []
-        for tag in tags:
-            d = _tag_dict(tag)
-            i = row_of.get(tag.id)
-            d["last"] = None if i is None else _last_dict(last, i)
-            out.append(d)
-        return out
+        return [
+            TagState(tag, None if (i := row_of.get(tag.id)) is None else Sample.of(last, i))
+            for tag in tags
+        ]
 
-    def last(self, path: str) -> dict[str, Any]:
+    def last(self, path: str) -> TagState:
         """The newest sample of one tag."""
         tag = self.registry.get(path)
         last = self.store.last([tag.id])
-        d = {"path": path, "unit": tag.spec.unit}
-        if len(last):
-            return d | _last_dict(last, 0)
-        return d | {"ts_ms": None, "value": None, "quality": None}
+        return TagState(tag, Sample.of(last, 0) if len(last) else None)
 
     def span(self, start: str | None, end: str | None) -> TimeRange:
         """``[start, end)`` as everywhere (:func:`genba.timeparse.parse_range`)."""
@@ -114,7 +163,7 @@ class History:
         agg: str = "avg",
         limit: int | None = None,
         after: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> RawHistory | BucketHistory:
         """Raw samples of a tag, or time-bucket aggregates when ``every`` is given.
 
         ``agg`` is one aggregate or several joined by commas (``min,avg,max``); ``twa`` is the
@@ -123,12 +172,6 @@ class History:
         """
         tag = self.registry.get(path)
         span = self.span(start, end)
-        head: dict[str, Any] = {
-            "path": path,
-            "unit": tag.spec.unit,
-            "start_ms": span.start_ns // NS_PER_MS,
-            "end_ms": span.end_ns // NS_PER_MS,
-        }
         if every is None:
             n = RAW_LIMIT_DEFAULT if limit is None else limit
             if not 0 < n <= RAW_LIMIT_MAX:
@@ -136,13 +179,8 @@ class History:
             batch = self.store.raw([tag.id], span, limit=n + 1, after=_cursor(after))
             truncated = len(batch) > n
             batch = batch.select(slice(0, n)) if truncated else batch
-            return head | {
-                "truncated": truncated,
-                "next": f"{batch.ts_ns[-1]}:{batch.tag_ids[-1]}" if truncated else None,
-                "ts_ms": (batch.ts_ns // NS_PER_MS).tolist(),
-                "value": batch.values.tolist(),
-                "quality": batch.quality.tolist(),
-            }
+            cursor = f"{batch.ts_ns[-1]}:{batch.tag_ids[-1]}" if truncated else None
+            return RawHistory(tag, span, batch, cursor)
         every_ns = parse_duration(every)
         buckets = (span.end_ns - span.start_ns) // every_ns
         if buckets > MAX_BUCKETS:
@@ -153,7 +191,7 @@ class History:
         aggs = [a.strip() for a in agg.split(",") if a.strip()]
         tier = self._tier_for(tag, span, every_ns)
         if tier is not None:
-            return head | self._from_tier(tag, span, every_ns, tier, aggs)
+            return self._from_tier(tag, span, every_ns, tier, aggs)
         plain = check_aggs([a for a in aggs if a != "twa"]) if aggs != ["twa"] else []
         parts = []
         if plain:
@@ -161,22 +199,14 @@ class History:
         if "twa" in aggs:
             parts.append(time_weighted(self.store, [tag.id], span, every_ns))
         times = np.unique(np.concatenate([b.bucket_ns for b in parts]))
-        columns: dict[str, list[float | None]] = {}
+        columns: dict[str, npt.NDArray[np.float64]] = {}
         for b in parts:
             at = np.searchsorted(times, b.bucket_ns)
             for name, col in b.columns.items():
                 full = np.full(len(times), np.nan)
                 full[at] = col
-                columns[name] = [None if v != v else v for v in full.tolist()]
-        return (
-            head
-            | {
-                "every_ms": every_ns // NS_PER_MS,
-                "aggs": aggs,
-                "ts_ms": (times // NS_PER_MS).tolist(),
-            }
-            | {a: columns[a] for a in aggs}
-        )
+                columns[name] = full
+        return BucketHistory(tag, span, every_ns, aggs, times, {a: columns[a] for a in aggs})
 
     def _tier_for(self, tag: Tag, span: TimeRange, every_ns: int) -> int | None:
         """The bucket size of the finest tier that answers ``every_ns`` buckets over ``span``,
@@ -203,7 +233,7 @@ class History:
 
     def _from_tier(
         self, tag: Tag, span: TimeRange, every_ns: int, tier_ns: int, aggs: list[str]
-    ) -> dict[str, Any]:
+    ) -> BucketHistory:
         """Requested aggregates recombined from a tier's buckets (never averaged averages)."""
         if "twa" in aggs:
             raise QueryError("twa needs raw samples; this range is older than they are kept")
@@ -226,12 +256,8 @@ class History:
             "first": c["first"][starts],
             "last": c["last"][ends],
         }
-        return {
-            "every_ms": every_ns // NS_PER_MS,
-            "aggs": aggs,
-            "source": f"tier {tier_ns // NS_PER_MS} ms",
-            "ts_ms": (times // NS_PER_MS).tolist(),
-        } | {a: [None if v != v else v for v in out[a].tolist()] for a in aggs}
+        cols = {a: np.asarray(out[a], dtype=np.float64) for a in aggs}
+        return BucketHistory(tag, span, every_ns, aggs, times, cols, tier_ns)
 
     def resample(
         self,
@@ -241,7 +267,7 @@ class History:
         method: str = "step",
         start: str | None = None,
         end: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Resampled:
         """The tag on a regular grid: the value holding at each step, or interpolated."""
         tag = self.registry.get(path)
         span = self.span(start, end)
@@ -254,19 +280,11 @@ class History:
             parse_duration(step),
             "linear" if method == "linear" else "step",
         )
-        return {
-            "path": path,
-            "unit": tag.spec.unit,
-            "method": method,
-            "step_ms": parse_duration(step) // NS_PER_MS,
-            "ts_ms": (grid // NS_PER_MS).tolist(),
-            "value": [None if v != v else v for v in values.tolist()],
-        }
+        return Resampled(tag, span, method, parse_duration(step), grid, values)
 
-    def value(self, path: str, at: str) -> dict[str, Any]:
+    def value(self, path: str, at: str) -> ValueAt:
         """The value holding at a time: the tag's last good sample at or before it."""
         tag = self.registry.get(path)
         at_ns = parse_time(at, now_ns=self.clock.now_ns())
         got = value_at(self.store, [tag.id], at_ns)
-        sample = _last_dict(got, 0) if len(got) else None
-        return {"path": path, "unit": tag.spec.unit, "at_ms": at_ns // NS_PER_MS, "sample": sample}
+        return ValueAt(tag, at_ns, Sample.of(got, 0) if len(got) else None)
