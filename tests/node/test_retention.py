@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from genba.config import GenbaConfig
+from genba.clock import ManualClock
+from genba.config import GenbaConfig, RetentionSettings, TierSettings
 from genba.errors import ConfigError, QueryError
 from genba.node import BucketHistory, Node, Retention
-from genba.store import TimeRange
+from genba.store import Rollups, Store, TimeRange
+from genba.store.duckdb import DuckDBStore
+from genba.tags import TagRegistry
 from genba.types import NS_PER_S, SampleBatch, TagSpec
 from tests.conftest import wait_until
 
@@ -153,3 +157,30 @@ def test_tiers_keep_aggregates_after_raw_samples_age_out_and_queries_use_them(
         assert again.columns["count"].tolist() == truth["1d"].columns["count"].tolist()
     finally:
         node.store.close()
+
+
+class _NoTiers:
+    """A store kind that keeps no downsampling tiers (Rollups is optional)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("roll_up", "read_rollup", "rollup_end", "delete_rollup_before"):
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def test_tiers_on_a_store_without_rollups_are_refused_naming_the_fix(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "h.duckdb")
+    plain = _NoTiers(store)
+    assert isinstance(store, Rollups)
+    assert not isinstance(plain, Rollups)
+    rules = [RetentionSettings(tags="#", raw_days=7, tiers=[TierSettings(every="1h")])]
+    try:
+        with pytest.raises(ConfigError, match=r"keeps no downsampling tiers .* remove the tiers"):
+            Retention(rules, plain, TagRegistry(), ManualClock())  # type: ignore[arg-type]
+        no_tiers = [RetentionSettings(tags="#", raw_days=7)]
+        Retention(no_tiers, plain, TagRegistry(), ManualClock())  # type: ignore[arg-type]
+    finally:
+        store.close()

@@ -10,7 +10,7 @@ import pytest
 
 from genba import plugins
 from genba.errors import QueryError
-from genba.store import Record, Store, StoreSettings, TimeRange, open_store
+from genba.store import Record, Rollups, Store, StoreSettings, TimeRange, open_store
 from genba.store._derived import resample, time_weighted, value_at
 from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
 
@@ -230,6 +230,8 @@ def test_delete_before_removes_only_old_samples_of_the_given_tags(store: Store) 
 
 
 def test_rollups_are_kept_replaced_read_and_aged_per_tier(store: Store) -> None:
+    # An optional capability (Rollups); both registered backends have it.
+    assert isinstance(store, Rollups), f"{type(store).__name__} keeps no downsampling tiers"
     store.append(FIXTURE)
     store.roll_up(MIN, [1, 2], TimeRange(0, 3 * MIN))
     store.roll_up(MIN, [1, 2], TimeRange(0, 3 * MIN))  # again: replaced, not doubled

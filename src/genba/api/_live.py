@@ -23,6 +23,7 @@ import contextlib
 
 import numpy as np
 import orjson
+from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from genba.api._errors import error_body
@@ -106,3 +107,15 @@ async def _send_loop(ws: WebSocket, node: Node, sub: Subscription, sent: set[int
             }
             await ws.send_text(orjson.dumps(message, option=_NUMPY).decode())
             await asyncio.sleep(SEND_INTERVAL_S)  # coalesce bursts into ~10 messages a second
+
+
+def router(node: Node) -> APIRouter:
+    """The live WebSocket."""
+    r = APIRouter()
+
+    @r.websocket("/ws/live")
+    async def live(ws: WebSocket, pattern: str = "#") -> None:
+        """Streams new samples of the tags matching ``pattern`` (see docs/api.md)."""
+        await live_stream(ws, node, pattern)
+
+    return r

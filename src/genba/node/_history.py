@@ -19,7 +19,7 @@ from genba.clock import Clock
 from genba.config import RetentionSettings
 from genba.errors import QueryError
 from genba.paths import check_pattern, matches
-from genba.store import Store, TimeRange, check_aggs
+from genba.store import Rollups, Store, TimeRange, check_aggs
 from genba.store._derived import resample, time_weighted, value_at
 from genba.tags import TagRegistry
 from genba.timeparse import parse_duration, parse_range, parse_time
@@ -212,6 +212,8 @@ class History:
         """The bucket size of the finest tier that answers ``every_ns`` buckets over ``span``,
         when raw samples no longer reach back to its start; None: read raw samples."""
         rule = next((r for r in self.retention if matches(r.tags, tag.path)), None)
+        if not isinstance(self.store, Rollups):
+            return None
         now = self.clock.now_ns()
         if rule is None or span.start_ns >= now - round(rule.raw_days * NS_PER_DAY):
             return None
@@ -240,6 +242,7 @@ class History:
         check_aggs(aggs)
         # Tier buckets are whole: a range starting inside one takes all of it.
         start = span.start_ns - span.start_ns % tier_ns
+        assert isinstance(self.store, Rollups)  # _tier_for found a tier: the store keeps them
         r = self.store.read_rollup(tier_ns, [tag.id], TimeRange(start, span.end_ns))
         group = r.bucket_ns - np.mod(r.bucket_ns, every_ns)
         times, starts = np.unique(group, return_index=True)

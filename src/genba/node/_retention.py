@@ -9,8 +9,9 @@ from typing import Any, ClassVar, Self
 
 from genba.clock import Clock
 from genba.config import RETENTION, RetentionSettings, Section
+from genba.errors import ConfigError
 from genba.node._component import ComponentContext, Shutdown
-from genba.store import Store, TimeRange
+from genba.store import Rollups, Store, TimeRange
 from genba.tags import TagRegistry
 from genba.types import NS_PER_DAY
 
@@ -34,8 +35,17 @@ class Retention:
     def __init__(
         self, rules: list[RetentionSettings], store: Store, registry: TagRegistry, clock: Clock
     ) -> None:
+        tiered = [r.tags for r in rules if r.tiers]
+        if tiered and not isinstance(store, Rollups):
+            raise ConfigError(
+                f"[[retention]] tags = {tiered[0]!r} has tiers, but this store kind keeps no "
+                f"downsampling tiers ({type(store).__name__}): remove the tiers, or use a "
+                "store kind that has them (duckdb, postgres)",
+                key="retention.tiers",
+            )
         self.rules = rules
         self.store = store
+        self.rollups: Rollups | None = store if isinstance(store, Rollups) else None
         self.registry = registry
         self.clock = clock
         self.deleted = 0
@@ -53,10 +63,11 @@ class Retention:
             if not ids:
                 continue
             for tier in rule.tiers:
-                self._roll_up(ids, tier.every_ns, now)
+                assert self.rollups is not None  # checked in __init__
+                self._roll_up(self.rollups, ids, tier.every_ns, now)
                 if tier.keep_days is not None:
                     cutoff = now - round(tier.keep_days * NS_PER_DAY)
-                    self.store.delete_rollup_before(tier.every_ns, ids, cutoff)
+                    self.rollups.delete_rollup_before(tier.every_ns, ids, cutoff)
             deleted += self.store.delete_before(ids, now - round(rule.raw_days * NS_PER_DAY))
         self.deleted += deleted
         self.sweeps += 1
@@ -64,11 +75,11 @@ class Retention:
             log.info("retention: deleted %d raw samples past their [[retention]] age", deleted)
         return deleted
 
-    def _roll_up(self, ids: list[int], every: int, now: int) -> None:
+    def _roll_up(self, rollups: Rollups, ids: list[int], every: int, now: int) -> None:
         """Aggregate the closed buckets since the tier's newest one (redone: it may have
         been written while still open) from raw samples, a window at a time."""
         end = now - now % every
-        start = self.store.rollup_end(every, ids)
+        start = rollups.rollup_end(every, ids)
         if start is None:  # a new tier: from the oldest raw sample of these tags
             oldest = self.store.raw(ids, TimeRange(-(2**62), end), limit=1)
             if not len(oldest):
@@ -76,7 +87,7 @@ class Retention:
             start = int(oldest.ts_ns[0]) - int(oldest.ts_ns[0]) % every
         window = every * 10_000
         for a in range(start, end, window):
-            self.store.roll_up(every, ids, TimeRange(a, min(a + window, end)))
+            rollups.roll_up(every, ids, TimeRange(a, min(a + window, end)))
 
     async def run(self) -> None:
         while True:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -266,19 +266,6 @@ class Store(Protocol):
         """Remove the samples of ``tag_ids`` older than ``before_ns`` (retention); how many."""
         ...
 
-    def roll_up(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> None:
-        """Aggregate the raw samples of ``tag_ids`` in ``span`` (whole buckets) into the
-        ``every_ns`` tier (columns :data:`ROLLUP`); a bucket rolled up again is replaced."""
-        ...
-
-    def read_rollup(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> Buckets:
-        """The ``every_ns`` tier's buckets of ``tag_ids`` starting in ``span``, by tag and time."""
-        ...
-
-    def rollup_end(self, every_ns: int, tag_ids: list[TagId]) -> int | None:
-        """The start of the newest bucket of ``tag_ids`` in the ``every_ns`` tier, if any."""
-        ...
-
     def append_records(self, records: list[Record]) -> list[int]:
         """Append ``records`` to the record log in one transaction; their sequence numbers,
         in order. Records are never changed or deleted through this contract."""
@@ -296,6 +283,26 @@ class Store(Protocol):
     ) -> list[Record]:
         """Records of ``kind`` (of one ``key``, in ``span`` by ``ts_ns``, with ``seq`` above
         ``after_seq``), by ``seq`` — oldest first, or newest first — at most ``limit``."""
+        ...
+
+
+@runtime_checkable
+class Rollups(Protocol):
+    """The optional capability of a store to keep downsampling tiers (``[[retention]]``
+    ``tiers``): both built-in backends have it; a backend without it still is a
+    :class:`Store`, and a config that asks it for tiers is refused at start, naming it."""
+
+    def roll_up(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> None:
+        """Aggregate the raw samples of ``tag_ids`` in ``span`` (whole buckets) into the
+        ``every_ns`` tier (columns :data:`ROLLUP`); a bucket rolled up again is replaced."""
+        ...
+
+    def read_rollup(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> Buckets:
+        """The ``every_ns`` tier's buckets of ``tag_ids`` starting in ``span``, by tag and time."""
+        ...
+
+    def rollup_end(self, every_ns: int, tag_ids: list[TagId]) -> int | None:
+        """The start of the newest bucket of ``tag_ids`` in the ``every_ns`` tier, if any."""
         ...
 
     def delete_rollup_before(self, every_ns: int, tag_ids: list[TagId], before_ns: int) -> int:
