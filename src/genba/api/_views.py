@@ -12,10 +12,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from genba.node import BucketHistory, RawHistory, Resampled, Sample, TagState, ValueAt
 from genba.types import NS_PER_MS
+
+
+class Columns(JSONResponse):
+    """A JSON answer of long columns, encoded by orjson as built (NaN → null)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _nullable(values: npt.NDArray[np.float64]) -> list[float | None]:
@@ -110,12 +119,15 @@ class TagOut(BaseModel):
 
 
 class LastOut(BaseModel):
+    """The newest sample; ``ts_ms``, ``value`` and ``quality`` null before the first."""
+
+    model_config = ConfigDict(extra="allow")  # stale, when there is a sample
+
     path: str
     unit: str
     ts_ms: int | None
     value: float | None
     quality: int | None
-    stale: bool | None = None
 
 
 class RawSamplesOut(BaseModel):
@@ -134,7 +146,8 @@ class RawSamplesOut(BaseModel):
 
 class BucketsOut(BaseModel):
     """Time-bucket aggregates: ``ts_ms`` and one list per aggregate in ``aggs`` (avg, min, max,
-    count, first, last, sum, twa), null where a bucket has no sample."""
+    count, first, last, sum, twa), null where a bucket has no sample; ``source`` ('tier N
+    ms') when read from a downsampling tier."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -144,7 +157,6 @@ class BucketsOut(BaseModel):
     end_ms: int
     every_ms: int
     aggs: list[str]
-    source: str | None = Field(None, description="'tier N ms' when read from a rollup tier.")
     ts_ms: list[int]
 
 
