@@ -75,7 +75,7 @@ def env_overrides(env: Mapping[str, str]) -> dict[Loc, tuple[str, Any]]:
         GENBA_CONNECTOR__0__PASSWORD=s3cret
 
     >>> env_overrides({"GENBA_NODE__HTTP": "0.0.0.0:8080", "GENBA_CLOCK__SPEED": "60", "HOME": "/"})
-    {('node', 'http'): ('GENBA_NODE__HTTP', '0.0.0.0:8080'), ('clock', 'speed'): ('GENBA_CLOCK__SPEED', 60)}
+    {('clock', 'speed'): ('GENBA_CLOCK__SPEED', 60), ('node', 'http'): ('GENBA_NODE__HTTP', '0.0.0.0:8080')}
     """
     out: dict[Loc, tuple[str, Any]] = {}
     for var, raw in sorted(env.items()):
