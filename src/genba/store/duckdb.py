@@ -305,7 +305,9 @@ class DuckDBStore:
         self._file = _identity(self.path)
         self._broken = ""
         if self._unsure is not None:  # it may have committed: what the file holds counts
-            batch, self._unsure = self._unsure, None
+            # Looked up at every reopen until an append succeeds: one made while the disk is
+            # still read-only may not see it yet (another thread's write can reopen first).
+            batch = self._unsure
             ids = np.unique(batch.tag_ids).tolist()
             cols = self._numpy(
                 "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, "
@@ -363,6 +365,7 @@ class DuckDBStore:
             except StoreError:
                 self._unsure = batch
                 raise
+            self._unsure = None  # written: the file was writable, and looked up, before it
         self._last.update(batch)
 
     def save_tags(self, tags: list[Tag]) -> None:
@@ -452,6 +455,8 @@ class DuckDBStore:
         )
 
     def last(self, tag_ids: list[TagId] | None = None) -> SampleBatch:
+        if not self.read_only and self._broken:  # reopen first: a failed write may have
+            self._check_file(write=False)  # committed, and the writer's dedup asks this
         return self._last.get(tag_ids)
 
     def delete_before(self, tag_ids: list[TagId], before_ns: int) -> int:
