@@ -132,3 +132,21 @@ async def test_the_record_log_keeps_records_while_the_store_refuses_them(tmp_pat
     assert [r.body for r in records.store.records("deadletter")] == [{"reason": "x"}]
     assert (records.pending, records.last_error) == (0, "")
     records.store.close()
+
+
+async def test_records_dropped_while_a_write_is_in_flight_never_take_a_newer_one(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBStore(tmp_path / "h.duckdb")
+    records = RecordLog(store, max_pending=2)
+    records.put("x", "a", {"n": 1}, 1)
+    records.put("x", "b", {"n": 2}, 2)
+    flushing = asyncio.ensure_future(records.flush())  # writes a, b in a thread
+    await asyncio.sleep(0)
+    records.put("x", "c", {"n": 3}, 3)  # the queue is full: a is dropped from it meanwhile
+    assert await flushing
+    assert [r.key for r in store.records("x")] == ["a", "b"]
+    assert records.pending == 1  # c is still to be written, not taken off with a and b
+    assert await records.flush()
+    assert [r.key for r in store.records("x")] == ["a", "b", "c"]
+    store.close()

@@ -37,6 +37,7 @@ class RecordLog:
         self._max = max_pending
         self._wake = asyncio.Event()
         self._inflight: asyncio.Future[bool] | None = None
+        self._taken_meanwhile = 0  # records of the write in flight that put() dropped
         self.written = 0
         self.dropped = 0
         self.write_errors = 0
@@ -47,6 +48,8 @@ class RecordLog:
         if len(self._pending) >= self._max:
             self._pending.popleft()
             self.dropped += 1
+            if self._inflight is not None:  # it was one of those being written
+                self._taken_meanwhile += 1
             if self.dropped in (1, 100) or self.dropped % 10_000 == 0:
                 log.error("record log: %d records dropped, the store takes none", self.dropped)
         self._pending.append(Record(kind, ts_ns, key, body))
@@ -85,6 +88,7 @@ class RecordLog:
         if self._inflight is None:
             if not self._pending:
                 return True
+            self._taken_meanwhile = 0
             self._inflight = asyncio.ensure_future(self._write(list(self._pending)))
         inflight = self._inflight
         try:
@@ -102,8 +106,8 @@ class RecordLog:
                 log.error("record log: the store refuses records (%s); keeping them", e)
             self.last_error = f"{type(e).__name__}: {e}"
             return False
-        for _ in batch:
-            self._pending.popleft()
+        for _ in range(len(batch) - min(self._taken_meanwhile, len(batch))):
+            self._pending.popleft()  # the written ones; the queue's oldest may be gone already
         self.written += len(batch)
         if self.last_error:
             log.info("record log: the store takes records again")
