@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from genba.store import Store, StoreSettings, TimeRange, open_store
-from genba.store.duckdb import DuckDBStore
+from genba.historian import Store, StoreSettings, TimeRange, open_store
+from genba.historian.duckdb import DuckDBStore
 from genba.testing import PostgreSQL
 from genba.types import NS_PER_S, SampleBatch
 

@@ -28,9 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from genba.bus import Bus
-from genba.node import HistorianWriter
-from genba.store import StoreSettings
-from genba.store.duckdb import DuckDBStore
+from genba.historian import HistorianWriter, StoreSettings
+from genba.historian.duckdb import DuckDBStore
 from genba.tags import TagRegistry
 from genba.types import NS_PER_S, SampleBatch, TagSpec
 

@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 
 from genba.calendar import Break, Shift, ShiftCalendar
+from genba.historian import TimeRange
 from genba.kpi import CLASSES, Counts, Energy, Periods, States, compute, periods_of
 from genba.kpi._oee import _CLASS, Calendar
 from genba.kpi._service import calendar_arrays
 from genba.states import MachineState as S
-from genba.store import TimeRange
 
 NS = 1_000_000_000
 T0 = 1_767_571_200 * NS  # 2026-01-05T00:00Z
@@ -181,9 +181,9 @@ def store_path(days: int, runs: int) -> None:
 
     from genba.clock import RealClock
     from genba.config import example_config, parse_config
+    from genba.historian.duckdb import DuckDBStore
     from genba.kpi import Kpi
     from genba.sim import Simulator, load_scenario
-    from genba.store.duckdb import DuckDBStore
     from genba.tags import TagRegistry
     from genba.types import SampleBatch
 
@@ -220,8 +220,8 @@ def store_path(days: int, runs: int) -> None:
 def _reading(store: Any, reg: Any, days: int, runs: int) -> dict[str, tuple[int, float]]:
     """The three ways to read the KPI signals: raw samples, runs encoded in SQL windows
     (``RUNS_SQL``, what PostgreSQL does), runs encoded in numpy (what DuckDB does)."""
-    from genba.store import TimeRange
-    from genba.store._base import RUNS_SQL, Runs
+    from genba.historian import TimeRange
+    from genba.historian._store import RUNS_SQL, Runs
     from genba.types import Quality
 
     signals = ("state", "reason", "product", "good_count", "reject_count", "energy")

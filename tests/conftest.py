@@ -139,7 +139,7 @@ def stored_rows(config_path: Path) -> list[tuple[str, int, float, int]]:
     """Every sample in the store of the node configured at ``config_path``, opened read-only:
     (tag path, ts_ns, value, quality) in time order."""
     from genba.config import load_config
-    from genba.store import TimeRange, open_store
+    from genba.historian import TimeRange, open_store
 
     cfg = load_config(config_path)
     store = open_store(cfg.store, data_dir=cfg.data_dir, read_only=True)

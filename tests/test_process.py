@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from genba.config import load_config
+from genba.historian import open_store
 from genba.sim import SIGNALS
-from genba.store import open_store
 from tests.conftest import demo_config_text
 
 pytestmark = pytest.mark.process

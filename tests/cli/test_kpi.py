@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from genba.cli import cli
 from genba.config import load_config
+from genba.historian.duckdb import DuckDBStore
 from genba.sim import GroundTruth, Simulator, load_scenario, truth
-from genba.store.duckdb import DuckDBStore
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 

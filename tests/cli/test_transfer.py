@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from genba.cli import cli
 from genba.config import GenbaConfig, load_config
-from genba.store import open_store
+from genba.historian import open_store
 from genba.tags import TagRegistry
 from genba.types import NS_PER_S, SampleBatch, TagSpec
 from tests.conftest import RunningNode, stored_rows

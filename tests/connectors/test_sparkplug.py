@@ -16,9 +16,9 @@ import sparkplub_b_packets.core.sparkplug_b_pb2 as tahu
 from genba.bus import Overflow
 from genba.config import GenbaConfig
 from genba.connectors.sparkplug import SparkplugConnector
+from genba.historian import TimeRange
 from genba.sim import Simulator, load_scenario
 from genba.sim.outputs import SparkplugOutput
-from genba.store import TimeRange
 from genba.types import Event
 from tests.conftest import Broker, RunningNode, wait_until
 

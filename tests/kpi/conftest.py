@@ -11,8 +11,8 @@ import pytest
 
 from genba.clock import RealClock
 from genba.config import parse_config
+from genba.historian import Store, StoreSettings, open_store
 from genba.kpi import Kpi
-from genba.store import Store, StoreSettings, open_store
 from genba.tags import TagRegistry
 from genba.types import SampleBatch, TagSpec
 

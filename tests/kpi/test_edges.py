@@ -11,9 +11,9 @@ import pytest
 from genba.calendar import Shift, ShiftCalendar
 from genba.config import parse_config
 from genba.errors import ConfigError, QueryError
+from genba.historian import TimeRange
 from genba.kpi import counter_increments, periods_of, track_states
 from genba.states import MachineState as S
-from genba.store import TimeRange
 from tests.kpi.conftest import NS, MakeKpi, at, steps
 
 TWO_SHIFTS = """

@@ -15,9 +15,9 @@ import pytest
 
 from genba.clock import RealClock
 from genba.config import example_config, parse_config
+from genba.historian.duckdb import DuckDBStore
 from genba.kpi import Kpi
 from genba.sim import GroundTruth, Simulator, load_scenario, truth
-from genba.store.duckdb import DuckDBStore
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 

@@ -18,11 +18,11 @@ import numpy as np
 
 from genba.clock import RealClock
 from genba.config import GenbaConfig, example_config, parse_config
+from genba.historian import Store, open_store
+from genba.historian.duckdb import DuckDBStore
 from genba.kpi import Kpi
 from genba.sim import GroundTruth, Simulator, load_scenario, truth
 from genba.sim.outputs import OpcUaOutput, ReportByException, SparkplugOutput
-from genba.store import Store, open_store
-from genba.store.duckdb import DuckDBStore
 from genba.tags import TagRegistry
 from genba.testing import free_port
 from genba.types import SampleBatch

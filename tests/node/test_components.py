@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from genba.bus import Overflow
 from genba.config import Section
-from genba.node import ComponentContext, Shutdown
+from genba.component import ComponentContext, Shutdown
 from genba.types import SampleBatch
 
 class CounterSettings(BaseModel):

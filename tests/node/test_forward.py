@@ -11,8 +11,8 @@ import pytest
 
 from genba.config import GenbaConfig
 from genba.errors import ConfigError
-from genba.store import TimeRange
-from genba.store.duckdb import DuckDBStore
+from genba.historian import TimeRange
+from genba.historian.duckdb import DuckDBStore
 from genba.testing import free_port
 from tests.conftest import RunningNode, demo_config_text, wait_until
 

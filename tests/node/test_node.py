@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from genba.config import GenbaConfig
 from genba.connectors import ConnectorContext, ConnectorHealth
+from genba.historian import open_store
 from genba.node import Node
-from genba.store import open_store
 from genba.types import SampleBatch
 from tests.conftest import demo_config_text, wait_until
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from genba.config import GenbaConfig
+from genba.historian import TimeRange, open_store
 from genba.node._node import RUNNING_SENTINEL
-from genba.store import TimeRange, open_store
 from genba.types import Quality, SampleBatch, TagSpec
 from tests.conftest import Broker, RunningNode, demo_config_text, wait_until
 from tests.connectors.test_mqtt import pub

@@ -16,8 +16,8 @@ from starlette.background import BackgroundTask
 
 from genba.api._errors import RequestTimeout
 from genba.errors import QueryError
+from genba.historian import export_tables, write_file
 from genba.node import Node, ingest
-from genba.node._export import export_tables, write_file
 
 EPOCH = "1970-01-01T00:00:00Z"
 EXPORT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv"}

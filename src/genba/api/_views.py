@@ -1,6 +1,6 @@
 """History answers as JSON, and the response models that describe them in ``/openapi.json``.
 
-:class:`~genba.node.History` answers with typed, columnar results (integer UTC nanoseconds,
+:class:`~genba.historian.History` answers with typed, columnar results (integer UTC nanoseconds,
 NaN for no value); here they become what the API has always sent: milliseconds since the
 epoch, ``null`` for a missing value, one list per column. The CLI's store-backed source uses
 the same functions, so a query reads the same with a node running or not.
@@ -16,7 +16,7 @@ import orjson
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from genba.node import BucketHistory, RawHistory, Resampled, Sample, TagState, ValueAt
+from genba.historian import BucketHistory, RawHistory, Resampled, Sample, TagState, ValueAt
 from genba.types import NS_PER_MS
 
 

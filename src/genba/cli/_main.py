@@ -192,7 +192,7 @@ def upgrade(config_path: Path) -> None:
     Stop the node first. PostgreSQL: numbered migrations, in order, in one transaction. DuckDB
     creates and keeps its schema itself when the node opens the file.
     """
-    from genba.store import open_store
+    from genba.historian import open_store
 
     config = load_or_exit(config_path)
     try:

@@ -1,5 +1,5 @@
 """Where ``genba tags`` and ``genba query`` read from: the store file when no node holds
-it, else the running node's API. Both answer with the same dicts (:class:`genba.node.History`)."""
+it, else the running node's API. Both answer with the same dicts (:class:`genba.historian.History`)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from genba.api import _views
 from genba.clock import RealClock
 from genba.config import RETENTION, GenbaConfig
 from genba.errors import GenbaError, StoreLockedError
+from genba.historian import History, Store, open_store
 from genba.kpi import Kpi
-from genba.node import History
-from genba.store import Store, open_store
 from genba.tags import TagRegistry
 
 

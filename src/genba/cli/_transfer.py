@@ -43,8 +43,7 @@ def _format(out: Path, fmt: str | None) -> str:
 def export(
     config: GenbaConfig, tags: str, start: str | None, end: str | None, fmt: str | None, out: Path
 ) -> None:
-    from genba.node._export import export_tables, write_file
-    from genba.store import TimeRange, open_store
+    from genba.historian import TimeRange, export_tables, open_store, write_file
     from genba.tags import TagRegistry
 
     kind = _format(out, fmt)
@@ -78,7 +77,7 @@ def export(
 
 
 def import_file(config: GenbaConfig, path: Path, max_future_s: float) -> dict[str, Any]:
-    from genba.node._export import read_file
+    from genba.historian import read_file
 
     url = _node_url(config)
     try:
@@ -130,10 +129,9 @@ def _import_into_store(
     config: GenbaConfig, path: Path, max_future_s: float, totals: dict[str, Any]
 ) -> None:
     from genba.deadletter import DeadLetters
+    from genba.historian import Record, open_store, read_file
+    from genba.historian._dedup import Redeliveries
     from genba.node import ingest
-    from genba.node._dedup import Redeliveries
-    from genba.node._export import read_file
-    from genba.store import Record, open_store
     from genba.tags import TagRegistry
 
     store = open_store(config.store, data_dir=config.data_dir, read_only=False)

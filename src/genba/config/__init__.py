@@ -33,6 +33,7 @@ from genba.config._production import (
     SignalSettings,
 )
 from genba.config._sections import Section
+from genba.config._storage import StoreSettings
 from genba.config._template import example_config
 from genba.config._view import mask, settings_view
 
@@ -56,6 +57,7 @@ __all__ = [
     "RetentionSettings",
     "Section",
     "SignalSettings",
+    "StoreSettings",
     "TagSettings",
     "TierSettings",
     "config_model",

@@ -30,9 +30,9 @@ from genba.config._production import (
     SignalSettings,
 )
 from genba.config._sections import Section
+from genba.config._storage import StoreSettings
 from genba.errors import PatternError, QueryError
 from genba.paths import check_asset_path, check_level, check_pattern
-from genba.store import StoreSettings
 from genba.timeparse import parse_duration
 from genba.types import TagSpec
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from genba import plugins
 from genba.config._load import SECRET_KEYS
 from genba.config._model import ConnectorSettings, GenbaConfig
-from genba.store import StoreSettings
+from genba.config._storage import StoreSettings
 
 MASK = "***"
 _URL_PASSWORD = re.compile(r"(//[^/:@\s]*:)[^@/\s]+@")

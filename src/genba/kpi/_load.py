@@ -1,6 +1,6 @@
 """Read the signals of machines from the store and turn them into timelines and counts.
 
-One :meth:`~genba.store.Store.runs` query per tag, plus the last sample before the span (a
+One :meth:`~genba.historian.Store.runs` query per tag, plus the last sample before the span (a
 report-by-exception source may have sent its state hours earlier); everything after is numpy
 over whole arrays. BAD samples are stale marks: unknown time until the next sample. The tags
 of a machine are named by its ``[machine.signals]`` (docs/kpi.md); a missing state or count
@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from genba.config import GenbaConfig, MachineSettings, SignalSettings
 from genba.errors import QueryError
+from genba.historian import Runs, Store, TimeRange, last_before
 from genba.kpi._timeline import (
     UNKNOWN,
     Counts,
@@ -32,7 +33,6 @@ from genba.kpi._timeline import (
 )
 from genba.states import STATE_NAMES
 from genba.states import MachineState as S
-from genba.store import Runs, Store, TimeRange, last_before
 from genba.tags import TagRegistry
 from genba.types import NS_PER_S, Quality
 

@@ -18,6 +18,7 @@ from genba.calendar import OFF, WORK, ShiftCalendar
 from genba.clock import Clock
 from genba.config import GenbaConfig, MachineSettings, ReasonSettings
 from genba.errors import QueryError
+from genba.historian import Store, TimeRange
 from genba.kpi import _metrics
 from genba.kpi._load import (
     OPERATOR_REASON,
@@ -30,7 +31,6 @@ from genba.kpi._load import (
 from genba.kpi._oee import CLASSES, Calendar, Figures, Periods, compute
 from genba.kpi._timeline import Counts, States
 from genba.states import MachineState as S
-from genba.store import Store, TimeRange
 from genba.tags import TagRegistry
 from genba.timeparse import format_time, parse_range
 from genba.types import NS_PER_MS, NS_PER_S, SampleBatch, TagSpec

@@ -155,7 +155,7 @@ def track_states(
 ) -> States:
     """State runs over ``span`` from state samples (genba codes, already mapped; NaN: a stale
     mark, unknown until the next sample) at ``ts``, with the reason at the same times
-    (``None``: no reason). Samples may come as runs (:meth:`genba.store.Store.runs`):
+    (``None``: no reason). Samples may come as runs (:meth:`genba.historian.Store.runs`):
     ``last_ns`` is then the last sample of each run. The last sample holds to the span's end
     or ``until_ns``, whichever is first; with ``max_gap_ns``, no sample holds longer."""
     a, b = span

@@ -17,11 +17,10 @@ from pydantic import TypeAdapter
 from genba.alarms import AlarmEngine, AlarmRule, AlarmSettings, AlarmStateError
 from genba.bus import Bus, Overflow
 from genba.clock import Clock
+from genba.component import ComponentContext, Shutdown
 from genba.config import ALARM_RULES, ALARMS, Section
 from genba.errors import ConfigError, QueryError, StoreError
-from genba.node._component import ComponentContext, Shutdown
-from genba.node._records import RecordLog
-from genba.store import Record
+from genba.historian import Record, RecordLog
 from genba.tags import TagRegistry
 from genba.types import NS_PER_MS, SampleBatch
 

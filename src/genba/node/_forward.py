@@ -25,10 +25,9 @@ import pyarrow as pa
 import pyarrow.ipc as paipc
 
 from genba.bus import Bus, Overflow
+from genba.component import ComponentContext, Shutdown
 from genba.config import FORWARD, ForwardSettings, Section
-from genba.node._component import ComponentContext, Shutdown
-from genba.node._export import as_table
-from genba.node._spool import Spool
+from genba.historian import Spool, as_table
 from genba.retry import Backoff
 from genba.tags import TagRegistry
 from genba.types import SampleBatch

@@ -24,17 +24,14 @@ from genba import plugins
 from genba._version import __version__
 from genba.bus import Bus
 from genba.clock import Clock, RealClock, SimulatedClock
+from genba.component import CONNECTORS_AT, Component, ComponentContext, Shutdown
 from genba.config import RETENTION, ClockSettings, GenbaConfig
 from genba.connectors import Connector, ConnectorContext, create_connector
 from genba.deadletter import DeadLetters
+from genba.historian import HistorianWriter, History, RecordLog, Store, open_store
 from genba.kpi import Kpi
-from genba.node._component import CONNECTORS_AT, Component, ComponentContext, Shutdown
-from genba.node._history import History
-from genba.node._records import RecordLog
 from genba.node._write import WritePath, WriteResult
-from genba.node._writer import HistorianWriter
 from genba.retry import Backoff
-from genba.store import Store, open_store
 from genba.tags import TagRegistry
 from genba.types import NS_PER_MS, NS_PER_S, Quality, SampleBatch, TagId
 
@@ -99,7 +96,7 @@ class Node:
 
     Everything is opened in the constructor, so a bad config or a locked store fails here,
     before anything runs. The node opens the store, the tag registry and the bus, builds every
-    registered component (:mod:`genba.node._component`: the historian writer, retention, the
+    registered component (:mod:`genba.component`: the historian writer, retention, the
     forwarder, the alarms, any a package adds) and the connectors; it supervises them while it
     runs and shuts them down in order.
     """

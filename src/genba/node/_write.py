@@ -31,7 +31,7 @@ from genba.errors import (
     WriteRejectedError,
     WriteTimeoutError,
 )
-from genba.node._records import RecordLog
+from genba.historian import RecordLog
 from genba.tags import TagRegistry
 from genba.types import Command, Quality, SampleBatch, TagId
 

@@ -10,8 +10,8 @@ import pytest
 
 from genba import plugins
 from genba.errors import QueryError
-from genba.store import Record, Rollups, Store, StoreSettings, TimeRange, open_store
-from genba.store._derived import resample, time_weighted, value_at
+from genba.historian import Record, Rollups, Store, StoreSettings, TimeRange, open_store
+from genba.historian._derived import resample, time_weighted, value_at
 from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
 
 KINDS = sorted(plugins.available(plugins.STORES))  # every registered backend

@@ -1,4 +1,4 @@
-"""The node's side of the store's record log (:class:`~genba.store.Record`).
+"""The node's side of the store's record log (:class:`~genba.historian.Record`).
 
 Whatever the node records beside samples — bus events, alarm transitions, dead letters —
 is handed to :meth:`RecordLog.put`, which never blocks and never raises: the record waits in
@@ -19,8 +19,8 @@ import logging
 from collections import deque
 from typing import Any
 
+from genba.historian._store import Record, Store, TimeRange
 from genba.retry import Backoff
-from genba.store import Record, Store, TimeRange
 
 log = logging.getLogger("genba.records")
 FLUSH_S = 0.2

@@ -18,9 +18,9 @@ import numpy.typing as npt
 from genba.clock import Clock
 from genba.config import RetentionSettings
 from genba.errors import QueryError
+from genba.historian._derived import resample, time_weighted, value_at
+from genba.historian._store import Rollups, Store, TimeRange, check_aggs
 from genba.paths import check_pattern, matches
-from genba.store import Rollups, Store, TimeRange, check_aggs
-from genba.store._derived import resample, time_weighted, value_at
 from genba.tags import TagRegistry
 from genba.timeparse import parse_duration, parse_range, parse_time
 from genba.types import NS_PER_DAY, NS_PER_MS, Quality, SampleBatch, Tag

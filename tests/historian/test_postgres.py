@@ -12,8 +12,14 @@ import pytest
 
 from genba.config import GenbaConfig
 from genba.errors import ConfigError
-from genba.store import StoreSettings, TimeRange, open_store
-from genba.store.postgres import MIGRATIONS, PostgresStore, copy_payload, parse_copy
+from genba.historian import StoreSettings, TimeRange, open_store
+from genba.historian.postgres import (
+    MIGRATIONS,
+    PostgresSettings,
+    PostgresStore,
+    copy_payload,
+    parse_copy,
+)
 from genba.types import NS_PER_DAY, NS_PER_S, SampleBatch
 from tests.conftest import RunningNode, demo_config_text, wait_until
 
@@ -128,15 +134,14 @@ async def test_a_node_with_the_simulator_on_postgres(
 def test_an_older_schema_is_upgraded_in_order(
     postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import genba.store.postgres as pgmod
 
-    monkeypatch.setattr(pgmod, "MIGRATIONS", MIGRATIONS[:1])  # a node of an older genba
+    monkeypatch.setattr(PostgresStore, "migrations", MIGRATIONS[:1])  # a node of an older genba
     old = _store(postgres_dsn, tmp_path)
     old.append(SampleBatch.from_columns(tag_ids=[1], ts_ns=[0], values=[1.5]))
     assert old.schema_version() == 1
     old.close()
-    monkeypatch.setattr(pgmod, "MIGRATIONS", MIGRATIONS)
-    new = PostgresStore(pgmod.PostgresSettings(dsn=postgres_dsn), read_only=True)
+    monkeypatch.setattr(PostgresStore, "migrations", MIGRATIONS)
+    new = PostgresStore(PostgresSettings(dsn=postgres_dsn), read_only=True)
     try:
         assert new.schema_version() == 1  # read-only: left alone
     finally:
@@ -154,16 +159,15 @@ def test_genba_db_upgrade_reports_the_migrations(
 ) -> None:
     from click.testing import CliRunner
 
-    import genba.store.postgres as pgmod
     from genba.cli import cli
 
     toml = tmp_path / "genba.toml"
     toml.write_text(f'[store]\nkind = "postgres"\ndsn = "{postgres_dsn}"\n')
-    monkeypatch.setattr(pgmod, "MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr(PostgresStore, "migrations", MIGRATIONS[:1])
     first = CliRunner().invoke(cli, ["db", "upgrade", "-c", str(toml)])
     assert first.exit_code == 0, first.output
     assert "applied migration 1: tags, partitioned samples, last values" in first.output
-    monkeypatch.setattr(pgmod, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(PostgresStore, "migrations", MIGRATIONS)
     second = CliRunner().invoke(cli, ["db", "upgrade", "-c", str(toml)])
     assert "applied migration 2" in second.output
     assert "applied migration 1" not in second.output

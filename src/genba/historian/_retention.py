@@ -8,10 +8,10 @@ import logging
 from typing import Any, ClassVar, Self
 
 from genba.clock import Clock
+from genba.component import ComponentContext, Shutdown
 from genba.config import RETENTION, RetentionSettings, Section
 from genba.errors import ConfigError
-from genba.node._component import ComponentContext, Shutdown
-from genba.store import Rollups, Store, TimeRange
+from genba.historian._store import Rollups, Store, TimeRange
 from genba.tags import TagRegistry
 from genba.types import NS_PER_DAY
 

@@ -12,9 +12,9 @@ import pytest
 from genba.clock import ManualClock
 from genba.config import GenbaConfig, RetentionSettings, TierSettings
 from genba.errors import ConfigError, QueryError
-from genba.node import BucketHistory, Node, Retention
-from genba.store import Rollups, Store, TimeRange
-from genba.store.duckdb import DuckDBStore
+from genba.historian import BucketHistory, Retention, Rollups, Store, TimeRange
+from genba.historian.duckdb import DuckDBStore
+from genba.node import Node
 from genba.tags import TagRegistry
 from genba.types import NS_PER_S, SampleBatch, TagSpec
 from tests.conftest import wait_until

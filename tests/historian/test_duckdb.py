@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from genba.errors import StoreError
-from genba.store import Record, StoreSettings, TimeRange, open_store
-from genba.store.duckdb import SCHEMA_VERSION, DuckDBStore
+from genba.historian import Record, StoreSettings, TimeRange, open_store
+from genba.historian.duckdb import SCHEMA_VERSION, DuckDBStore
 from genba.types import SampleBatch
 
 
@@ -19,7 +19,7 @@ def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
     store = open_store(StoreSettings(), data_dir=tmp_path)
     try:
         code = (
-            "from pathlib import Path; from genba.store import open_store, StoreSettings;"
+            "from pathlib import Path; from genba.historian import open_store, StoreSettings;"
             f"open_store(StoreSettings(), data_dir=Path({str(tmp_path)!r}), read_only=True)"
         )
         r = subprocess.run(

@@ -18,7 +18,7 @@ import pyarrow.ipc as paipc
 import pyarrow.parquet as pq
 
 from genba.errors import QueryError
-from genba.store import Store, TimeRange
+from genba.historian._store import Store, TimeRange
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 

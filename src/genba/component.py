@@ -25,14 +25,15 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 from genba.bus import Bus
 from genba.clock import Clock
 from genba.config import GenbaConfig, Section
-from genba.node._records import RecordLog
-from genba.store import Store
 from genba.tags import TagRegistry
+
+if TYPE_CHECKING:  # the historian's own components import this module
+    from genba.historian import RecordLog, Store
 
 CONNECTORS_AT = 50
 """Components of a lower ``order`` are built before the connectors, the others after."""

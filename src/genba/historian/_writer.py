@@ -6,11 +6,11 @@ connectors, connectors wait; nothing is dropped. Batches are coalesced until
 when a sender waits for durability (:meth:`HistorianWriter.durable`): a group commit of all that
 is queued, so an acknowledgement costs one commit, not a flush interval.
 
-What the store already holds exactly is dropped before each write (:mod:`genba.node._dedup`):
+What the store already holds exactly is dropped before each write (:mod:`genba.historian._dedup`):
 redelivery after a crash, a replayed spool or an import run twice stores nothing twice.
 
 When the store fails a write, the batch goes to the store-and-forward spool on disk
-(:mod:`genba.node._spool`) and the writer keeps draining the bus; a recovery task writes the
+(:mod:`genba.historian._spool`) and the writer keeps draining the bus; a recovery task writes the
 backlog into the store, oldest first, once it answers again, and later batches queue behind it
 so order is kept. When the spool cannot take a batch either (it is full, or on the same full,
 read-only or vanished disk as the store) the batch is held in memory, up to
@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from genba.bus import Bus, Overflow
-from genba.config import Section
+from genba.component import ComponentContext, Shutdown
+from genba.config import Section, StoreSettings
 from genba.errors import NotAcceptingError
-from genba.node._component import ComponentContext, Shutdown
-from genba.node._dedup import Redeliveries
-from genba.node._records import RecordLog
-from genba.node._spool import Spool
+from genba.historian._dedup import Redeliveries
+from genba.historian._records import RecordLog
+from genba.historian._spool import Spool
+from genba.historian._store import Store
 from genba.retry import Backoff
-from genba.store import Store, StoreSettings
 from genba.types import Command, Event, SampleBatch, Tag
 
 log = logging.getLogger("genba.historian")

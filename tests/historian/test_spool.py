@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from genba.bus import Bus
-from genba.node import HistorianWriter
-from genba.node._spool import Spool
-from genba.store import StoreSettings, TimeRange
-from genba.store.duckdb import DuckDBStore
+from genba.historian import HistorianWriter, StoreSettings, TimeRange
+from genba.historian._spool import Spool
+from genba.historian.duckdb import DuckDBStore
 from genba.tags import TagRegistry
 from genba.types import SampleBatch, TagSpec
 from tests.conftest import wait_until

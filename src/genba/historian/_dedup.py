@@ -7,7 +7,7 @@ forwarder's retry, or the same file imported twice. Live data, always newer, cos
 
 >>> import tempfile
 >>> from pathlib import Path
->>> from genba.store import StoreSettings, open_store
+>>> from genba.historian import StoreSettings, open_store
 >>> d = Path(tempfile.mkdtemp())
 >>> store = open_store(StoreSettings(), data_dir=d)
 >>> b = SampleBatch.from_columns(tag_ids=[1, 1], ts_ns=[10, 20], values=[1.0, 2.0])
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from genba.store import Store, TimeRange
+from genba.historian._store import Store, TimeRange
 from genba.types import SampleBatch
 
 _NEVER = np.iinfo(np.int64).min

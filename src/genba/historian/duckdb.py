@@ -28,22 +28,22 @@ import numpy.typing as npt
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from genba.config import StoreSettings
 from genba.errors import ConfigError, StoreError, StoreLockedError
-from genba.store._base import (
+from genba.historian._derived import runs_of
+from genba.historian._store import (
     ROLLUP,
     Buckets,
     Record,
     Runs,
-    StoreSettings,
     TimeRange,
     check_aggs,
     check_limit,
     record_filter,
 )
-from genba.store._derived import runs_of
 from genba.types import QUALITY_DTYPE, Quality, SampleBatch, Tag, TagId, TagSpec
 
-log = logging.getLogger("genba.store")
+log = logging.getLogger("genba.historian")
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -158,7 +158,7 @@ class _LastValues:
 
 
 class DuckDBStore:
-    """Historian in one DuckDB file. See :class:`genba.store.Store` for the contract.
+    """Historian in one DuckDB file. See :class:`genba.historian.Store` for the contract.
 
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from genba.errors import QueryError
-from genba.store._base import Buckets, Runs, Store, TimeRange
+from genba.historian._store import Buckets, Runs, Store, TimeRange
 from genba.types import NS_PER_HOUR, Quality, SampleBatch, TagId
 
 I64 = npt.NDArray[np.int64]

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from genba.bus import Bus
-from genba.node import HistorianWriter
-from genba.node._records import RecordLog
-from genba.store import StoreSettings, TimeRange
-from genba.store.duckdb import DuckDBStore
+from genba.historian import HistorianWriter, StoreSettings, TimeRange
+from genba.historian._records import RecordLog
+from genba.historian.duckdb import DuckDBStore
 from genba.tags import TagRegistry
 from genba.types import Event, SampleBatch, TagSpec
 

@@ -19,8 +19,8 @@ import pytest
 from psycopg import sql
 
 from genba.errors import ConfigError
-from genba.store import ROLLUP, TimeRange
-from genba.store.postgres import TIMESCALEDB, PostgresSettings, PostgresStore
+from genba.historian import ROLLUP, TimeRange
+from genba.historian.postgres import PostgresSettings, PostgresStore, Timescale
 from genba.testing import free_port
 from genba.types import NS_PER_S, SampleBatch
 
@@ -115,7 +115,7 @@ def _sorted(batch: SampleBatch) -> list[tuple[int, int, float, int]]:
 def test_a_partitioned_database_is_moved_into_a_compressed_hypertable(timescale_dsn: str) -> None:
     plant = _plant()
     store = PostgresStore(_settings(timescale_dsn, "conv", timescaledb="off"))
-    assert store.layout == "partitioned"
+    assert store.layout.name == "partitioned"
     with store.pool.connection() as conn:  # samples of a node that ran before: native layout
         conn.execute("CREATE TABLE conv.samples_default PARTITION OF conv.samples DEFAULT")
         conn.commit()
@@ -124,7 +124,7 @@ def test_a_partitioned_database_is_moved_into_a_compressed_hypertable(timescale_
 
     store = PostgresStore(_settings(timescale_dsn, "conv"))  # timescaledb = "auto"
     try:
-        assert store.layout == TIMESCALEDB
+        assert store.layout.name == Timescale.name
         assert (0, "samples moved into a TimescaleDB hypertable") in store.applied_on_open
         assert _one(
             store,
@@ -172,7 +172,7 @@ def test_a_partitioned_database_is_moved_into_a_compressed_hypertable(timescale_
         store.close()
     store = PostgresStore(_settings(timescale_dsn, "conv"))  # converted once only
     assert store.applied_on_open == []
-    assert store.layout == TIMESCALEDB
+    assert store.layout.name == Timescale.name
     store.close()
 
 
