@@ -1,9 +1,10 @@
 """Jittered exponential backoff, and the :class:`Session` that keeps a link up with it.
 
-Connectors reconnecting to a broker, PLC or server, the simulator's outputs, the node
-restarting a failed connector or task, and the historian writing its backlog all wait with
-one :class:`Backoff`, so a plant full of clients that lost the same broker does not come back
-in lockstep.
+Connectors reconnecting to a broker, PLC or server, the simulator's outputs, the forwarder
+sending its spool upstream and the historian writing its backlog into the store are each a
+:class:`Session`; they, the node restarting a failed connector or task and the record log all
+wait with one :class:`Backoff`, so a plant full of clients that lost the same broker does not
+come back in lockstep.
 
 >>> import random
 >>> random.seed(1)
@@ -56,13 +57,15 @@ class LinkState(enum.StrEnum):
 
 
 class Session:
-    """Keeps one link up: the one reconnect loop of genba's connectors and outputs.
+    """Keeps one link up: the one reconnect loop of genba's connectors, the simulator's
+    outputs, the forwarder and the historian's backlog.
 
     :meth:`run` calls ``serve(session)`` — which opens the link, calls :meth:`connected` once
     it is up (that resets the backoff) and serves until the link fails — again and again: each
     failure that is one of ``errors`` is counted, handed to ``on_lost`` (mark tags stale, say
     so in health), logged, and followed by a jittered backoff wait. Any other exception, and
-    cancellation, ends the loop (the node's supervision deals with crashes).
+    cancellation, ends the loop (the node's supervision deals with crashes). ``log_every_s``
+    keeps the warning to one per that many seconds through a long outage.
 
     >>> import asyncio
     >>> async def demo():
@@ -88,12 +91,17 @@ class Session:
         errors: tuple[type[BaseException], ...] = (OSError,),
         log: logging.Logger | None = None,
         on_connected: Callable[[], None] | None = None,
+        log_every_s: float = 0.0,
+        retry_word: str = "reconnecting",
     ) -> None:
         self.name = name
         self.on_connected = on_connected
         self.errors = errors
         self.backoff = Backoff(max_s=max_s, first_s=first_s)
         self.log = log or logging.getLogger("genba")
+        self.log_every_s = log_every_s
+        self.retry_word = retry_word
+        self._logged_at = float("-inf")
         self.state = LinkState.STOPPED
         self.failures = 0
         self.last_error = ""
@@ -131,7 +139,11 @@ class Session:
                     if on_lost is not None:
                         await on_lost(e)
                     delay = self.backoff.next_delay()
-                    self.log.warning("%s: %s; reconnecting in %.1f s", self.name, e, delay)
+                    if time.monotonic() - self._logged_at >= self.log_every_s:
+                        self._logged_at = time.monotonic()
+                        self.log.warning(
+                            "%s: %s; %s in %.1f s", self.name, e, self.retry_word, delay
+                        )
                     await asyncio.sleep(delay)
         finally:
             self._set(LinkState.STOPPED)

@@ -40,6 +40,8 @@ async def test_edge_spools_while_upstream_is_away_and_delivers_everything_later(
     assert forward["connected"] is False
     await wait_until(lambda: edge.node.health()["forward"]["spooled_samples"] > 500, 20)
     assert edge.node.health()["forward"]["errors"] >= 1
+    # the upstream link is a retry.Session: lost, it waits (backoff) before the next try
+    await wait_until(lambda: edge.node.health()["forward"]["state"] == "waiting", 10)
     spool_files = list((edge.node.config.data_dir / "forward-spool").glob("*.arrow"))
     assert spool_files  # on disk, not in memory
 
@@ -54,6 +56,7 @@ async def test_edge_spools_while_upstream_is_away_and_delivers_everything_later(
     )
     backlog = edge.node.health()["forward"]["spooled_samples"]
     await wait_until(lambda: edge.node.health()["forward"]["sent_samples"] >= backlog, 30)
+    assert edge.node.health()["forward"]["state"] == "connected"
     await edge.shutdown()  # what is still spooled or queued goes up before it stops
     forward = edge.node.health()["forward"]
     assert forward["connected"] is True

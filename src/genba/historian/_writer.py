@@ -41,7 +41,7 @@ from genba.historian._dedup import Redeliveries
 from genba.historian._records import RecordLog
 from genba.historian._spool import Spool
 from genba.historian._store import Store
-from genba.retry import Backoff
+from genba.retry import Session
 from genba.types import Command, Event, SampleBatch, Tag
 
 log = logging.getLogger("genba.historian")
@@ -299,11 +299,11 @@ class HistorianWriter:
         finally:
             self._waiting -= 1
 
-    def _failed(self, e: Exception, doing: str) -> None:
+    def _failed(self, e: BaseException, doing: str, *, quiet: bool = False) -> None:
         self.stats.errors += 1
         self.problem = self.stats.last_error = f"{type(e).__name__}: {e}"
         now = time.monotonic()
-        if (
+        if not quiet and (
             now - self._logged.get(self.problem, float("-inf")) >= 60
         ):  # once a minute, not each retry
             if len(self._logged) > 100:
@@ -359,25 +359,38 @@ class HistorianWriter:
 
     async def _recover(self) -> None:
         """Write the backlog into the store, oldest first (the spool, then what memory
-        holds), retrying with backoff until the store answers; while it does not, move what
-        memory holds onto the spool when that takes it."""
-        backoff = Backoff(max_s=5.0, first_s=0.2)
-        while (self._spool is not None and self._spool.files) or self._held:
-            try:
-                await self._recover_one()
-                backoff.reset()
-                self.problem = ""
-            except Exception as e:  # still down: wait and try the same batch again
-                self._failed(e, "writing the backlog; retrying")
-                if self._held and self._spool is not None and not self._spool.full:
-                    head = self._held.popleft()  # durable once spooled: in order, it is next
-                    self.stats.held_samples -= len(head)
-                    if await self._to_spool(head):
-                        continue
-                    self._held.appendleft(head)
-                    self.stats.held_samples += len(head)
-                await asyncio.sleep(backoff.next_delay())
+        holds), as a :class:`~genba.retry.Session` with the store: a failed write is a lost
+        link (backoff, then the same batch again); meanwhile what memory holds moves onto the
+        spool when that takes it."""
+        link = Session(
+            "historian backlog",
+            max_s=5.0,
+            first_s=0.2,
+            errors=(Exception,),
+            log=log,
+            log_every_s=60,
+            retry_word="writing it again",
+        )
+        await link.run(self._write_backlog, self._backlog_failed)
         log.info("historian backlog written: storing live again")
+
+    async def _write_backlog(self, link: Session) -> None:
+        while (self._spool is not None and self._spool.files) or self._held:
+            await self._recover_one()
+            link.connected()
+            self.problem = ""
+
+    async def _backlog_failed(self, e: BaseException) -> None:
+        """The store is still down: count it, and move what memory holds onto the spool
+        (durable once spooled; in order, it is next) while the spool takes it."""
+        self._failed(e, "writing the backlog", quiet=True)  # the session logs it
+        while self._held and self._spool is not None and not self._spool.full:
+            head = self._held.popleft()
+            self.stats.held_samples -= len(head)
+            if not await self._to_spool(head):
+                self._held.appendleft(head)
+                self.stats.held_samples += len(head)
+                return
 
     async def _recover_one(self) -> None:
         spool = self._spool

@@ -28,7 +28,7 @@ from genba.bus import Bus, Overflow
 from genba.component import ComponentContext, Shutdown
 from genba.config import FORWARD, ForwardSettings, Section
 from genba.historian import Spool, as_table
-from genba.retry import Backoff
+from genba.retry import LinkState, Session
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 
@@ -45,6 +45,8 @@ class UpstreamError(Exception):
 class ForwardStats:
     url: str
     connected: bool = False
+    state: str = LinkState.STOPPED.value
+    """The upstream link (:class:`~genba.retry.LinkState`): sending the spool when connected."""
     sent_samples: int = 0
     refused_samples: int = 0  # rows the upstream found invalid (its dead letters)
     spooled_samples: int = 0
@@ -92,6 +94,15 @@ class Forwarder:
         self.stats.spool_bytes = self.spool.bytes
         self._warned_full = False
         self._http: httpx.AsyncClient | None = None
+        self.link = Session(
+            f"forward to {settings.url}",
+            max_s=settings.retry_max_s,
+            errors=(UpstreamError,),
+            log=log,
+            log_every_s=60,
+            retry_word="sending the spool again",
+        )
+        """The upstream link: the spool is sent through it, with backoff while it is down."""
 
     async def run(self) -> None:
         """Forward until the bus is closed; what the upstream has not taken stays spooled."""
@@ -117,6 +128,7 @@ class Forwarder:
         if not self.spool.files:
             try:
                 await self._post(batch)
+                self.link.connected()
                 return
             except UpstreamError:
                 pass  # counted in _post; keep it on disk
@@ -139,8 +151,11 @@ class Forwarder:
         self.stats.spool_bytes = self.spool.bytes
 
     async def _send_spool(self) -> None:
-        """Send the spool to the upstream, oldest first, retrying with backoff."""
-        backoff = Backoff(max_s=self.s.retry_max_s)
+        """Send the spool to the upstream, oldest first, through :attr:`link` (a failed post
+        is a lost link: backoff, then the same head again)."""
+        await self.link.run(self._serve_spool)
+
+    async def _serve_spool(self, link: Session) -> None:
         while True:
             head = (
                 await asyncio.to_thread(self.spool.peek_many, SEND_MAX_SAMPLES)
@@ -151,12 +166,8 @@ class Forwarder:
                 await asyncio.sleep(self.s.batch_ms / 1000)
                 continue
             batch = SampleBatch.concat([b for _, b in head])  # the backlog, many files a request
-            try:
-                await self._post(batch)
-            except UpstreamError:
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            backoff.reset()
+            await self._post(batch)
+            link.connected()
             for path, _ in head:
                 self.spool.pop(path)
             self.stats.spooled_samples = max(self.stats.spooled_samples - len(batch), 0)
@@ -199,6 +210,7 @@ class Forwarder:
         self.stats.last_error = reason
 
     def health(self) -> dict[str, Any]:
+        self.stats.state = self.link.state.value
         return asdict(self.stats)
 
     def problems(self) -> list[str]:
