@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from genba.api._kpi_views import kpi_json, stop_json
 from genba.clock import RealClock
 from genba.config import parse_config
 from genba.historian import Store, StoreSettings, open_store
@@ -37,7 +39,32 @@ def steps(
 
 Series = tuple[np.ndarray, ...]
 """(times, values) or (times, values, quality) of one tag."""
-MakeKpi = Callable[[str, Mapping[str, Series]], Kpi]
+
+
+class JsonKpi:
+    """A :class:`Kpi` whose answers are read as the API and ``genba kpi --format json`` send
+    them (the typed answers are ``.typed``'s)."""
+
+    def __init__(self, kpi: Kpi) -> None:
+        self.typed = kpi
+
+    def oee(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        return kpi_json(self.typed.oee(*args, **kw))
+
+    def losses(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        return kpi_json(self.typed.losses(*args, **kw))
+
+    def reliability(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        return kpi_json(self.typed.reliability(*args, **kw))
+
+    def cost(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        return kpi_json(self.typed.cost(*args, **kw))
+
+    def downtime(self, *args: Any, **kw: Any) -> list[dict[str, Any]]:
+        return [stop_json(s) for s in self.typed.downtime(*args, **kw)]
+
+
+MakeKpi = Callable[[str, Mapping[str, Series]], JsonKpi]
 
 
 @pytest.fixture
@@ -50,7 +77,7 @@ def store_kind() -> str:
 def make_kpi(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> Iterator[MakeKpi]:
     stores: list[Store] = []
 
-    def make(config_text: str, series: Mapping[str, Series]) -> Kpi:
+    def make(config_text: str, series: Mapping[str, Series]) -> JsonKpi:
         config = parse_config(config_text)
         if store_kind == "postgres":
             dsn = request.getfixturevalue("postgres_dsn")
@@ -71,7 +98,7 @@ def make_kpi(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) ->
                     quality=q[0] if q else None,
                 )
             )
-        return Kpi(config, reg, store, RealClock())
+        return JsonKpi(Kpi(config, reg, store, RealClock()))
 
     yield make
     for s in stores:

@@ -470,10 +470,10 @@ def test_a_relative_start_counts_from_now_as_on_every_endpoint(make_kpi: MakeKpi
     # once -8h counted back from `end` here and from now on /api/tags/*/samples
     ts, state = steps(D + "06:00:00", [(D + "06:00:00", 1.0)], D + "06:10:01")
     kpi = make_kpi(TWO_SHIFTS, {f"{M}/state": (ts, state), f"{M}/good_count": (ts, state * 0)})
-    span = kpi.span("-8h", "-2h")
-    now = kpi.clock.now_ns()
+    span = kpi.typed.span("-8h", "-2h")
+    now = kpi.typed.clock.now_ns()
     assert abs(span.start_ns - (now - 8 * 3600 * NS)) < 5 * NS
     assert abs(span.end_ns - (now - 2 * 3600 * NS)) < 5 * NS
-    assert kpi.span("-8h", None).end_ns - kpi.span("-8h", None).start_ns == pytest.approx(
-        8 * 3600 * NS, abs=5 * NS
-    )
+    assert kpi.typed.span("-8h", None).end_ns - kpi.typed.span(
+        "-8h", None
+    ).start_ns == pytest.approx(8 * 3600 * NS, abs=5 * NS)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from genba.api._kpi_views import kpi_json
 from genba.states import MachineState as S
 from tests.kpi.conftest import NS, MakeKpi, at, steps
 
@@ -103,6 +104,33 @@ def test_a_shift_worked_by_hand(make_kpi: MakeKpi) -> None:
         "startup_rejects": 20.0,
         "unattributed": 0.0,
     }
+
+
+def test_the_typed_answer_holds_raw_numbers_and_integer_times(make_kpi: MakeKpi) -> None:
+    # what a component uses: no JSON, no formatted time; the API's JSON is made from it
+    kpi = make_kpi(CONFIG, textbook_signals())
+    answer = kpi.typed.oee(M, DAY + "06:00:00Z", DAY + "14:00:00Z")
+    assert (answer.kind, answer.asset, answer.by) == ("oee", M, None)
+    assert (answer.span.start_ns, answer.span.end_ns) == (
+        at(DAY + "06:00:00"),
+        at(DAY + "14:00:00"),
+    )
+    row = answer.row(M)
+    assert (row.level, row.period, row.start_ns, row.end_ns) == (
+        "machine", "all", at(DAY + "06:00:00"), at(DAY + "14:00:00"),
+    )  # fmt: skip
+    assert type(row.start_ns) is int
+    assert row.figures["oee"] == pytest.approx(294 / 450)
+    assert answer.not_counted == []
+    assert answer.warnings == []
+    as_sent = kpi_json(answer)["rows"][0]
+    assert (as_sent["start"], as_sent["end"]) == (DAY + "06:00:00.000Z", DAY + "14:00:00.000Z")
+    assert as_sent["oee"] == row.figures["oee"]
+    stops = kpi.typed.downtime(M, DAY + "06:00:00Z", DAY + "14:00:00Z", "down")
+    assert stops
+    assert [s.state for s in stops] == [S.DOWN] * len(stops)
+    assert sum(s.minutes for s in stops) == pytest.approx(45)
+    assert all(type(s.start_ns) is int for s in stops)
 
 
 def test_reliability_of_the_shift(make_kpi: MakeKpi) -> None:

@@ -20,6 +20,7 @@ from genba.kpi import Kpi
 from genba.sim import GroundTruth, Simulator, load_scenario, truth
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
+from tests.kpi.conftest import JsonKpi
 
 T0 = 1_767_571_200 * 10**9  # Monday 2026-01-05 00:00Z
 WEEK_S = 7 * 86_400
@@ -28,7 +29,7 @@ START, END = "2026-01-05T00:00:00Z", "2026-01-12T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
-def week(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kpi, GroundTruth]]:
+def week(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[JsonKpi, GroundTruth]]:
     sim = Simulator(load_scenario("demo"), t0_ns=T0)
     reg = TagRegistry()
     tags = reg.ensure(sim.tag_specs())
@@ -46,12 +47,12 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kpi, Ground
                 values=v.ravel(),
             )
         )
-    kpi = Kpi(parse_config(example_config()), reg, store, RealClock())
+    kpi = JsonKpi(Kpi(parse_config(example_config()), reg, store, RealClock()))
     yield kpi, truth(sim, T0, T0 + WEEK_S * 10**9)
     store.close()
 
 
-def test_oee_and_losses_within_half_a_point_of_truth(week: tuple[Kpi, GroundTruth]) -> None:
+def test_oee_and_losses_within_half_a_point_of_truth(week: tuple[JsonKpi, GroundTruth]) -> None:
     kpi, tr = week
     rows = [r for r in kpi.oee("berlin", START, END)["rows"] if r["level"] == "machine"]
     assert len(rows) == 3
@@ -75,7 +76,7 @@ def test_oee_and_losses_within_half_a_point_of_truth(week: tuple[Kpi, GroundTrut
     print("\n".join(f"  {k:20s} {v:.3f}" for k, v in worst.items()))
 
 
-def test_line_roll_up_weights_by_time_not_by_averaging(week: tuple[Kpi, GroundTruth]) -> None:
+def test_line_roll_up_weights_by_time_not_by_averaging(week: tuple[JsonKpi, GroundTruth]) -> None:
     kpi, tr = week
     rows = kpi.oee("berlin/packaging/line1", START, END)["rows"]
     line = next(r for r in rows if r["level"] == "line")
@@ -88,7 +89,7 @@ def test_line_roll_up_weights_by_time_not_by_averaging(week: tuple[Kpi, GroundTr
     assert line["constraint"]["oee"] == pytest.approx(filler.oee, abs=0.005)
 
 
-def test_failures_match_the_simulated_breakdowns(week: tuple[Kpi, GroundTruth]) -> None:
+def test_failures_match_the_simulated_breakdowns(week: tuple[JsonKpi, GroundTruth]) -> None:
     kpi, tr = week
     d = kpi.reliability("berlin/packaging/line1", START, END)
     for row in d["rows"]:
@@ -105,7 +106,7 @@ def test_failures_match_the_simulated_breakdowns(week: tuple[Kpi, GroundTruth]) 
     assert by_reason == true_by
 
 
-def test_costs_match_the_simulated_money(week: tuple[Kpi, GroundTruth]) -> None:
+def test_costs_match_the_simulated_money(week: tuple[JsonKpi, GroundTruth]) -> None:
     kpi, tr = week
     (row,) = kpi.cost("berlin/packaging/line1", START, END)["rows"]
     line = tr.lines["berlin/packaging/line1"]
@@ -122,7 +123,7 @@ def test_costs_match_the_simulated_money(week: tuple[Kpi, GroundTruth]) -> None:
 
 
 def test_inventory_turnover_needs_the_stock_value_and_is_plausible_with_it(
-    week: tuple[Kpi, GroundTruth],
+    week: tuple[JsonKpi, GroundTruth],
 ) -> None:
     kpi, _ = week
     (row,) = kpi.cost("berlin/packaging/line1", START, END)["rows"]
@@ -134,7 +135,7 @@ def test_inventory_turnover_needs_the_stock_value_and_is_plausible_with_it(
         'path = "berlin/packaging/line1"\ninventory_value = 250000.0',
         1,
     )
-    with_stock = Kpi(parse_config(text), kpi.registry, kpi.store, RealClock())
+    with_stock = JsonKpi(Kpi(parse_config(text), kpi.typed.registry, kpi.typed.store, RealClock()))
     (row,) = with_stock.cost("berlin/packaging/line1", START, END)["rows"]
     sold = row["material_of_goods_finished"] + row["total_cost"] - row["costs"]["material"]
     assert row["inventory_turnover"] == pytest.approx(sold / 250_000.0)

@@ -27,13 +27,14 @@ from genba.tags import TagRegistry
 from genba.testing import free_port
 from genba.types import SampleBatch
 from tests.conftest import Broker, RunningNode, wait_until
+from tests.kpi.conftest import JsonKpi
 
 T0 = 1_767_571_200 * 10**9  # Monday 2026-01-05 00:00Z
 NS = 10**9
 RATIOS = ("availability", "performance", "quality", "oee", "teep")
 
 
-def _offline_kpi(store: Store) -> Kpi:
+def _offline_kpi(store: Store) -> JsonKpi:
     """KPIs as `genba kpi` computes them from a stopped node's store."""
     last = store.last()
     newest = int(last.ts_ns.max()) + 1
@@ -41,16 +42,18 @@ def _offline_kpi(store: Store) -> Kpi:
     def vouched() -> int:
         return newest
 
-    return Kpi(
-        parse_config(example_config()),
-        TagRegistry(store.load_tags()),
-        store,
-        RealClock(),
-        vouched_until=vouched,
+    return JsonKpi(
+        Kpi(
+            parse_config(example_config()),
+            TagRegistry(store.load_tags()),
+            store,
+            RealClock(),
+            vouched_until=vouched,
+        )
     )
 
 
-def _check(kpi: Kpi, tr: GroundTruth, start_ns: int, end_ns: int) -> dict[str, float]:
+def _check(kpi: JsonKpi, tr: GroundTruth, start_ns: int, end_ns: int) -> dict[str, float]:
     """Every machine's ratios and losses within 0.5 points, counts exact; the worst miss."""
     answer = kpi.oee("berlin", str(start_ns // 10**6), str(end_ns // 10**6))
     assert answer["not_counted"] == []

@@ -8,6 +8,18 @@ import anyio
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 
+from genba.api._kpi_views import (
+    CostOut,
+    LossesOut,
+    OeeOut,
+    ReasonSetOut,
+    ReliabilityOut,
+    StopOut,
+    TimelineOut,
+    kpi_json,
+    stop_json,
+    timeline_json,
+)
 from genba.node import Node
 
 Asset = Annotated[
@@ -32,41 +44,41 @@ class ReasonBody(BaseModel):
 def install(app: FastAPI, node: Node) -> None:
     kpi = node.kpi
 
-    @app.get("/api/kpi/oee", tags=["kpi"])
+    @app.get("/api/kpi/oee", tags=["kpi"], response_model=OeeOut)
     def oee(
         asset: Asset = "", start: Start = None, end: End = None, by: By = None
     ) -> dict[str, Any]:
         """Availability, performance, quality, OEE, TEEP, the time waterfall and the six big
         losses per machine, line and asset (lines also from their constraint machine)."""
-        return kpi.oee(asset, start, end, by)
+        return kpi_json(kpi.oee(asset, start, end, by))
 
-    @app.get("/api/kpi/losses", tags=["kpi"])
+    @app.get("/api/kpi/losses", tags=["kpi"], response_model=LossesOut)
     def losses(
         asset: Asset = "", start: Start = None, end: End = None, by: By = None
     ) -> dict[str, Any]:
         """The six big losses in minutes, and a Pareto of stop time by state and reason."""
-        return kpi.losses(asset, start, end, by)
+        return kpi_json(kpi.losses(asset, start, end, by))
 
-    @app.get("/api/kpi/reliability", tags=["kpi"])
+    @app.get("/api/kpi/reliability", tags=["kpi"], response_model=ReliabilityOut)
     def reliability(
         asset: Asset = "", start: Start = None, end: End = None, by: By = None
     ) -> dict[str, Any]:
         """MTBF, MTTR, failures by reason, throughput, cycle time, first pass yield, counts
         against target."""
-        return kpi.reliability(asset, start, end, by)
+        return kpi_json(kpi.reliability(asset, start, end, by))
 
-    @app.get("/api/kpi/cost", tags=["kpi"])
+    @app.get("/api/kpi/cost", tags=["kpi"], response_model=CostOut)
     def cost(
         asset: Asset = "", start: Start = None, end: End = None, by: By = None
     ) -> dict[str, Any]:
         """Per line: costs by kind, cost per good unit, money of each loss, margin per product,
         average WIP and inventory turnover."""
-        return kpi.cost(asset, start, end, by)
+        return kpi_json(kpi.cost(asset, start, end, by))
 
-    @app.get("/api/kpi/timeline", tags=["kpi"])
+    @app.get("/api/kpi/timeline", tags=["kpi"], response_model=TimelineOut)
     def timeline(asset: Asset = "", start: Start = None, end: End = None) -> dict[str, Any]:
         """Each machine's state runs over the range (columnar): the line view's Gantt chart."""
-        return kpi.timeline(asset, start, end)
+        return timeline_json(kpi.timeline(asset, start, end))
 
     @app.get("/api/products", tags=["kpi"])
     def products() -> list[dict[str, Any]]:
@@ -79,7 +91,7 @@ def install(app: FastAPI, node: Node) -> None:
         """The reason tree: code, name and category of every reason."""
         return [r.model_dump() for r in node.config.reasons()]
 
-    @app.get("/api/downtime", tags=["kpi"])
+    @app.get("/api/downtime", tags=["kpi"], response_model=list[StopOut])
     def downtime(
         asset: Asset = "",
         start: Start = None,
@@ -87,9 +99,9 @@ def install(app: FastAPI, node: Node) -> None:
         states: Annotated[str, Query(description="Which stops, comma-separated.")] = "down,setup",
     ) -> list[dict[str, Any]]:
         """Stops with id, machine, times, state and reason (from the machine or an operator)."""
-        return kpi.downtime(asset, start, end, states)
+        return [stop_json(s) for s in kpi.downtime(asset, start, end, states)]
 
-    @app.post("/api/downtime/{downtime_id}/reason", tags=["kpi"])
+    @app.post("/api/downtime/{downtime_id}/reason", tags=["kpi"], response_model=ReasonSetOut)
     async def set_reason(downtime_id: str, body: ReasonBody) -> dict[str, Any]:
         """Give a stop a reason from the reason tree. It is stored as a sample of the
         machine's ``downtime_reason`` tag at the stop's start, so it is kept, exported and

@@ -11,11 +11,12 @@ from urllib.parse import quote
 import httpx
 
 from genba.api import _views
+from genba.api._kpi_views import kpi_json
 from genba.clock import RealClock
 from genba.config import RETENTION, GenbaConfig
 from genba.errors import GenbaError, StoreLockedError
 from genba.historian import History, Store, open_store
-from genba.kpi import Kpi
+from genba.kpi import Kpi, KpiAnswer
 from genba.tags import TagRegistry
 
 
@@ -115,8 +116,8 @@ class StoreKpi:
     def kpi(
         self, kind: str, asset: str, start: str | None, end: str | None, by: str | None
     ) -> dict[str, Any]:
-        result: dict[str, Any] = getattr(self._kpi, kind)(asset, start, end, by)
-        return result
+        answer: KpiAnswer = getattr(self._kpi, kind)(asset, start, end, by)
+        return kpi_json(answer)
 
 
 class KpiSource(Protocol):

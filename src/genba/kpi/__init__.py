@@ -4,6 +4,15 @@ Figures come from the store's samples through each machine's ``[machine.signals]
 line's calendar; definitions and formulas are in docs/kpi.md.
 """
 
+from genba.kpi._answers import (
+    KpiAnswer,
+    KpiRow,
+    KpiWarning,
+    MachineRuns,
+    NotCounted,
+    Stop,
+    Timeline,
+)
 from genba.kpi._load import OPERATOR_REASON, Loaded, SignalReader, ideal_cycles, load
 from genba.kpi._metrics import oee, ratio, reliability
 from genba.kpi._oee import CLASSES, Calendar, Figures, Periods, compute
@@ -20,10 +29,17 @@ __all__ = [
     "Energy",
     "Figures",
     "Kpi",
+    "KpiAnswer",
+    "KpiRow",
+    "KpiWarning",
     "Loaded",
+    "MachineRuns",
+    "NotCounted",
     "Periods",
     "SignalReader",
     "States",
+    "Stop",
+    "Timeline",
     "compute",
     "counter_increments",
     "downtime_id",

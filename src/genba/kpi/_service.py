@@ -20,6 +20,15 @@ from genba.config import GenbaConfig, MachineSettings, ReasonSettings
 from genba.errors import QueryError
 from genba.historian import Store, TimeRange
 from genba.kpi import _metrics
+from genba.kpi._answers import (
+    KpiAnswer,
+    KpiRow,
+    KpiWarning,
+    MachineRuns,
+    NotCounted,
+    Stop,
+    Timeline,
+)
 from genba.kpi._load import (
     OPERATOR_REASON,
     Loaded,
@@ -33,7 +42,7 @@ from genba.kpi._timeline import Counts, States
 from genba.states import MachineState as S
 from genba.tags import TagRegistry
 from genba.timeparse import format_time, parse_range
-from genba.types import NS_PER_MS, NS_PER_S, SampleBatch, TagSpec
+from genba.types import NS_PER_S, SampleBatch, TagSpec
 
 BY = ("shift", "day", "hour")
 RATIOS = ("availability", "performance", "quality", "oee")
@@ -241,37 +250,29 @@ class Kpi:
         return int(np.argmax([m.ideal_cycle_time_s or 0.0 for m in ms]))
 
     # -- answers ---------------------------------------------------------------------------
-    def _rows(self, r: Result, fn: Any, *, lines_only: bool = False) -> list[dict[str, Any]]:
+    def _rows(self, r: Result, fn: Any, *, lines_only: bool = False) -> list[KpiRow]:
         rows = []
         level = r.asset.strip("/").count("/") + 1 if r.asset.strip("/") else 0
         for p, label in enumerate(r.labels):
-            head = {
-                "period": label,
-                "start": format_time(int(r.periods.start_ns[p])),
-                "end": format_time(int(r.periods.end_ns[p])),
-            }
+            a, b = int(r.periods.start_ns[p]), int(r.periods.end_ns[p])
             per_period = [ln.figures.take_period(p) for ln in r.lines]
             if not lines_only:
                 for ln, f in zip(r.lines, per_period, strict=True):
                     for i, m in enumerate(ln.machines):
                         one = f.take(np.array([i]))
-                        rows.append(
-                            head | {"entity": m.path, "level": "machine"} | fn(one, ln, i, p)
-                        )
+                        rows.append(KpiRow(m.path, "machine", label, a, b, fn(one, ln, i, p)))
             for ln, f in zip(r.lines, per_period, strict=True):
                 if level <= 3:
-                    rows.append(
-                        head | {"entity": ln.path, "level": "line"} | fn(f.sum(0), ln, None, p)
-                    )
+                    rows.append(KpiRow(ln.path, "line", label, a, b, fn(f.sum(0), ln, None, p)))
             if level < 3 and len(r.lines) > 0:
                 total = Figures.add([f.sum(0) for f in per_period])
                 name = r.asset.strip("/") or "all"
                 lvl = ("all", "site", "area")[level]
                 if not lines_only:
-                    rows.append(head | {"entity": name, "level": lvl} | fn(total, None, None, p))
+                    rows.append(KpiRow(name, lvl, label, a, b, fn(total, None, None, p)))
         return rows
 
-    def oee(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def oee(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> KpiAnswer:  # fmt: skip
         """OEE, TEEP, waterfall and six big losses per machine, line and asset."""
         r = self.compute(asset, start, end, by)
 
@@ -286,9 +287,9 @@ class Kpi:
                 d["counts"]["unattributed"] = float(ln.loaded.unattributed[i])
             return d
 
-        return self._answer(r, self._rows(r, fn))
+        return self._answer("oee", r, self._rows(r, fn))
 
-    def losses(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def losses(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> KpiAnswer:  # fmt: skip
         """The six big losses per entity, and a Pareto of stop time by reason."""
         r = self.compute(asset, start, end, by)
         rows = self._rows(r, lambda f, ln, i, p: {"losses_min": _metrics.oee(f)["losses_min"]})
@@ -313,9 +314,9 @@ class Kpi:
             }
             for (cls, code), sec in sorted(pareto.items(), key=lambda kv: -kv[1])
         ]
-        return self._answer(r, rows) | {"pareto": items}
+        return self._answer("losses", r, rows, pareto=items)
 
-    def reliability(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def reliability(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> KpiAnswer:  # fmt: skip
         """MTBF, MTTR, throughput, first pass yield, counts vs target; failures by reason."""
         r = self.compute(asset, start, end, by)
         rows = self._rows(r, lambda f, ln, i, p: _metrics.reliability(f))
@@ -329,9 +330,9 @@ class Kpi:
                 )
                 d["failures"] += 1
                 d["minutes"] += mins
-        return self._answer(r, rows) | {"failures_by_reason": by_reason}
+        return self._answer("reliability", r, rows, failures_by_reason=by_reason)
 
-    def cost(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def cost(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> KpiAnswer:  # fmt: skip
         """Costs, cost per good unit, loss money, margin per product, WIP turnover per line."""
         r = self.compute(asset, start, end, by)
         products = list(self.config.product)
@@ -361,7 +362,7 @@ class Kpi:
             )
 
         rows = self._rows(r, fn, lines_only=True)
-        return self._answer(r, rows) | {"currency": self.config.costs.currency}
+        return self._answer("cost", r, rows, currency=self.config.costs.currency)
 
     def _reason_tree(self) -> dict[int, ReasonSettings]:
         """Reason code → reason; code 0 is a stop nobody has given a reason yet."""
@@ -369,53 +370,49 @@ class Kpi:
         tree.setdefault(0, ReasonSettings(code=0, name="unassigned", category="unassigned"))
         return tree
 
-    def _answer(self, r: Result, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "asset": r.asset or "all",
-            "start": format_time(r.span.start_ns),
-            "end": format_time(r.span.end_ns),
-            "by": r.by,
-            "rows": rows,
-            "not_counted": [
-                {"machine": ln.machines[i].path, "reason": why}
+    def _answer(self, kind: str, r: Result, rows: list[KpiRow], **extra: Any) -> KpiAnswer:
+        return KpiAnswer(
+            kind=kind,
+            asset=r.asset or "all",
+            span=r.span,
+            by=r.by,
+            rows=rows,
+            not_counted=[
+                NotCounted(ln.machines[i].path, why)
                 for ln in r.lines
                 for i, why in sorted(ln.loaded.not_counted.items())
             ],
-            "warnings": _warnings(r),
-        }
+            warnings=_warnings(r),
+            extra=extra,
+        )
 
-    def timeline(self, asset: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def timeline(self, asset: str, start: str | None = None, end: str | None = None) -> Timeline:  # fmt: skip
         """State runs of each machine under ``asset``, columnar: for a Gantt chart."""
         span = self.span(start, end)
         machines = self.machines(asset)
         not_counted: dict[int, str] = {}
         st = load_states(self.reader, machines, span, self.vouched_until(), not_counted)
-        names = np.array(["unknown"] + [x.name.lower() for x in S])  # index: the state code
         out = []
         for i, m in enumerate(machines):
             mine = st.machine == i
             out.append(
-                {
-                    "machine": m.path,
-                    "start_ms": (st.start_ns[mine] // NS_PER_MS).tolist(),
-                    "end_ms": (st.end_ns[mine] // NS_PER_MS).tolist(),
-                    "state": names[st.state[mine]].tolist(),
-                    "reason_code": st.reason[mine].tolist(),
-                }
+                MachineRuns(
+                    m.path,
+                    st.start_ns[mine],
+                    st.end_ns[mine],
+                    st.state[mine].astype(np.int8),
+                    st.reason[mine].astype(np.int64),
+                )
             )
-        return {
-            "asset": asset or "all",
-            "start": format_time(span.start_ns),
-            "end": format_time(span.end_ns),
-            "machines": out,
-            "not_counted": [
-                {"machine": machines[i].path, "reason": why}
-                for i, why in sorted(not_counted.items())
-            ],
-        }
+        return Timeline(
+            asset or "all",
+            span,
+            out,
+            [NotCounted(machines[i].path, why) for i, why in sorted(not_counted.items())],
+        )
 
     # -- downtime --------------------------------------------------------------------------
-    def downtime(self, asset: str, start: str | None = None, end: str | None = None, states: str = "down,setup") -> list[dict[str, Any]]:  # fmt: skip
+    def downtime(self, asset: str, start: str | None = None, end: str | None = None, states: str = "down,setup") -> list[Stop]:  # fmt: skip
         """Stops of the machines under ``asset``: id, machine, times, state, reason."""
         wanted = _states(states)
         machines = self.machines(asset)
@@ -429,21 +426,19 @@ class Kpi:
             rs = reasons.get(code)
             s, e = int(st.start_ns[j]), int(st.end_ns[j])
             out.append(
-                {
-                    "id": downtime_id(m.path, s),
-                    "machine": m.path,
-                    "start": format_time(s),
-                    "end": format_time(e),
-                    "start_ms": s // NS_PER_MS,
-                    "minutes": (e - s) / NS_PER_S / 60,
-                    "state": S(int(st.state[j])).name.lower(),
-                    "reason_code": code,
-                    "reason": rs.name if rs else str(code),
-                    "category": rs.category if rs else "unknown",
-                    "entered_by_operator": bool(st.operator[j]),
-                }
+                Stop(
+                    id=downtime_id(m.path, s),
+                    machine=m.path,
+                    start_ns=s,
+                    end_ns=e,
+                    state=S(int(st.state[j])),
+                    reason_code=code,
+                    reason=rs.name if rs else str(code),
+                    category=rs.category if rs else "unknown",
+                    entered_by_operator=bool(st.operator[j]),
+                )
             )
-        out.sort(key=lambda d: (d["start_ms"], d["machine"]))
+        out.sort(key=lambda d: (d.start_ns, d.machine))
         return out
 
     def reason_sample(self, downtime: str, code: int) -> SampleBatch:
@@ -555,11 +550,11 @@ def _wip(ln: LineResult, sel: npt.NDArray[np.bool_], a: int, b: int) -> float | 
     return float(((level + start_level) * dt).sum() + start_level * (t[0] - a)) / (b - a)
 
 
-def _warnings(r: Result) -> list[dict[str, Any]]:
+def _warnings(r: Result) -> list[KpiWarning]:
     """What makes a figure suspect, with the machine and the fix: a performance above
     100 % means the ideal cycle is set slower than the machine really runs (the speed loss
     would be negative), so OEE is overstated until the ideal is corrected."""
-    out: list[dict[str, Any]] = []
+    out: list[KpiWarning] = []
     for ln in r.lines:
         net, run = ln.figures.net_run_s.sum(axis=1), ln.figures.run_s.sum(axis=1)
         for i, m in enumerate(ln.machines):
@@ -568,16 +563,16 @@ def _warnings(r: Result) -> list[dict[str, Any]]:
             perf = float(net[i] / run[i])
             fastest = m.ideal_cycle_time_s / perf
             out.append(
-                {
-                    "machine": m.path,
-                    "kind": "performance_above_100",
-                    "performance": perf,
-                    "message": (
+                KpiWarning(
+                    machine=m.path,
+                    kind="performance_above_100",
+                    performance=perf,
+                    message=(
                         f"performance of {m.path} is {perf:.1%}: it made parts faster than its "
                         f"ideal_cycle_time_s = {m.ideal_cycle_time_s:g} s allows, so its OEE "
                         "is overstated; set ideal_cycle_time_s in its [[machine]] to at most "
                         f"{fastest:.3g} s (its average cycle while running)"
                     ),
-                }
+                )
             )
     return out
