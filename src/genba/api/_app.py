@@ -73,8 +73,8 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(_node.router(node))
     app.include_router(_tags.router(node))
     app.include_router(_transfer.router(node))
-    _kpi.install(app, node)
-    _alarms.install(app, node)
+    app.include_router(_kpi.router(node))
+    app.include_router(_alarms.router(node))
     app.include_router(_live.router(node))
     web.mount(app)
     return app

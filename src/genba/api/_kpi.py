@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from fastapi import FastAPI, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from genba.api._kpi_views import (
@@ -20,6 +20,7 @@ from genba.api._kpi_views import (
     stop_json,
     timeline_json,
 )
+from genba.config import ProductSettings, ReasonSettings
 from genba.node import Node
 
 Asset = Annotated[
@@ -41,10 +42,12 @@ class ReasonBody(BaseModel):
     code: int = Field(description="Reason code (GET /api/reasons).")
 
 
-def install(app: FastAPI, node: Node) -> None:
+def router(node: Node) -> APIRouter:
+    """The node's KPIs (:class:`~genba.kpi.Kpi`) and the downtime list."""
+    app = APIRouter(tags=["kpi"])
     kpi = node.kpi
 
-    @app.get("/api/kpi/oee", tags=["kpi"], response_model=OeeOut)
+    @app.get("/api/kpi/oee", response_model=OeeOut)
     def oee(
         asset: Asset = "", start: Start = None, end: End = None, by: By = None
     ) -> dict[str, Any]:
@@ -52,14 +55,14 @@ def install(app: FastAPI, node: Node) -> None:
         losses per machine, line and asset (lines also from their constraint machine)."""
         return kpi_json(kpi.oee(asset, start, end, by))
 
-    @app.get("/api/kpi/losses", tags=["kpi"], response_model=LossesOut)
+    @app.get("/api/kpi/losses", response_model=LossesOut)
     def losses(
         asset: Asset = "", start: Start = None, end: End = None, by: By = None
     ) -> dict[str, Any]:
         """The six big losses in minutes, and a Pareto of stop time by state and reason."""
         return kpi_json(kpi.losses(asset, start, end, by))
 
-    @app.get("/api/kpi/reliability", tags=["kpi"], response_model=ReliabilityOut)
+    @app.get("/api/kpi/reliability", response_model=ReliabilityOut)
     def reliability(
         asset: Asset = "", start: Start = None, end: End = None, by: By = None
     ) -> dict[str, Any]:
@@ -67,7 +70,7 @@ def install(app: FastAPI, node: Node) -> None:
         against target."""
         return kpi_json(kpi.reliability(asset, start, end, by))
 
-    @app.get("/api/kpi/cost", tags=["kpi"], response_model=CostOut)
+    @app.get("/api/kpi/cost", response_model=CostOut)
     def cost(
         asset: Asset = "", start: Start = None, end: End = None, by: By = None
     ) -> dict[str, Any]:
@@ -75,23 +78,23 @@ def install(app: FastAPI, node: Node) -> None:
         average WIP and inventory turnover."""
         return kpi_json(kpi.cost(asset, start, end, by))
 
-    @app.get("/api/kpi/timeline", tags=["kpi"], response_model=TimelineOut)
+    @app.get("/api/kpi/timeline", response_model=TimelineOut)
     def timeline(asset: Asset = "", start: Start = None, end: End = None) -> dict[str, Any]:
         """Each machine's state runs over the range (columnar): the line view's Gantt chart."""
         return timeline_json(kpi.timeline(asset, start, end))
 
-    @app.get("/api/products", tags=["kpi"])
+    @app.get("/api/products", response_model=list[ProductSettings])
     def products() -> list[dict[str, Any]]:
         """The products of genba.toml: code (as the product tag carries it), name, price,
         material cost, cycle factor."""
         return [p.model_dump() for p in node.config.product]
 
-    @app.get("/api/reasons", tags=["kpi"])
+    @app.get("/api/reasons", response_model=list[ReasonSettings])
     def reasons() -> list[dict[str, Any]]:
         """The reason tree: code, name and category of every reason."""
         return [r.model_dump() for r in node.config.reasons()]
 
-    @app.get("/api/downtime", tags=["kpi"], response_model=list[StopOut])
+    @app.get("/api/downtime", response_model=list[StopOut])
     def downtime(
         asset: Asset = "",
         start: Start = None,
@@ -101,7 +104,7 @@ def install(app: FastAPI, node: Node) -> None:
         """Stops with id, machine, times, state and reason (from the machine or an operator)."""
         return [stop_json(s) for s in kpi.downtime(asset, start, end, states)]
 
-    @app.post("/api/downtime/{downtime_id}/reason", tags=["kpi"], response_model=ReasonSetOut)
+    @app.post("/api/downtime/{downtime_id}/reason", response_model=ReasonSetOut)
     async def set_reason(downtime_id: str, body: ReasonBody) -> dict[str, Any]:
         """Give a stop a reason from the reason tree. It is stored as a sample of the
         machine's ``downtime_reason`` tag at the stop's start, so it is kept, exported and
@@ -109,3 +112,5 @@ def install(app: FastAPI, node: Node) -> None:
         batch = await anyio.to_thread.run_sync(kpi.reason_sample, downtime_id, body.code)
         await node.publish_durable(batch, refuse=True)
         return {"id": downtime_id, "code": body.code, "stored": True}
+
+    return app

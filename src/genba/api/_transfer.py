@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from genba.api._errors import RequestTimeout
@@ -37,12 +38,24 @@ async def read_body(request: Request) -> bytes:
         ) from None
 
 
+class RefusedRow(BaseModel):
+    row: int = Field(description="Its index in the body (0: the first data row).")
+    tag: str
+    reason: str = Field(description="Why it was refused, and the fix.")
+
+
+class IngestOut(BaseModel):
+    accepted: int = Field(description="Rows stored (durable before this answer).")
+    rejected: int = Field(description="Rows refused; they are dead letters.")
+    errors: list[RefusedRow] = Field(description="The first refused rows with their reasons.")
+
+
 def router(node: Node) -> APIRouter:
     """Samples in (``POST /api/ingest``) and history out (``GET /api/export``)."""
     r = APIRouter()
     history = node.history
 
-    @r.post("/api/ingest", tags=["tags"])
+    @r.post("/api/ingest", tags=["tags"], response_model=IngestOut)
     async def ingest_samples(
         request: Request,
         max_future_s: Annotated[

@@ -270,7 +270,7 @@ def ingest(
     result = IngestResult(accepted=int(ok.sum()), rejected=int((~ok).sum()))
     for i in np.flatnonzero(~ok):
         if len(result.errors) < MAX_ERRORS_SHOWN:
-            result.errors.append({"row": int(i), "tag": tags[i], "reason": str(reason[i])})
+            result.errors.append({"row": int(i), "tag": str(tags[i]), "reason": str(reason[i])})
         dead_letters.add(SOURCE, f"row {i}: {reason[i]}", topic=str(tags[i]), ts_ns=now_ns)
     batch = SampleBatch.from_columns(
         tag_ids=ids[ok],
