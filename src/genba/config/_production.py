@@ -133,10 +133,10 @@ class LineSettings(_Strict):
     _path = field_validator("path")(lambda cls, v: check_asset_path(v, "line"))
 
 
-class ProductSettings(_Strict):
-    """``[[product]]``: what the lines make, by the code the ``product`` tag carries."""
+class Product(_Strict):
+    """A product and what it is worth: what a node's ``[[product]]`` and a simulator
+    scenario's share."""
 
-    code: int = Field(ge=1, description="Code of the product in the machines' product tag.")
     name: str = Field(description="Product name.")
     price: float = Field(0.0, ge=0, description="Price of one good unit.")
     material_cost: float = Field(0.0, ge=0, description="Material cost of one unit started.")
@@ -145,8 +145,15 @@ class ProductSettings(_Strict):
     )
 
 
+class ProductSettings(Product):
+    """``[[product]]``: what the lines make, by the code the ``product`` tag carries."""
+
+    code: int = Field(ge=1, description="Code of the product in the machines' product tag.")
+
+
 class CostSettings(_Strict):
-    """``[costs]``: rates that turn time and energy into money."""
+    """``[costs]``: rates that turn time and energy into money (a simulator scenario's
+    ``[costs]`` are these too, with the operators its lines have)."""
 
     currency: str = Field("EUR", description="Currency of all money figures.")
     energy_price_per_kwh: float = Field(0.0, ge=0, description="Price of one kWh.")

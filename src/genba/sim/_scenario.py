@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from genba.calendar import Break, Shift, ShiftCalendar
-from genba.config import parse_toml_model
+from genba.config import CostSettings, Product, parse_toml_model
 from genba.config._production import ShiftSettings
 from genba.errors import ConfigError
 from genba.paths import check_asset_path, check_level
@@ -52,30 +52,20 @@ class PlantSettings(_Strict):
         return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
 
 
-class SimCost(_Strict):
-    """``[costs]`` of a scenario file: rates that turn time, energy and material into money.
+class SimCost(CostSettings):
+    """``[costs]`` of a scenario file: a node's ``[costs]``
+    (:class:`genba.config.CostSettings`) and how many operators work a simulated line. A
+    scenario without the table uses 0.18 a kWh, 38 an operator hour and 12 a machine hour."""
 
-    The simulator's own; a node's are :class:`genba.config.CostSettings`."""
-
-    currency: str = Field("EUR", description="Currency of all money figures.")
-    energy_price_per_kwh: float = Field(0.18, ge=0, description="Price of one kWh.")
-    labour_rate_per_h: float = Field(38.0, ge=0, description="Cost of one operator hour.")
     operators_per_line: float = Field(2.0, ge=0, description="Operators per line while worked.")
-    machine_rate_per_h: float = Field(
-        12.0, ge=0, description="Machine hour rate (depreciation, upkeep) while worked."
-    )
 
 
-class SimProduct(_Strict):
-    """``[[product]]`` of a scenario file: what a simulated line makes, and what it is worth."""
+class SimProduct(Product):
+    """``[[product]]`` of a scenario file: a product as a node knows it
+    (:class:`genba.config.Product`) and the material one unit takes. A scenario without
+    products makes one, ``standard``, at a price of 1.0 and a material cost of 0.3."""
 
-    name: str = Field(description="Product name.")
-    price: float = Field(1.0, ge=0, description="Price of one good unit.")
-    material_cost: float = Field(0.3, ge=0, description="Material cost of one unit started.")
     material_kg: float = Field(0.5, ge=0, description="Material per unit started, kg.")
-    cycle_factor: float = Field(
-        1.0, gt=0, description="Ideal cycle time of this product over the machine's base."
-    )
 
 
 class OrderSettings(_Strict):
@@ -166,10 +156,16 @@ class Scenario(_Strict):
     """A whole scenario file."""
 
     plant: PlantSettings = Field(default_factory=PlantSettings)
-    costs: SimCost = Field(default_factory=SimCost)
+    costs: SimCost = Field(
+        default_factory=lambda: SimCost(
+            energy_price_per_kwh=0.18, labour_rate_per_h=38.0, machine_rate_per_h=12.0
+        )
+    )
     shift: list[ShiftSettings] = Field(default_factory=list, description="No shifts: 24/7.")
     holidays: list[date] = Field(default_factory=list, description="Dates with no shifts.")
-    product: list[SimProduct] = Field(default_factory=lambda: [SimProduct(name="standard")])
+    product: list[SimProduct] = Field(
+        default_factory=lambda: [SimProduct(name="standard", price=1.0, material_cost=0.3)]
+    )
     machine_defaults: MachineParams = Field(default_factory=MachineParams)
     line: list[SimLine] = Field(default_factory=list)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
