@@ -126,6 +126,7 @@ class Session:
         on_lost: Callable[[BaseException], Awaitable[None]] | None = None,
     ) -> None:
         """Serve until ``serve`` returns or raises something not in ``errors``."""
+        task = asyncio.current_task()
         try:
             while True:
                 self._set(LinkState.CONNECTING)
@@ -133,6 +134,10 @@ class Session:
                     await serve(self)
                     return
                 except self.errors as e:
+                    if task is not None and task.cancelling():
+                        # Cancelled while the link failed: Python 3.11's wait_for and
+                        # timeout() can turn the cancellation into this error. Stop.
+                        raise asyncio.CancelledError from e
                     self.failures += 1
                     self.last_error = f"{type(e).__name__}: {e}"
                     self._set(LinkState.WAITING)

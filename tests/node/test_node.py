@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -94,3 +95,19 @@ async def test_a_crashing_connector_is_restarted_and_its_errors_shown(
     assert node.running
     node.stop()
     await task
+
+
+async def test_stopping_cancels_again_a_task_that_swallowed_its_cancellation() -> None:
+    # Python 3.11's wait_for can drop a cancellation (a connector's connect completing as
+    # the node stopped): the node's shutdown then waited for that connector forever.
+    from genba.node._node import _cancel_all
+
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # lost, as wait_for may lose it
+            await asyncio.sleep(10)
+        await asyncio.sleep(10)
+
+    task = asyncio.create_task(stubborn(), name="connector:plc")
+    await asyncio.sleep(0)
+    await asyncio.wait_for(_cancel_all([task], again_after_s=0.05), 2)
+    assert task.cancelled()

@@ -78,6 +78,7 @@ async def _restarting(
     """Run ``run`` until it returns; after each failure, tell ``failed``, log it and start it
     again with jittered backoff (1 s doubling to 60 s)."""
     backoff = Backoff(max_s=60.0, first_s=1.0)
+    task = asyncio.current_task()
     while True:
         try:
             await run()
@@ -85,10 +86,29 @@ async def _restarting(
         except asyncio.CancelledError:
             raise
         except Exception as e:
+            if task is not None and task.cancelling():  # a cancellation turned into e
+                raise asyncio.CancelledError from e
             await failed(e)
             delay = backoff.next_delay()
             log.exception("%s failed; restarting it in %.1f s", what, delay)
             await asyncio.sleep(delay)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]], again_after_s: float = 1.0) -> None:
+    """Cancel ``tasks`` and wait until they have ended, cancelling again any that still runs
+    after ``again_after_s``: Python 3.11's ``wait_for`` drops a cancellation that arrives as
+    what it waits for completes (a connector that had just connected polled on, and the
+    node's shutdown waited for it forever)."""
+    pending = {t for t in tasks if not t.done()}
+    for t in pending:
+        t.cancel()
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=again_after_s)
+        for t in pending:
+            log.warning(
+                "stopping: %s did not stop when cancelled; cancelling it again", t.get_name()
+            )
+            t.cancel()
 
 
 class Node:
@@ -244,9 +264,7 @@ class Node:
                 ]
                 await self._stop.wait()
                 log.info("stopping: connectors first, then flushing the historian")
-                for t in cancel:
-                    t.cancel()
-                await asyncio.gather(*cancel, return_exceptions=True)
+                await _cancel_all(cancel)
                 # Nobody collects from now on: what the tags last said no longer holds.
                 for _, ctx in self.connectors:
                     await ctx.mark_stale()
