@@ -212,6 +212,7 @@ write_timeout_s = 3
         )
         rn = await run_node(config)
         await wait_until(lambda: _tag(rn, "filler/speed_sp") is not None, 30)
+        await wait_until(lambda: rn.node.health()["connectors"][0]["connected"], 30)
         yield rn, peer
         await rn.shutdown()
 

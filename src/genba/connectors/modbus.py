@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -212,27 +212,40 @@ class ModbusConnector:
             )
         if r.table not in ("holding", "coil"):
             raise WriteRejectedError(name, path, value, f"the {r.table} table is read-only")
-        if self.client is None or not self.client.connected:
+        client = self.client
+        if client is None or not client.connected or not self.ctx.health.connected:
+            # health.connected follows the session: a poll that failed ended the link even
+            # where the TCP socket has not noticed yet
             raise NotConnectedError(name, path, f"no link to {self.s.host}:{self.s.port}")
-        raw = (value - r.offset) / r.scale
-        if r.table == "coil":
-            reply = await self.client.write_coil(r.address, bool(raw), device_id=self.s.unit)
-        else:
-            info = np.iinfo(DTYPE[r.type]) if r.type != "float32" else None
-            if info is not None and not info.min <= round(raw) <= info.max:
-                raise WriteRejectedError(
-                    name, path, value, f"raw value {round(raw)} does not fit a {r.type}"
-                )
-            typed = np.array([raw if r.type == "float32" else round(raw)], dtype=DTYPE[r.type])
-            words = [int(w) for w in typed.view(">u2")]
-            if r.word_order == "little":
-                words.reverse()
-            reply = await self.client.write_registers(r.address, words, device_id=self.s.unit)
+        try:
+            reply = await self._write_register(client, r, value)
+        except (ModbusException, ConnectionError, OSError) as e:  # no answer: the link failed
+            raise NotConnectedError(
+                name, path, f"{self.s.host}:{self.s.port} did not answer the write ({e})"
+            ) from e
         if reply.isError():
             code = int(getattr(reply, "exception_code", 0) or 0)
             what, fix = _EXCEPTIONS.get(code, ("error", "see the device's manual"))
             raise WriteRejectedError(name, path, value, f"device exception {code} ({what}); {fix}")
         return None
+
+    async def _write_register(
+        self, client: AsyncModbusTcpClient, r: RegisterSettings, value: float
+    ) -> Any:
+        """Send ``value`` to register ``r``: raw = (value − offset) / scale, in its type."""
+        raw = (value - r.offset) / r.scale
+        if r.table == "coil":
+            return await client.write_coil(r.address, bool(raw), device_id=self.s.unit)
+        info = np.iinfo(DTYPE[r.type]) if r.type != "float32" else None
+        if info is not None and not info.min <= round(raw) <= info.max:
+            raise WriteRejectedError(
+                self.ctx.name, r.tag, value, f"raw value {round(raw)} does not fit a {r.type}"
+            )
+        typed = np.array([raw if r.type == "float32" else round(raw)], dtype=DTYPE[r.type])
+        words = [int(w) for w in typed.view(">u2")]
+        if r.word_order == "little":
+            words.reverse()
+        return await client.write_registers(r.address, words, device_id=self.s.unit)
 
     async def run(self) -> None:
         try:
