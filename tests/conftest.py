@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from genba.api import bind_socket, serve
+from genba.api._app import create_app
 from genba.config import GenbaConfig, example_config, parse_config
 from genba.node import Node
 from genba.testing import Mosquitto, PostgreSQL
@@ -60,14 +61,44 @@ class RunningNode:
             await asyncio.wait_for(self.task, 20)
 
 
+IN_PROCESS_URL = "http://genba.test"
+"""The base URL of an API served in-process (no socket: ``httpx.ASGITransport``)."""
+
+
+async def _run_until(node: Node, stop: asyncio.Event) -> None:
+    """Run ``node`` until ``stop`` is set (or it fails), then stop it in order."""
+    node_task = asyncio.create_task(node.run(), name="node")
+    stop_task = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        await asyncio.wait({node_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        node.stop()
+        stop_task.cancel()
+        await node_task
+
+
 @pytest.fixture
-async def run_node() -> AsyncIterator[Callable[[GenbaConfig], asyncio.Future[RunningNode]]]:
-    """Start nodes with their HTTP server on a free port; stop them all at teardown."""
+async def run_node(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Callable[[GenbaConfig], asyncio.Future[RunningNode]]]:
+    """Start nodes; stop them all at teardown. The API is served in-process through an ASGI
+    client; a test marked ``socket`` (a browser, a WebSocket, another process or node that
+    connects to it), or one that asks for a ``port``, gets uvicorn on a real TCP port."""
     started: list[tuple[RunningNode, asyncio.Task[None]]] = []
+    on_socket = request.node.get_closest_marker("socket") is not None
 
     async def start(config: GenbaConfig, port: int = 0) -> RunningNode:
         node = Node(config)
         stop = asyncio.Event()
+        if not on_socket and not port:
+            task = asyncio.create_task(_run_until(node, stop))
+            while not node.running and not task.done():  # noqa: ASYNC110 - a flag, no event
+                await asyncio.sleep(0.005)
+            transport = httpx.ASGITransport(app=create_app(node))
+            http = httpx.AsyncClient(transport=transport, base_url=IN_PROCESS_URL, timeout=10)
+            rn = RunningNode(node, IN_PROCESS_URL, http, stop, task)
+            started.append((rn, task))
+            return rn
         ready = asyncio.Event()
         urls: list[str] = []
 

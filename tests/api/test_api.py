@@ -213,6 +213,7 @@ async def _recv(ws: Any) -> dict[str, Any]:
     return msg
 
 
+@pytest.mark.socket  # a WebSocket client connects to a real port
 async def test_live_websocket_streams_only_matching_tags(api: RunningNode) -> None:
     ws_url = api.url.replace("http", "ws") + "/ws/live?pattern=plant/%2B/line1/%23"
     async with connect(ws_url) as ws:
@@ -232,6 +233,7 @@ async def test_live_websocket_streams_only_matching_tags(api: RunningNode) -> No
         assert (msg["ts_ms"], msg["value"], msg["quality"]) == ([T0_MS + 600_000], [7.0], [0])
 
 
+@pytest.mark.socket  # a WebSocket client connects to a real port
 async def test_live_websocket_bad_pattern_gets_error_then_close(api: RunningNode) -> None:
     ws_url = api.url.replace("http", "ws") + "/ws/live?pattern=plant/%23/x"
     async with connect(ws_url) as ws:
@@ -246,6 +248,7 @@ async def test_live_websocket_bad_pattern_gets_error_then_close(api: RunningNode
     assert (await api.http.get("/api/health")).json()["status"] == "ok"
 
 
+@pytest.mark.socket  # a WebSocket client connects to a real port
 async def test_closing_a_live_socket_releases_its_subscription(api: RunningNode) -> None:
     before = len(api.node.bus.stats().subscriptions)  # the historian's and the alarms'
     async with connect(api.url.replace("http", "ws") + "/ws/live") as ws:

@@ -220,6 +220,7 @@ async def test_a_body_over_max_body_mb_is_413_on_any_endpoint(
     assert (await small.http.get("/api/health")).json()["status"] == "ok"
 
 
+@pytest.mark.socket  # raw TCP connections to uvicorn
 async def test_connections_that_send_no_request_are_closed(rn: RunningNode) -> None:
     from genba.api._serve import HEAD_TIMEOUT_S
 

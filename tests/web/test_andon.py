@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from playwright.async_api import Page, ViewportSize
 
 from genba.config import GenbaConfig
 from genba.node import AlarmService
 from tests.conftest import RunningNode, demo_config_text, wait_until
 from tests.web.test_dashboard import ARTIFACTS, browser, page  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.socket]  # a real browser needs a real port
 
 FILLER = "berlin/packaging/line1/filler"
 FAST = demo_config_text(rate_hz=1).replace(

@@ -15,7 +15,7 @@ from genba.sim import SIGNALS
 from genba.testing import free_port
 from tests.conftest import RunningNode, demo_config_text
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.socket]  # a real browser needs a real port
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()

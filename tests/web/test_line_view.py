@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from playwright.async_api import Page
 
 from genba.config import GenbaConfig
@@ -14,6 +15,8 @@ from genba.types import SampleBatch, TagSpec
 from tests.conftest import RunningNode, wait_until
 from tests.kpi.test_textbook import CONFIG, textbook_signals
 from tests.web.test_dashboard import ARTIFACTS, browser, page  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.socket]  # a real browser needs a real port
 
 RANGE = "start=2026-01-05T06:00:00Z&end=2026-01-05T14:00:00Z"
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from playwright.async_api import Page
 
 from genba.config import GenbaConfig
 from tests.conftest import RunningNode
 from tests.web.test_andon import FAST
 from tests.web.test_dashboard import ARTIFACTS, browser, page  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.socket]  # a real browser needs a real port
 
 LINE = "berlin/packaging/line1"
 

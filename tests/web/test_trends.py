@@ -7,12 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from playwright.async_api import Page
 
 from genba.config import GenbaConfig
 from genba.types import NS_PER_S, SampleBatch, TagSpec
 from tests.conftest import RunningNode, wait_until
 from tests.web.test_dashboard import ARTIFACTS, browser, page  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.socket]  # a real browser needs a real port
 
 MACHINE = "plant/area/line1/press"
 TAG = f"{MACHINE}/force"
