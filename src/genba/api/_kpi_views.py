@@ -15,11 +15,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from genba.kpi import KpiAnswer, Stop, Timeline
-from genba.states import MachineState
+from genba.states import STATE_NAMES
 from genba.timeparse import format_time
 from genba.types import NS_PER_MS
 
-_STATE_NAMES = np.array(["unknown"] + [s.name.lower() for s in MachineState])  # by state code
+_STATE_NAMES = np.array(("unknown", *STATE_NAMES))  # indexed by state code; 0 is unknown
 
 
 def kpi_json(a: KpiAnswer) -> dict[str, Any]:

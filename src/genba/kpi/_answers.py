@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from genba.historian import TimeRange
 from genba.states import MachineState
+from genba.types import NS_PER_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,4 +116,4 @@ class Stop:
 
     @property
     def minutes(self) -> float:
-        return (self.end_ns - self.start_ns) / 60e9
+        return (self.end_ns - self.start_ns) / NS_PER_S / 60

@@ -28,7 +28,7 @@ from genba.bus import Bus, Overflow
 from genba.component import ComponentContext, Shutdown
 from genba.config import FORWARD, ForwardSettings, Section
 from genba.historian import Spool, as_table
-from genba.retry import LinkState, Session
+from genba.retry import Session
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 
@@ -45,8 +45,6 @@ class UpstreamError(Exception):
 class ForwardStats:
     url: str
     connected: bool = False
-    state: str = LinkState.STOPPED.value
-    """The upstream link (:class:`~genba.retry.LinkState`): sending the spool when connected."""
     sent_samples: int = 0
     refused_samples: int = 0  # rows the upstream found invalid (its dead letters)
     spooled_samples: int = 0
@@ -210,8 +208,8 @@ class Forwarder:
         self.stats.last_error = reason
 
     def health(self) -> dict[str, Any]:
-        self.stats.state = self.link.state.value
-        return asdict(self.stats)
+        # state: the upstream link (LinkState); the spool is sent while it is connected
+        return asdict(self.stats) | {"state": self.link.state.value}
 
     def problems(self) -> list[str]:
         return []  # an absent upstream is what the spool is for; health shows it
