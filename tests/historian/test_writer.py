@@ -149,3 +149,17 @@ async def test_records_dropped_while_a_write_is_in_flight_never_take_a_newer_one
     assert await records.flush()
     assert [r.key for r in store.records("x")] == ["a", "b", "c"]
     store.close()
+
+
+def test_a_record_committed_while_still_queued_is_read_once(tmp_path: Path) -> None:
+    # a write in flight commits before it takes its records off the queue: read() once
+    # returned such a record twice (queued and stored; an alarm's history showed two
+    # 'activated' when the API answered between the two steps)
+    store = DuckDBStore(tmp_path / "h.duckdb")
+    records = RecordLog(store)
+    records.put("alarm.event", "press/temp", {"event": "activated", "value": 405.0}, ts_ns=7)
+    (queued,) = records.read("alarm.event")
+    store.append_records([queued])  # the write in flight has committed, not yet dequeued
+    got = records.read("alarm.event")
+    assert [(r.body["event"], r.seq) for r in got] == [("activated", 1)]
+    store.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from typing import Any
@@ -131,6 +132,9 @@ class RecordLog:
         stored = self.store.records(
             kind, key=key, span=span, limit=limit - len(waiting), newest_first=True
         )
+        if waiting and stored:  # a write in flight may have committed some of them meanwhile
+            have = {_identity(r) for r in stored}
+            waiting = [r for r in waiting if _identity(r) not in have]
         return waiting + stored
 
     @property
@@ -146,3 +150,8 @@ class RecordLog:
             "write_errors": self.write_errors,
             "last_error": self.last_error,
         }
+
+
+def _identity(r: Record) -> tuple[str, int, str, str]:
+    """What a record is, without its sequence number (key order of the body aside)."""
+    return r.kind, r.ts_ns, r.key, json.dumps(r.body, sort_keys=True)
