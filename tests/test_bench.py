@@ -87,3 +87,12 @@ def test_fuzz_benchmark_runs_finds_no_escape_and_prints_its_table() -> None:
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
     assert [row[0] for row in rows[1:]] == ["| json", "| sparkplug", "| csv", "| arrow"]
     assert all(row[6] == "0" and row[-1] == "yes |" for row in rows[1:])  # escapes, valid after
+
+
+def test_layout_benchmark_runs_and_prints_its_table() -> None:
+    out = _run("layout", "--sizes 0.02 --tags 20 --runs 1 --compact-rows 2000")
+    rows = [line.split(" | ")[:2] for line in out.splitlines() if line.startswith("| ")]
+    assert rows[1:] == [
+        ["| 0 M", "arrival order (baseline)"], ["| 0 M", "segments by tag"],
+        ["|", "ratio baseline / segments"],
+    ]  # fmt: skip

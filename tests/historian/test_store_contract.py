@@ -12,16 +12,26 @@ from genba import plugins
 from genba.errors import QueryError
 from genba.historian import Record, Rollups, Store, StoreSettings, TimeRange, open_store
 from genba.historian._derived import resample, time_weighted, value_at
+from genba.historian.duckdb import DuckDBStore
 from genba.types import NS_PER_S, SampleBatch, Tag, TagSpec
 
 KINDS = sorted(plugins.available(plugins.STORES))  # every registered backend
+SEGMENTED = "duckdb+segments"
+"""DuckDB with every append moved at once into segments sorted by tag (and merged when a level
+is full): the same contract whatever part of the history is laid out by tag."""
 MIN = 60 * NS_PER_S
 SERVER_OPTIONS = {"postgres": lambda request: {"dsn": request.getfixturevalue("postgres_dsn")}}
 """Backends that need a server: the options of a fresh database of it (a private PostgreSQL
 for postgres). A backend not named here runs with its defaults under the test's temp dir."""
 
 
-@pytest.fixture(params=KINDS)
+class _Segmented(DuckDBStore):
+    def append(self, batch: SampleBatch) -> None:
+        super().append(batch)
+        self.compact(everything=True)
+
+
+@pytest.fixture(params=[*KINDS, SEGMENTED])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -30,12 +40,15 @@ def kind(request: pytest.FixtureRequest) -> str:
 def settings(kind: str, request: pytest.FixtureRequest) -> StoreSettings:
     """This kind's settings, on a fresh database."""
     options = SERVER_OPTIONS[kind](request) if kind in SERVER_OPTIONS else {}
-    return StoreSettings(kind=kind, **options)
+    return StoreSettings(kind="duckdb" if kind == SEGMENTED else kind, **options)
 
 
 @pytest.fixture
-def store(settings: StoreSettings, tmp_path: Path) -> Iterator[Store]:
-    s = open_store(settings, data_dir=tmp_path)
+def store(kind: str, settings: StoreSettings, tmp_path: Path) -> Iterator[Store]:
+    if kind == SEGMENTED:
+        s: Store = _Segmented(tmp_path / "historian.duckdb", compact_rows=1_000)
+    else:
+        s = open_store(settings, data_dir=tmp_path)
     yield s
     s.close()
 
@@ -133,6 +146,22 @@ def test_last_is_the_newest_by_time_not_by_arrival(store: Store) -> None:
     assert last.tag_ids.tolist() == [1, 2]
     assert last.values.tolist() == [8.0, 5.0]
     assert store.last().tag_ids.tolist() == [1, 2]
+
+
+def test_last_after_a_reopen_is_the_newest_by_time(
+    store: Store, settings: StoreSettings, tmp_path: Path
+) -> None:
+    store.append(FIXTURE)
+    store.append(SampleBatch.from_columns(tag_ids=[1], ts_ns=[0], values=[-1.0]))  # late, old
+    store.append(SampleBatch.from_columns(tag_ids=[3], ts_ns=[5], values=[3.0]))
+    again = _reopen(store, settings, tmp_path)
+    try:
+        last = again.last()
+        assert last.tag_ids.tolist() == [1, 2, 3]
+        assert last.values.tolist() == [8.0, 5.0, 3.0]
+        assert last.ts_ns.tolist() == [160 * NS_PER_S, 30 * NS_PER_S, 5]
+    finally:
+        again.close()
 
 
 def test_everything_survives_a_reopen(

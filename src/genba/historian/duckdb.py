@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -30,7 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from genba.config import StoreSettings
 from genba.errors import ConfigError, StoreError, StoreLockedError
+from genba.historian import _segments
 from genba.historian._derived import runs_of
+from genba.historian._segments import CompactionStats, Stopped
 from genba.historian._store import (
     ROLLUP,
     Buckets,
@@ -76,6 +79,7 @@ CREATE TABLE records (
 );
 """,
     ),
+    (3, "segments sorted by tag, and each tag's newest sample", _segments.DDL),
 ]
 """Numbered schema changes, applied in order at open (as PostgreSQL's are by ``genba db
 upgrade``); ``meta.schema_version`` is the last one applied. A file written before numbered
@@ -108,6 +112,13 @@ class DuckDBSettings(BaseModel):
         pattern=r"^\d+(\.\d+)?\s*[KMG]i?B$",
         description="Write-ahead log size at which DuckDB checkpoints into the file, e.g. "
         "'16MB'; smaller keeps less in the log on a small disk.",
+    )
+    compact_rows: int = Field(
+        2_000_000,
+        ge=1_000,
+        description="Samples kept in arrival order before they move, sorted by tag, into a "
+        "segment (docs/historian.md, 'Layout'). Smaller opens faster and reads the newest data "
+        "by tag sooner; larger rewrites history less often.",
     )
 
 
@@ -180,6 +191,7 @@ class DuckDBStore:
         memory_limit: str = "1GB",
         threads: int = 2,
         checkpoint_threshold: str = "16MB",
+        compact_rows: int = 2_000_000,
     ) -> None:
         self.path = path
         self.read_only = read_only
@@ -207,16 +219,36 @@ class DuckDBStore:
         self._broken = ""  # why the connection must be opened again before the next call
         self._unsure: SampleBatch | None = None  # a failed append that may have committed
         self.applied = [] if read_only else self._migrate()
+        # A file an older genba wrote, opened read-only (so not migrated), has no segments:
+        # all its samples are in the hot table.
+        self._segmented = not read_only or self.schema_version() >= 3
         self._file = _identity(path)
         self._last = _LastValues()
         self._load_last()
+        self.compact_rows = compact_rows
+        self.compaction = CompactionStats()
+        self._maint_lock = threading.Lock()  # compaction and deletes, one at a time
+        self._stop = threading.Event()
+        self._due = threading.Event()
+        self._compactor: threading.Thread | None = None
+        if not read_only:
+            with self._cursor() as cur:
+                self._hot = _segments.hot_rows(cur)
+            self._compactor = threading.Thread(
+                target=self._compact_loop, name=f"genba-compact-{path.name}", daemon=True
+            )
+            self._compactor.start()
+            if self._hot >= compact_rows:
+                self._due.set()
 
     def _migrate(self) -> list[tuple[int, str]]:
         """Apply the migrations this file lacks, each in a transaction of its own."""
         con = self._con
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row else 0
+        # fetchall: a result left half-read keeps its transaction open, and DuckDB then
+        # refuses every checkpoint once another connection has written
+        rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+        version = int(rows[0][0]) if rows else 0
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"historian {self.path} has schema version {version}, written by a newer genba "
@@ -259,6 +291,7 @@ class DuckDBStore:
             memory_limit=opts.memory_limit,
             threads=opts.threads,
             checkpoint_threshold=opts.checkpoint_threshold,
+            compact_rows=opts.compact_rows,
         )
 
     @contextlib.contextmanager
@@ -309,9 +342,9 @@ class DuckDBStore:
             # still read-only may not see it yet (another thread's write can reopen first).
             batch = self._unsure
             ids = np.unique(batch.tag_ids).tolist()
-            cols = self._numpy(
+            cols = self._samples(
                 "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, "
-                "arg_max(quality, ts_ns) AS q FROM samples "
+                "arg_max(quality, ts_ns) AS q FROM @samples "
                 "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $t GROUP BY tag_id",
                 {"ids": ids, "t": int(batch.ts_ns.min())},
             )
@@ -322,16 +355,33 @@ class DuckDBStore:
             )
         log.info("historian %s opened again after a failed write", self.path)
 
+    def _samples(
+        self, sql: str, params: object = None, span: TimeRange | None = None
+    ) -> dict[str, npt.NDArray[Any]]:
+        """``sql`` over the samples, named ``@samples`` in it: the hot tables and the segments
+        that meet ``span``, read in one transaction with the list of them (see _segments)."""
+        with self._cursor() as cur:
+            if not self._segmented:
+                out: dict[str, npt.NDArray[Any]] = cur.execute(
+                    sql.replace("@samples", "samples"), params
+                ).fetchnumpy()
+                return out
+            cur.execute("BEGIN")
+            try:
+                src = _segments.source(cur, *((span.start_ns, span.end_ns) if span else ()))
+                out = cur.execute(sql.replace("@samples", src), params).fetchnumpy()
+            finally:
+                cur.execute("COMMIT")
+            return out
+
     def _numpy(self, sql: str, params: object = None) -> dict[str, npt.NDArray[Any]]:
         with self._cursor() as cur:
             result: dict[str, npt.NDArray[Any]] = cur.execute(sql, params).fetchnumpy()
             return result
 
     def _load_last(self) -> None:
-        cols = self._numpy(
-            "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, "
-            "arg_max(quality, ts_ns) AS q FROM samples GROUP BY tag_id"
-        )
+        with self._cursor() as cur:
+            cols = _segments.newest_per_tag(cur, segmented=self._segmented)
         self._last.update(
             SampleBatch.from_columns(
                 tag_ids=cols["tag_id"], ts_ns=cols["ts"], values=cols["v"], quality=cols["q"]
@@ -339,6 +389,10 @@ class DuckDBStore:
         )
 
     def close(self) -> None:
+        self._stop.set()  # a merge in progress rolls back; the next open does it again
+        self._due.set()
+        if self._compactor is not None:
+            self._compactor.join()
         with self._write_lock:
             if self._closed:
                 return
@@ -367,6 +421,82 @@ class DuckDBStore:
                 raise
             self._unsure = None  # written: the file was writable, and looked up, before it
         self._last.update(batch)
+        self._hot += len(batch)
+        if self._hot >= self.compact_rows:
+            self._due.set()
+
+    # -- layout (see genba.historian._segments) ------------------------------------------
+    def compact(self, *, everything: bool = False) -> CompactionStats:
+        """Move the hot table into segments while it holds ``compact_rows`` (all of it with
+        ``everything``), then merge the levels that are due. The background compactor calls
+        this; so can a bulk load that wants its data laid out before it returns."""
+        if self.read_only:
+            raise StoreError(f"historian {self.path} is open read-only: nothing to compact")
+        with self._maint_lock:
+            t0 = time.perf_counter()
+            try:
+                with self._cursor() as cur:
+                    self._compact(cur, everything)
+            finally:
+                self.compaction.seconds += time.perf_counter() - t0
+        return self.compaction
+
+    def _compact(self, cur: duckdb.DuckDBPyConnection, everything: bool) -> None:
+        stats = self.compaction
+        while True:
+            for hot in [s for s in _segments.listed(cur) if s.level == _segments.HOT]:
+                stats.rows_moved += _segments.move(cur, hot, self.compact_rows)
+                stats.moves += 1
+                self._merge_due(cur)
+            self._hot = _segments.hot_rows(cur)
+            if not self._hot or (self._hot < self.compact_rows and not everything):
+                break
+            if self._stop.is_set():
+                raise Stopped
+            with self._write_lock:  # no append half-way while the hot table is renamed
+                _segments.freeze(cur)
+        self._merge_due(cur)
+
+    def _merge_due(self, cur: duckdb.DuckDBPyConnection) -> None:
+        while due := _segments.merges_due(_segments.listed(cur)):
+            level, segs = due[0]
+            rows = _segments.merge(cur, segs, level, self.compact_rows, self._stop.is_set)
+            self.compaction.rows_merged += rows
+            self.compaction.merges += 1
+
+    def segments(self) -> dict[str, Any]:
+        """The layout now: rows in the hot table, segments and rows per level."""
+        with self._cursor() as cur:
+            hot = _segments.hot_rows(cur)
+            listed = _segments.listed(cur)
+        levels = sorted({s.level for s in listed if s.level != _segments.HOT})
+        of = {lv: [s for s in listed if s.level == lv] for lv in levels}
+        return {
+            "hot_rows": hot + sum(s.rows for s in listed if s.level == _segments.HOT),
+            "levels": [
+                {"level": lv, "segments": len(of[lv]), "rows": sum(s.rows for s in of[lv])}
+                for lv in levels
+            ],
+        }
+
+    def _compact_loop(self) -> None:
+        """The background compactor: runs when appends have filled the hot table."""
+        while True:
+            self._due.wait()
+            if self._stop.is_set():
+                return
+            self._due.clear()
+            try:
+                self.compact()
+            except Stopped:
+                return
+            except Exception as e:  # a full disk, a broken file: appends report it, we retry
+                self.compaction.failures += 1
+                self.compaction.last_error = str(e).splitlines()[0]
+                log.warning("historian %s: compaction failed, retried in 10 s: %s", self.path, e)
+                if self._stop.wait(10.0):
+                    return
+                self._due.set()
 
     def save_tags(self, tags: list[Tag]) -> None:
         if not tags:
@@ -404,7 +534,7 @@ class DuckDBStore:
         after: tuple[int, TagId] | None = None,
     ) -> SampleBatch:
         sql = (
-            "SELECT tag_id, ts_ns, value, quality FROM samples "
+            "SELECT tag_id, ts_ns, value, quality FROM @samples "
             "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
         )
         params: dict[str, object] = {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns}
@@ -415,7 +545,7 @@ class DuckDBStore:
         if limit is not None:
             sql += " LIMIT $limit"
             params["limit"] = limit
-        c = self._numpy(sql, params)
+        c = self._samples(sql, params, span)
         return SampleBatch.from_columns(
             tag_ids=c["tag_id"], ts_ns=c["ts_ns"], values=c["value"], quality=c["quality"]
         )
@@ -423,11 +553,12 @@ class DuckDBStore:
     def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
         # Encoded in numpy from one ordered scan: on DuckDB the SQL windows of RUNS_SQL take
         # longer than they save (bench/kpi.py --store-days, docs/performance.md).
-        c = self._numpy(
+        c = self._samples(
             f"SELECT ts_ns, CASE WHEN quality >= {int(Quality.BAD)} THEN 'NaN'::DOUBLE ELSE value END AS "
-            "value FROM samples WHERE tag_id = $tag AND ts_ns >= $start AND ts_ns < $end "
+            "value FROM @samples WHERE tag_id = $tag AND ts_ns >= $start AND ts_ns < $end "
             "ORDER BY ts_ns",
             {"tag": tag_id, "start": span.start_ns, "end": span.end_ns},
+            span,
         )
         ts = np.asarray(c["ts_ns"], dtype=np.int64)
         return runs_of(ts, np.asarray(c["value"], dtype=np.float64), max_gap_ns)
@@ -438,12 +569,14 @@ class DuckDBStore:
         check_aggs(aggs)
         exprs = ", ".join(f"{_AGG_SQL[a]} AS {a}" for a in aggs)
         sql = (
-            f"SELECT tag_id, (ts_ns // $every) * $every AS bucket_ns, {exprs} FROM samples "
+            f"SELECT tag_id, (ts_ns // $every) * $every AS bucket_ns, {exprs} FROM @samples "
             "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
             f"AND quality < {int(Quality.BAD)} GROUP BY ALL ORDER BY tag_id, bucket_ns"
         )
-        c = self._numpy(
-            sql, {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns, "every": every_ns}
+        c = self._samples(
+            sql,
+            {"ids": tag_ids, "start": span.start_ns, "end": span.end_ns, "every": every_ns},
+            span,
         )
         columns: dict[str, npt.NDArray[np.float64]] = {
             a: np.asarray(c[a], dtype=np.float64) for a in aggs
@@ -462,13 +595,16 @@ class DuckDBStore:
     def delete_before(self, tag_ids: list[TagId], before_ns: int) -> int:
         if not tag_ids:
             return 0
-        with self._write_lock, self._cursor(write=True) as cur:
-            row = cur.execute(
-                "DELETE FROM samples WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns < $before "
-                "RETURNING 1",
-                {"ids": tag_ids, "before": before_ns},
-            ).fetchall()
-        return len(row)
+        # The compaction lock first: a merge may take a while, and appends must not wait.
+        with self._maint_lock, self._write_lock, self._cursor(write=True) as cur:
+            cur.execute("BEGIN")
+            try:
+                deleted = _segments.delete_before(cur, tag_ids, before_ns)
+                cur.execute("COMMIT")
+            except duckdb.Error:
+                cur.execute("ROLLBACK")
+                raise
+        return deleted
 
     def roll_up(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> None:
         rollup = self.aggregate(tag_ids, span, every_ns=every_ns, aggs=list(ROLLUP))
@@ -570,9 +706,8 @@ class DuckDBStore:
         ]
 
     def count(self) -> int:
-        with self._cursor() as cur:
-            row = cur.execute("SELECT count(*) FROM samples").fetchone()
-        return int(row[0]) if row else 0
+        c = self._samples("SELECT count(*)::BIGINT AS n FROM @samples")
+        return int(c["n"][0])
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
