@@ -19,7 +19,12 @@ Also the append rate (the hot path, unchanged) and the compaction rate (rows lai
 second of compaction). ``--sizes`` in millions of points; ``--tags`` the number of tags
 (the history per tag is size / tags); 1,000 M points needs ~10 GB of disk and ~25 minutes.
 
+With ``--postgres SIZES``, the same query on a private PostgreSQL (daily partitions, a sample
+every ``--pg-period-s``, so history spans days): as appended (each batch sorted by tag, one
+BRIN on (tag_id, ts_ns)) against after ``compact`` rewrote the closed partitions in tag order.
+
     python bench/layout.py [--sizes 1,10,100] [--tags 1000] [--runs 5] [--dir DIR]
+        [--postgres 10,100] [--pg-period-s 10]
 """
 
 from __future__ import annotations
@@ -33,9 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 
-from genba.historian import TimeRange
+from genba.historian import StoreSettings, TimeRange, open_store
 from genba.historian.duckdb import DuckDBStore
+from genba.historian.postgres import PostgresStore
+from genba.testing import PostgreSQL
 from genba.types import NS_PER_S, SampleBatch
 
 BATCH = 100_000
@@ -45,14 +53,14 @@ HOUR = 3600 * NS_PER_S
 NEVER = 10**15  # compact_rows: the hot table holds everything
 
 
-def batches(tags: int, points: int) -> Iterator[SampleBatch]:
-    """Every tag once a second, time rising, BATCH rows at a time (made as they are sent)."""
+def batches(tags: int, points: int, period_s: int = 1) -> Iterator[SampleBatch]:
+    """Every tag once a ``period_s``, time rising, BATCH rows at a time (made as sent)."""
     rng = np.random.default_rng(0)
     for start in range(0, points, BATCH):
         k = np.arange(start, min(start + BATCH, points), dtype=np.int64)
         yield SampleBatch.from_columns(
             tag_ids=(k % tags + 1).astype(np.int32),
-            ts_ns=T0 + (k // tags) * NS_PER_S,
+            ts_ns=T0 + (k // tags) * period_s * NS_PER_S,
             values=np.round(rng.normal(50.0, 5.0, len(k)), 3),
         )
 
@@ -131,6 +139,58 @@ def one_size(d: Path, tags: int, points: int, runs: int, rows: int) -> dict[str,
     }
 
 
+def one_size_postgres(
+    pg: PostgreSQL, tags: int, points: int, runs: int, period_s: int
+) -> dict[str, Any]:
+    """The same on PostgreSQL: samples every ``period_s`` into daily partitions, measured as
+    appended (each batch sorted by tag) and after ``compact`` rewrote the closed ones."""
+    dsn = pg.create_database(f"layout{points}")
+    store = open_store(
+        StoreSettings(kind="postgres", dsn=dsn, partition_days=1), data_dir=Path(".")
+    )
+    assert isinstance(store, PostgresStore)
+    t0 = time.perf_counter()
+    for b in batches(tags, points, period_s):
+        store.append(b)
+    append_s = time.perf_counter() - t0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    end = T0 + (points // tags + 1) * period_s * NS_PER_S
+    tag = [tags // 2]
+
+    def query() -> float:
+        return median_ms(
+            lambda: store.aggregate(tag, TimeRange(T0, end), every_ns=MIN, aggs=["avg"]), runs
+        )
+
+    base = query()
+    t0 = time.perf_counter()
+    rewritten = store.compact()
+    compact_s = time.perf_counter() - t0
+    seg = query()
+    store.close()
+    return {
+        "append": points / append_s,
+        "compact": points / compact_s,
+        "partitions": rewritten,
+        "base": base,
+        "seg": seg,
+    }
+
+
+def print_postgres(results: dict[int, dict[str, Any]], tags: int, period_s: int) -> None:
+    print(f"\nPostgreSQL (private server), {tags:,} tags every {period_s} s, daily partitions")
+    print("(a) 1-min buckets of one tag over all history\n")
+    print("| points | as appended (baseline) ms | closed partitions sorted ms | ratio | "
+          "partitions rewritten | COPY pts/s | rewrite pts/s |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n, r in results.items():
+        print(
+            f"| {n / 1e6:,.0f} M | {r['base']:.1f} | {r['seg']:.1f} | {r['base'] / r['seg']:.1f}× | "
+            f"{r['partitions']} | {r['append']:,.0f} | {r['compact']:,.0f} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", default="1,10,100", help="millions of points, comma-separated")
@@ -138,6 +198,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--compact-rows", type=int, default=2_000_000)
     ap.add_argument("--dir", type=Path, default=None, help="where to build (needs free disk)")
+    ap.add_argument("--postgres", default="", help="also PostgreSQL at these sizes (millions)")
+    ap.add_argument("--pg-period-s", type=int, default=10, help="PostgreSQL: sample period")
     a = ap.parse_args()
     sizes = [round(float(s) * 1_000_000) for s in a.sizes.split(",")]
     results = {}
@@ -166,6 +228,17 @@ def main() -> None:
             f"| | ratio baseline / segments | {r['base']['a'] / r['seg']['a']:.1f}× | "
             f"{r['base']['d'] / r['seg']['d']:.1f}× | {r['base']['open'] / r['seg']['open']:.1f}× | | | |"
         )
+    if a.postgres:
+        pg = PostgreSQL()
+        pg.start()
+        try:
+            pg_results = {
+                n: one_size_postgres(pg, a.tags, n, a.runs, a.pg_period_s)
+                for n in (round(float(s) * 1_000_000) for s in a.postgres.split(","))
+            }
+        finally:
+            pg.remove()
+        print_postgres(pg_results, a.tags, a.pg_period_s)
 
 
 if __name__ == "__main__":

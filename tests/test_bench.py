@@ -96,3 +96,12 @@ def test_layout_benchmark_runs_and_prints_its_table() -> None:
         ["| 0 M", "arrival order (baseline)"], ["| 0 M", "segments by tag"],
         ["|", "ratio baseline / segments"],
     ]  # fmt: skip
+
+
+def test_transfer_benchmark_runs_and_prints_its_table() -> None:
+    out = _run("transfer", "--points 20000 --runs 1")
+    rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "| path", "| genba import into a stopped node", "| the same import again (all skipped)",
+        "| genba export to Parquet", "| DuckDBStore.append of the same batches (baseline)",
+    ]  # fmt: skip

@@ -84,6 +84,6 @@ async def test_settings_endpoint_shows_masked_settings_and_sources(
     assert "secret" not in r.text
     body = r.json()
     assert body["from_environment"] == ["GENBA_CONNECTOR__1__PASSWORD"]
-    assert body["components"] == ["store", "alarms"]
+    assert body["components"] == ["store", "compaction", "alarms"]
     assert body["settings"]["node"]["name"] == "demo"
     assert {"key": "alarm", "title": "[[alarm]]", "component": "alarms"} in body["sections"]

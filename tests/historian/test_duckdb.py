@@ -200,8 +200,8 @@ def test_a_checkpoint_goes_through_after_writes_on_a_reopened_file(tmp_path: Pat
     so the space of moved and dropped tables never came back."""
     DuckDBStore(tmp_path / "h.duckdb").close()
     store = DuckDBStore(tmp_path / "h.duckdb")
-    with store._cursor() as cur:  # noqa: SLF001 - what the compactor does: tables come and go
+    with store._cursor() as cur:  # what the compactor does: tables come and go
         cur.execute("CREATE TABLE seg_99 (a INTEGER)")
-    with store._cursor() as cur:  # noqa: SLF001
+    with store._cursor() as cur:
         cur.execute("CHECKPOINT")
     store.close()

@@ -95,7 +95,13 @@ def counter_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 def test_builtins_register_as_components_in_order() -> None:
-    assert [name for name, _ in plugins.components()] == ["store", "retention", "alarms", "forward"]
+    assert [name for name, _ in plugins.components()] == [
+        "store",
+        "retention",
+        "compaction",
+        "alarms",
+        "forward",
+    ]
     assert [s.key for s in registered_sections()] == ["retention", "alarm", "alarms", "forward"]
 
 
@@ -116,10 +122,15 @@ async def test_a_packages_component_runs_in_the_node(
     run_node: Callable[[GenbaConfig], asyncio.Future[RunningNode]],
 ) -> None:
     rn = await run_node(make_config(demo_config_text(rate_hz=20, extra="\n[counter]\n")))
-    assert list(rn.node.components) == ["store", "alarms", "counter"]  # no retention/forward set
+    assert list(rn.node.components) == [
+        "store",
+        "compaction",
+        "alarms",
+        "counter",
+    ]  # no retention/forward set
     await wait_until(lambda: rn.node.health()["counter"]["seen"] > 50)
     health = (await rn.http.get("/api/health")).json()
-    assert health["counter"]["built_after"] == ["store", "alarms"]
+    assert health["counter"]["built_after"] == ["store", "compaction", "alarms"]
     assert health["status"] == "ok"
     settings = (await rn.http.get("/api/settings")).json()
     assert {"key": "counter", "title": "[counter]", "component": "counter"} in settings["sections"]
@@ -151,7 +162,9 @@ def test_a_node_without_optional_components_builds_none_of_them(
     try:
         assert "forward" not in node.components
         assert "retention" not in node.components
-        with pytest.raises(KeyError, match="runs no Forwarder component; running: store, alarms"):
+        with pytest.raises(
+            KeyError, match="runs no Forwarder component; running: store, compaction, alarms"
+        ):
             node.component(Forwarder)
     finally:
         node.store.close()

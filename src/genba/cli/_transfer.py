@@ -129,9 +129,9 @@ def _import_into_store(
     config: GenbaConfig, path: Path, max_future_s: float, totals: dict[str, Any]
 ) -> None:
     from genba.deadletter import DeadLetters
-    from genba.historian import Record, open_store, read_file
+    from genba.historian import Record, open_store, read_tables
     from genba.historian._dedup import Redeliveries
-    from genba.node import ingest
+    from genba.node import ingest_table
     from genba.tags import TagRegistry
 
     store = open_store(config.store, data_dir=config.data_dir, read_only=False)
@@ -141,10 +141,10 @@ def _import_into_store(
         letters: list[Record] = []
         dead = DeadLetters(lambda ts, r: letters.append(Record("deadletter", ts, r["source"], r)))
         seen = Redeliveries(store)
-        for body in read_file(path):
-            batch, result = ingest(
-                body, "application/vnd.apache.arrow.stream", registry=registry,
-                now_ns=time.time_ns(), dead_letters=dead, max_future_s=max_future_s,
+        for table in read_tables(path):  # no round trip through a body: a stopped node
+            batch, result = ingest_table(
+                table, registry=registry, now_ns=time.time_ns(), dead_letters=dead,
+                max_future_s=max_future_s,
             )  # fmt: skip
             store.append_records(letters)  # the chunk's dead letters, in one transaction
             letters.clear()

@@ -7,12 +7,13 @@ One place for every part of it:
 * the append-only **record log** on the same store (:class:`Record`, :class:`RecordLog`):
   events, commands, alarm history and rules, dead letters;
 * the node component that writes the bus into the store (:class:`HistorianWriter`, with its
-  store-and-forward :class:`Spool` and redelivery filter), and :class:`Retention`;
+  store-and-forward :class:`Spool` and redelivery filter), and :class:`Retention`; :class:`Compaction`, which lays history out for reading by tag;
 * the queries the API and CLI answer with (:class:`History` and its typed results);
 * export to and import from CSV / Parquet / Arrow (:func:`export_tables`, :func:`read_file`).
 """
 
 from genba.config import StoreSettings
+from genba.historian._compaction import Compaction
 from genba.historian._derived import last_before, resample, time_weighted, value_at
 from genba.historian._history import (
     BucketHistory,
@@ -30,6 +31,7 @@ from genba.historian._store import (
     AGGREGATES,
     ROLLUP,
     Buckets,
+    Compacting,
     Record,
     Rollups,
     Runs,
@@ -38,7 +40,7 @@ from genba.historian._store import (
     check_aggs,
     open_store,
 )
-from genba.historian._transfer import as_table, export_tables, read_file, write_file
+from genba.historian._transfer import as_table, export_tables, read_file, read_tables, write_file
 from genba.historian._writer import HistorianWriter, WriterStats
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "ROLLUP",
     "BucketHistory",
     "Buckets",
+    "Compacting",
+    "Compaction",
     "HistorianWriter",
     "History",
     "RawHistory",
@@ -69,6 +73,7 @@ __all__ = [
     "last_before",
     "open_store",
     "read_file",
+    "read_tables",
     "resample",
     "time_weighted",
     "value_at",

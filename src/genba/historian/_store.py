@@ -266,6 +266,17 @@ class Rollups(Protocol):
         ...
 
 
+@runtime_checkable
+class Compacting(Protocol):
+    """The optional capability of a store to lay its history out for reading by tag after it
+    is written (DuckDB: segments sorted by tag; PostgreSQL: closed partitions rewritten in
+    tag order). The :class:`~genba.historian.Compaction` component calls it."""
+
+    def compact(self) -> object:
+        """Do what is due now; what it did (backend-specific)."""
+        ...
+
+
 def check_aggs(aggs: list[str]) -> list[str]:
     bad = [a for a in aggs if a not in AGGREGATES]
     if bad or not aggs:

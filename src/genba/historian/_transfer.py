@@ -86,10 +86,23 @@ def write_file(tables: Iterator[pa.Table], path: Path, fmt: Format) -> int:
 def read_file(path: Path, chunk_rows: int = 100_000) -> Iterator[bytes]:
     """A Parquet or CSV file as Arrow IPC streams of at most ``chunk_rows`` rows, the form
     ``POST /api/ingest`` (and :func:`genba.node.ingest`) takes."""
+    for part in read_tables(path, chunk_rows):
+        sink = pa.BufferOutputStream()
+        with paipc.new_stream(sink, part.schema) as w:
+            w.write_table(part)
+        yield sink.getvalue().to_pybytes()
+
+
+def read_tables(path: Path, chunk_rows: int = 1_000_000) -> Iterator[pa.Table]:
+    """A Parquet or CSV file as tables of at most ``chunk_rows`` rows, read as they are used."""
     if not path.exists():
         raise QueryError(f"{path} does not exist")
     if path.suffix.lower() == ".parquet":
-        batches: Iterator[pa.RecordBatch] = pq.ParquetFile(path).iter_batches(chunk_rows)
+        batches: Iterator[pa.RecordBatch] = pq.ParquetFile(
+            path, read_dictionary=["tag"]
+        ).iter_batches(
+            chunk_rows
+        )  # tags as a dictionary: each distinct path decoded once, not once a row
     elif path.suffix.lower() == ".csv":
         reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=8 << 20))
         batches = iter(reader)
@@ -97,8 +110,4 @@ def read_file(path: Path, chunk_rows: int = 100_000) -> Iterator[bytes]:
         raise QueryError(f"{path}: import reads .parquet or .csv files")
     for rb in batches:
         for start in range(0, rb.num_rows, chunk_rows):
-            part = rb.slice(start, chunk_rows)
-            sink = pa.BufferOutputStream()
-            with paipc.new_stream(sink, part.schema) as w:
-                w.write_batch(part)
-            yield sink.getvalue().to_pybytes()
+            yield pa.Table.from_batches([rb.slice(start, chunk_rows)])

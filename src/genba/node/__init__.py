@@ -3,7 +3,7 @@ retention, forwarder, alarms) and connectors, supervised and stopped in order.""
 
 from genba.node._alarms import AlarmService
 from genba.node._forward import Forwarder
-from genba.node._ingest import IngestResult, ingest
+from genba.node._ingest import IngestResult, ingest, ingest_table
 from genba.node._node import Node, clock_from_settings
 from genba.node._write import WriteResult
 
@@ -15,4 +15,5 @@ __all__ = [
     "WriteResult",
     "clock_from_settings",
     "ingest",
+    "ingest_table",
 ]

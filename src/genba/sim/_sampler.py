@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import lfilter
 
 from genba.sim._logs import PART_GOOD, Log
 from genba.sim._plant import Plant
@@ -215,6 +214,10 @@ class Sampler:
             return _hash_normal(kg, mg, sig, self.seed)
 
         def lag(x: F64, y0: F64, tau_s: float) -> tuple[F64, F64]:
+            # imported here: scipy.signal takes ~1 s to import, and every CLI command that
+            # loads the node (genba import, query, kpi) would pay it without simulating
+            from scipy.signal import lfilter
+
             alpha = 1.0 - np.exp(-self.dt / tau_s)
             y, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=((1 - alpha) * y0)[None, :])
             return y, y[-1]

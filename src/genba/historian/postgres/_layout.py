@@ -61,6 +61,9 @@ class Layout(Protocol):
     def tier_rows(self, conn: Conn, every_ns: int, relation: sql.Composable) -> sql.Composable:
         """The relation that holds the tier's rows, for a DELETE."""
 
+    def compact(self) -> int:
+        """Lay closed time ranges out for reading by tag; the number of tables rewritten."""
+
 
 class Partitioned:
     """Native range partitions, one table per ``partition_days``."""
@@ -71,6 +74,8 @@ class Partitioned:
         self.store = store
         self.width_ns = store.s.partition_days * NS_PER_DAY
         self.partitions: set[int] = set()
+        self.sorted: set[int] = set()
+        """Partitions rewritten in (tag, time) order with nothing appended since."""
 
     def open(self) -> None:
         with self.store.conn() as conn:
@@ -84,6 +89,14 @@ class Partitioned:
             m = re.fullmatch(r"samples_p(m?)(\d+)", name)
             if m:
                 self.partitions.add(-int(m.group(2)) if m.group(1) else int(m.group(2)))
+        with self.store.conn() as conn:
+            keys = conn.execute(
+                sql.SQL("SELECT key FROM {}.genba_meta WHERE key LIKE 'sorted:%%'").format(
+                    self.store.schema
+                )
+            ).fetchall()
+            conn.rollback()
+        self.sorted = {int(k.removeprefix("sorted:")) for (k,) in keys}
 
     def prepare(self, conn: Conn, ts_ns: npt.NDArray[np.int64]) -> None:
         needed = set(np.unique(ts_ns // self.width_ns).tolist()) - self.partitions
@@ -101,6 +114,47 @@ class Partitioned:
                 )
             )
         self.partitions |= needed
+        touched = set(np.unique(ts_ns // self.width_ns).tolist()) & self.sorted
+        if touched:  # late data in a sorted partition: sort it again at the next compaction
+            conn.execute(
+                sql.SQL("DELETE FROM {}.genba_meta WHERE key = ANY(%s)").format(self.store.schema),
+                ([f"sorted:{p}" for p in touched],),
+            )
+            self.sorted -= touched
+
+    def compact(self) -> int:
+        """Rewrite every partition but the newest, once it is closed, in (tag, time) order: a
+        tag's rows then sit in a few pages, and the BRIN on (tag_id, ts_ns) finds just those.
+        Writes to that partition wait meanwhile (late data is rare); reads go on until the
+        moment the sorted table takes its place."""
+        if not self.partitions:
+            return 0
+        closed = sorted(self.partitions - self.sorted - {max(self.partitions)})
+        for p in closed:
+            self._sort(p)
+        return len(closed)
+
+    def _sort(self, p: int) -> None:
+        store, part = self.store, partition_table(p)
+        names = {
+            "s": store.schema,
+            "part": sql.Identifier(part),
+            "tmp": sql.Identifier(f"{part}_sorting"),
+            "check": sql.Identifier(f"{part}_range"),
+            "a": sql.Literal(p * self.width_ns),
+            "b": sql.Literal((p + 1) * self.width_ns),
+        }
+        with store.conn() as conn, conn.transaction():
+            for statement in _SORT_PARTITION:
+                conn.execute(sql.SQL(statement).format(**names))
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.genba_meta VALUES (%s, 'yes') ON CONFLICT (key) DO NOTHING"
+                ).format(store.schema),
+                (f"sorted:{p}",),
+            )
+        self.sorted.add(p)
+        log.info("postgres: partition %s rewritten in (tag, time) order", part)
 
     def target(self, ts_ns: npt.NDArray[np.int64]) -> str:
         """The partition itself when every row falls in one (no per-row routing), else the
@@ -199,6 +253,11 @@ class Timescale:
         view = sql.Identifier(aggregate_view(every_ns))
         return sql.SQL("{}.{}").format(store.schema, view), sql.SQL("")
 
+    def compact(self) -> int:
+        """TimescaleDB's compression policy does it: chunks older than
+        ``compress_after_days`` are compressed, segmented by tag and ordered by time."""
+        return 0
+
     def tier_rows(self, conn: Conn, every_ns: int, relation: sql.Composable) -> sql.Composable:
         """A continuous aggregate's rows live in its materialisation hypertable, which takes
         a DELETE (the view does not)."""
@@ -258,6 +317,20 @@ class Timescale:
             )
         return True
 
+
+_SORT_PARTITION = (
+    "LOCK TABLE {s}.{part} IN SHARE ROW EXCLUSIVE MODE",  # writers wait, readers go on
+    "CREATE TABLE {s}.{tmp} (LIKE {s}.{part} INCLUDING DEFAULTS)",
+    "INSERT INTO {s}.{tmp} SELECT * FROM {s}.{part} ORDER BY tag_id, ts_ns",
+    "ALTER TABLE {s}.{tmp} ADD CONSTRAINT {check} CHECK (ts_ns >= {a} AND ts_ns < {b})",
+    "ALTER TABLE {s}.samples DETACH PARTITION {s}.{part}",
+    "DROP TABLE {s}.{part}",
+    "ALTER TABLE {s}.{tmp} RENAME TO {part}",
+    # the CHECK spares ATTACH its scan; the parent's BRIN is built on the sorted rows
+    "ALTER TABLE {s}.samples ATTACH PARTITION {s}.{part} FOR VALUES FROM ({a}) TO ({b})",
+    "ALTER TABLE {s}.{part} DROP CONSTRAINT {check}",
+    "ANALYZE {s}.{part}",
+)
 
 _TO_HYPERTABLE = (
     "ALTER TABLE {s}.samples RENAME TO samples_native",

@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
 from genba.config import StoreSettings
-from genba.errors import ConfigError
+from genba.errors import ConfigError, StoreError
 from genba.historian._store import (
     ROLLUP,
     RUNS_SQL,
@@ -295,6 +295,13 @@ class PostgresStore:
             "SELECT tag_id, ts_ns, value, quality FROM {}.last_values{} ORDER BY tag_id"
         ).format(self.schema, where)
         return self._copy_out(query)
+
+    def compact(self) -> int:
+        """Lay closed time ranges out for reading by tag (see the layouts); the number of
+        tables rewritten."""
+        if self.read_only:
+            raise StoreError("the postgres store is open read-only: nothing to compact")
+        return self.layout.compact()
 
     def delete_before(self, tag_ids: list[TagId], before_ns: int) -> int:
         if not tag_ids:
