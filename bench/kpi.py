@@ -198,6 +198,7 @@ def store_path(days: int, runs: int) -> None:
             ts, v = sim.advance(min(h * 3600.0, days * 86_400.0 + 1))
             store.append(SampleBatch.from_columns(
                 tag_ids=np.tile(ids, len(ts)), ts_ns=np.repeat(ts, len(ids)), values=v.ravel()))  # fmt: skip
+        store.compact()  # laid out as on a running node: all but the newest ~2 M samples by tag
         kpi = Kpi(parse_config(example_config()), reg, store, RealClock())
         start, end = str(T0 // 10**6), str((T0 + days * 86_400 * NS) // 10**6)
         times = []
@@ -231,9 +232,9 @@ def _reading(store: Any, reg: Any, days: int, runs: int) -> dict[str, tuple[int,
 
     def sql_runs(tag: int) -> Runs:
         sql = RUNS_SQL.format(
-            bad=int(Quality.BAD), gap="$gap", samples="samples", tag="$tag", a="$a", b="$b"
-        )
-        c = store._numpy(sql, {"gap": gap, "tag": tag, "a": span.start_ns, "b": span.end_ns})
+            bad=int(Quality.BAD), gap="$gap", samples="@samples", tag="$tag", a="$a", b="$b"
+        )  # @samples: the hot table and the segments (see genba.historian._segments)
+        c = store._samples(sql, {"gap": gap, "tag": tag, "a": span.start_ns, "b": span.end_ns})
         return Runs(c["start_ns"], c["last_ns"], c["value"])
 
     ways: dict[str, Callable[[int], Any]] = {

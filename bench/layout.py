@@ -77,16 +77,20 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
 
 def used_bytes(store: DuckDBStore) -> int:
     with store._cursor() as cur:
-        cur.execute("CHECKPOINT")
+        cur.execute("CHECKPOINT")  # twice: blocks of the tables the last moves dropped are
+        cur.execute("CHECKPOINT")  # given back at the checkpoint after the one that saw them go
         row = cur.execute("SELECT used_blocks * block_size FROM pragma_database_size()").fetchone()
     return int(row[0]) if row else 0
 
 
-def measure(path: Path, tags: int, points: int, runs: int) -> dict[str, float]:
+def measure(path: Path, tags: int, points: int, runs: int, *, keep_hot: bool) -> dict[str, float]:
     """Query, open and size figures of the store at ``path`` as it is laid out now (opened
-    with compaction held back, so that nothing moves while it is measured)."""
+    with compaction held back, so that nothing moves while it is measured; with
+    ``keep_hot``, not even the move of the hot table at a clean close: the baseline)."""
     end = T0 + (points // tags + 1) * NS_PER_S
     store = DuckDBStore(path, compact_rows=NEVER)
+    close_move = NEVER if keep_hot else store.close_move_rows
+    store.close_move_rows = close_move
     tag = [tags // 2]
     out = {
         "a": median_ms(
@@ -105,6 +109,7 @@ def measure(path: Path, tags: int, points: int, runs: int) -> dict[str, float]:
     for _ in range(runs + 1):  # the first warms the OS's file cache
         t0 = time.perf_counter()
         s = DuckDBStore(path, compact_rows=NEVER)
+        s.close_move_rows = close_move
         s.last(tag)
         opens.append(time.perf_counter() - t0)
         s.close()
@@ -115,12 +120,13 @@ def measure(path: Path, tags: int, points: int, runs: int) -> dict[str, float]:
 def one_size(d: Path, tags: int, points: int, runs: int, rows: int) -> dict[str, Any]:
     path = d / f"h{points}.duckdb"
     store = DuckDBStore(path, compact_rows=NEVER)
+    store.close_move_rows = NEVER
     t0 = time.perf_counter()
     for b in batches(tags, points):
         store.append(b)
     append_s = time.perf_counter() - t0
     store.close()
-    base = measure(path, tags, points, runs)
+    base = measure(path, tags, points, runs, keep_hot=True)
     store = DuckDBStore(path, compact_rows=NEVER)  # no background compactor: this call does it
     store.compact_rows = rows
     t0 = time.perf_counter()
@@ -128,7 +134,7 @@ def one_size(d: Path, tags: int, points: int, runs: int, rows: int) -> dict[str,
     compact_s = time.perf_counter() - t0
     layout = store.segments()
     store.close()
-    seg = measure(path, tags, points, runs)
+    seg = measure(path, tags, points, runs, keep_hot=False)
     path.unlink()
     return {
         "append": points / append_s,

@@ -177,7 +177,7 @@ def test_the_background_compactor_lays_history_out_by_tag_while_appends_go_on(
 
 
 def test_retention_deletes_from_segments_and_forgets_the_emptied_ones(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "h.duckdb", compact_rows=1_000)
+    store = DuckDBStore(tmp_path / "h.duckdb", compact_rows=2_000)  # no move but ours
     for b in _batches(4, 1_000, 2):  # 4 segments: ts 0-499, 500-999, 1000-1499, 1500-1999
         store.append(b)
         store.compact(everything=True)
@@ -205,3 +205,20 @@ def test_a_checkpoint_goes_through_after_writes_on_a_reopened_file(tmp_path: Pat
     with store._cursor() as cur:
         cur.execute("CHECKPOINT")
     store.close()
+
+
+def test_a_clean_close_moves_a_large_hot_table_so_the_next_open_groups_nothing(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBStore(tmp_path / "h.duckdb", compact_rows=1_000_000)
+    for b in _batches(3, 50_000, 7):  # 150,000 samples: below compact_rows, above the close move
+        store.append(b)
+    assert store.segments()["hot_rows"] == 150_000
+    store.close()
+    again = DuckDBStore(tmp_path / "h.duckdb", compact_rows=1_000_000)
+    assert again.segments() == {
+        "hot_rows": 0,
+        "levels": [{"level": 0, "segments": 1, "rows": 150_000}],
+    }
+    assert again.last().ts_ns.tolist() == [21_428] * 4 + [21_427] * 3  # k // 7, k < 150,000
+    again.close()
