@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
@@ -274,6 +275,16 @@ class Compacting(Protocol):
 
     def compact(self) -> object:
         """Do what is due now; what it did (backend-specific)."""
+        ...
+
+
+@runtime_checkable
+class Streaming(Protocol):
+    """The optional capability to read a long range by time in one pass, a batch at a time
+    (export): a backend without it is read in pages of :meth:`Store.raw`."""
+
+    def stream(self, tag_ids: list[TagId], span: TimeRange, *, rows: int) -> Iterator[SampleBatch]:
+        """The samples of ``tag_ids`` in ``span`` by (time, tag), at most ``rows`` a batch."""
         ...
 
 

@@ -571,6 +571,32 @@ class DuckDBStore:
             tag_ids=c["tag_id"], ts_ns=c["ts_ns"], values=c["value"], quality=c["quality"]
         )
 
+    def stream(
+        self, tag_ids: list[TagId], span: TimeRange, *, rows: int = 1_000_000
+    ) -> Iterator[SampleBatch]:
+        """One sorted pass over the range (DuckDB sorts it once, spilling to disk if it must),
+        ``rows`` at a time; pages of :meth:`raw` would sort every segment again for each."""
+        with self._cursor() as cur:
+            if self._segmented:
+                cur.execute("BEGIN")  # the list of segments and the read in one snapshot
+            src = (
+                _segments.source(cur, span.start_ns, span.end_ns) if self._segmented else "samples"
+            )
+            relation = cur.sql(  # a relation streams its rows; an executed result copies them
+                f"SELECT tag_id, ts_ns, value, quality FROM {src} "
+                "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
+                "ORDER BY ts_ns, tag_id",
+                params={"ids": tag_ids, "start": span.start_ns, "end": span.end_ns},
+            )
+            reader: pa.RecordBatchReader = relation.to_arrow_reader(rows)
+            try:
+                for part in reader:
+                    yield SampleBatch.from_arrow(pa.Table.from_batches([part]))
+            finally:
+                reader.close()
+                if self._segmented:
+                    cur.execute("COMMIT")
+
     def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
         # Encoded in numpy from one ordered scan: on DuckDB the SQL windows of RUNS_SQL take
         # longer than they save (bench/kpi.py --store-days, docs/performance.md).
