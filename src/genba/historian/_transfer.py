@@ -2,8 +2,9 @@
 
 A file has the columns ``tag`` (path), ``timestamp`` (UTC, nanoseconds), ``value`` and
 ``quality`` — the same columns ``POST /api/ingest`` takes, so an export imports unchanged and
-timestamps survive to the nanosecond. Export reads the store in pages (a million rows at a
-time), so a year of data never sits in memory at once.
+timestamps survive to the nanosecond. Export reads the range by time a batch at a time (one
+sorted pass where the store streams, pages of a million rows where it does not), so a year of
+data never sits in memory at once.
 """
 
 from __future__ import annotations
