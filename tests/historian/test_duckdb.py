@@ -4,16 +4,20 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pytest
 
+from genba.config import GenbaConfig
 from genba.errors import StoreError
 from genba.historian import Record, StoreSettings, TimeRange, open_store
 from genba.historian.duckdb import SCHEMA_VERSION, DuckDBStore
 from genba.types import SampleBatch
+from tests.conftest import demo_config_text, wait_until
 
 
 def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
@@ -222,3 +226,13 @@ def test_a_clean_close_moves_a_large_hot_table_so_the_next_open_groups_nothing(
     }
     assert again.last().ts_ns.tolist() == [21_428] * 4 + [21_427] * 3  # k // 7, k < 150,000
     again.close()
+
+
+async def test_the_node_reports_what_compaction_has_done(
+    make_config: Callable[[str], GenbaConfig], run_node: Any
+) -> None:
+    rn = await run_node(make_config(demo_config_text(rate_hz=20)))
+    await wait_until(lambda: rn.node.health()["compaction"]["runs"] >= 1)
+    health = rn.node.health()["compaction"]
+    assert health["failures"] == 0
+    assert set(health["store"]) >= {"moves", "merges", "rows_moved", "rows_merged", "seconds"}

@@ -9,6 +9,7 @@ no thread of its own, and rewrites its closed partitions when this asks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any, ClassVar, Self
 
@@ -34,6 +35,9 @@ class Compaction:
 
     def __init__(self, store: Compacting) -> None:
         self.store = store
+        self.last: dict[str, Any] = {}
+        """What the store's last ``compact`` said it has done (DuckDB: moves, merges, rows,
+        seconds since open; PostgreSQL: partitions rewritten in that round)."""
         self.runs = 0
         self.failures = 0
         self.last_error = ""
@@ -41,7 +45,12 @@ class Compaction:
     async def run(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.store.compact)
+                done = await asyncio.to_thread(self.store.compact)
+                self.last = (
+                    dataclasses.asdict(done)
+                    if dataclasses.is_dataclass(done) and not isinstance(done, type)
+                    else {"rewritten": done}
+                )
                 self.runs += 1
             except Exception as e:  # tried again at the next round; collection goes on
                 self.failures += 1
@@ -50,7 +59,12 @@ class Compaction:
             await asyncio.sleep(COMPACT_EVERY_S)
 
     def health(self) -> dict[str, Any]:
-        return {"runs": self.runs, "failures": self.failures, "last_error": self.last_error}
+        return {
+            "runs": self.runs,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "store": self.last,
+        }
 
     def problems(self) -> list[str]:
         return (
