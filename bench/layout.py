@@ -77,8 +77,7 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
 
 def used_bytes(store: DuckDBStore) -> int:
     with store._cursor() as cur:
-        cur.execute("CHECKPOINT")  # twice: blocks of the tables the last moves dropped are
-        cur.execute("CHECKPOINT")  # given back at the checkpoint after the one that saw them go
+        cur.execute("CHECKPOINT")
         row = cur.execute("SELECT used_blocks * block_size FROM pragma_database_size()").fetchone()
     return int(row[0]) if row else 0
 

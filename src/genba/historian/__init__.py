@@ -6,8 +6,9 @@ One place for every part of it:
   file, by default; PostgreSQL / TimescaleDB), with :class:`Rollups` an optional capability;
 * the append-only **record log** on the same store (:class:`Record`, :class:`RecordLog`):
   events, commands, alarm history and rules, dead letters;
-* the node component that writes the bus into the store (:class:`HistorianWriter`, with its
-  store-and-forward :class:`Spool` and redelivery filter), and :class:`Retention`; :class:`Compaction`, which lays history out for reading by tag;
+* the node components: the one that writes the bus into the store (:class:`HistorianWriter`,
+  with its store-and-forward :class:`Spool` and redelivery filter), :class:`Retention`, and
+  :class:`Compaction`, which lays history out for reading by tag;
 * the queries the API and CLI answer with (:class:`History` and its typed results);
 * export to and import from CSV / Parquet / Arrow (:func:`export_tables`, :func:`read_file`).
 """

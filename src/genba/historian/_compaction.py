@@ -54,7 +54,7 @@ class Compaction:
                 self.runs += 1
             except Exception as e:  # tried again at the next round; collection goes on
                 self.failures += 1
-                self.last_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+                self.last_error = f"{type(e).__name__}: {e}"
                 log.warning("compaction failed (next try in %g s): %s", COMPACT_EVERY_S, e)
             await asyncio.sleep(COMPACT_EVERY_S)
 

@@ -35,12 +35,15 @@ moves into the next segment.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
+
+from genba.historian._store import TimeRange
 
 log = logging.getLogger("genba.historian")
 
@@ -58,6 +61,10 @@ SAMPLE_COLUMNS = (
     "(tag_id INTEGER NOT NULL, ts_ns BIGINT NOT NULL, value DOUBLE NOT NULL, "
     "quality UTINYINT NOT NULL)"
 )
+_SPAN = "SELECT count(*) AS n, coalesce(min(ts_ns), 0) AS a, coalesce(max(ts_ns) + 1, 0) AS b"
+"""A table's rows and time span [a, b), as the list of segments keeps them."""
+
+
 DDL = f"""
 CREATE TABLE segments (
     id INTEGER NOT NULL, level INTEGER NOT NULL, rows BIGINT NOT NULL,
@@ -67,9 +74,22 @@ CREATE TABLE last_values {SAMPLE_COLUMNS};
 """
 """Migration 3 of the DuckDB file: the list of segments, and the moved tags' newest samples."""
 
-_NEWEST = (
+NEWEST = (
     "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, arg_max(quality, ts_ns) AS q "
 )
+"""Each tag's newest sample, as columns tag_id, ts, v, q: append ``FROM … GROUP BY tag_id``."""
+
+
+@contextlib.contextmanager
+def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT on ``cur``; ROLLBACK on any exception (a :class:`Stopped` too)."""
+    cur.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
 
 
 class Stopped(Exception):
@@ -108,15 +128,18 @@ def listed(cur: duckdb.DuckDBPyConnection) -> list[Segment]:
 
 
 def source(
-    cur: duckdb.DuckDBPyConnection, start_ns: int | None = None, end_ns: int | None = None
+    cur: duckdb.DuckDBPyConnection, span: TimeRange | None = None, *, hot_only: bool = False
 ) -> str:
-    """The hot tables and the segments that meet [start_ns, end_ns), as one relation; to be
-    read in the transaction that called this."""
+    """The hot tables and the segments that meet ``span`` (all, without one; none with
+    ``hot_only``), as one relation; to be read in the transaction that called this."""
     tables = ["samples"] + [
         s.table
         for s in listed(cur)
         if s.level == HOT
-        or ((start_ns is None or s.end_ns > start_ns) and (end_ns is None or s.start_ns < end_ns))
+        or (
+            not hot_only
+            and (span is None or (s.end_ns > span.start_ns and s.start_ns < span.end_ns))
+        )
     ]
     return union(tables)
 
@@ -131,55 +154,26 @@ def hot_rows(cur: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def newest_per_tag(cur: duckdb.DuckDBPyConnection, *, segmented: bool) -> dict[str, np.ndarray]:
-    """The newest sample of every tag: ``last_values``, overlaid by the hot tables' (only the
-    hot table's in a file without segments)."""
-    if not segmented:
-        cols: dict[str, np.ndarray] = cur.execute(
-            f"{_NEWEST} FROM samples GROUP BY tag_id"
-        ).fetchnumpy()
-        return cols
-    cur.execute("BEGIN")
-    try:
-        hot = union(["samples"] + [s.table for s in listed(cur) if s.level == HOT])
-        cols = cur.execute(
-            f"SELECT tag_id, ts_ns AS ts, value AS v, quality AS q FROM last_values "
-            f"UNION ALL ({_NEWEST} FROM {hot} GROUP BY tag_id)"
-        ).fetchnumpy()
-    finally:
-        cur.execute("COMMIT")
-    return cols
-
-
 def freeze(cur: duckdb.DuckDBPyConnection) -> Segment:
-    """Rename the hot table ``hot_<id>`` and start an empty one; the caller holds the append
-    lock, so no append is half-way."""
-    cur.execute("BEGIN")
-    try:
+    """Rename the hot table ``hot_<id>``, list it at level :data:`HOT` and start an empty
+    one; the caller holds the append lock, so no append is half-way."""
+    with transaction(cur):
         seg = _next_id(cur)
         cur.execute(f"ALTER TABLE samples RENAME TO hot_{seg}")
         cur.execute(f"CREATE TABLE samples {SAMPLE_COLUMNS}")
-        cur.execute(
-            f"INSERT INTO segments SELECT {seg}, {HOT}, count(*), coalesce(min(ts_ns), 0), "
-            f"coalesce(max(ts_ns) + 1, 0) FROM hot_{seg}"
-        )
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
-    return Segment(seg, HOT, 0, 0, 0)
+        rows = _list(cur, seg, HOT)
+    return Segment(seg, HOT, rows, 0, 0)
 
 
 def move(cur: duckdb.DuckDBPyConnection, hot: Segment, rows: int) -> int:
     """Sort the frozen hot table into level-0 segments of at most ``rows`` rows each, carry
     its tags' newest samples into ``last_values``, drop it; one transaction. The rows moved."""
-    cur.execute("BEGIN")
-    try:
+    moved = 0
+    with transaction(cur):
         first, last = cur.execute(f"SELECT min(rowid), max(rowid) FROM {hot.table}").fetchone() or (
             None,
             None,
         )
-        moved = 0
         if first is not None:
             for a in range(int(first), int(last) + 1, rows):
                 seg = _next_id(cur)
@@ -195,10 +189,6 @@ def move(cur: duckdb.DuckDBPyConnection, hot: Segment, rows: int) -> int:
             )
         cur.execute(f"DROP TABLE {hot.table}")
         cur.execute("DELETE FROM segments WHERE id = $id", {"id": hot.id})
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
     return moved
 
 
@@ -221,8 +211,7 @@ def merge(
 ) -> int:
     """Merge ``segments`` into one of ``level + 1``, a range of tags of at most ``pass_rows``
     rows at a time, in one transaction; the number of rows merged."""
-    cur.execute("BEGIN")
-    try:
+    with transaction(cur):
         new = _next_id(cur)
         src = union([s.table for s in segments])
         counts = cur.execute(
@@ -242,12 +231,7 @@ def merge(
             "DELETE FROM segments WHERE id IN (SELECT unnest($ids))",
             {"ids": [s.id for s in segments]},
         )
-        merged = _list(cur, new, level + 1)
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
-    return merged
+        return _list(cur, new, level + 1)
 
 
 def tag_ranges(tag_ids: np.ndarray, counts: np.ndarray, rows: int) -> list[tuple[int, int]]:
@@ -282,17 +266,14 @@ def delete_before(cur: duckdb.DuckDBPyConnection, tag_ids: list[int], before_ns:
         if not n:
             continue
         deleted += n
-        left = cur.execute(
-            f"SELECT count(*), min(ts_ns), max(ts_ns) FROM {s.table}"
-        ).fetchone() or (0, None, None)
-        if not left[0] and s.level != HOT:
-            cur.execute(f"DROP TABLE {s.table}")
+        if s.level != HOT and not cur.execute(f"SELECT 1 FROM {s.table} LIMIT 1").fetchall():
+            cur.execute(f"DROP TABLE {s.table}")  # emptied
             cur.execute("DELETE FROM segments WHERE id = $id", {"id": s.id})
-        else:
-            cur.execute(
-                "UPDATE segments SET rows = $n, start_ns = $a, end_ns = $b WHERE id = $id",
-                {"n": left[0], "a": left[1] or 0, "b": (left[2] or -1) + 1, "id": s.id},
-            )
+            continue
+        cur.execute(
+            f"UPDATE segments SET rows = c.n, start_ns = c.a, end_ns = c.b FROM ({_SPAN} "
+            f"FROM {s.table}) AS c WHERE id = {s.id}"
+        )
     cur.execute(f"DELETE FROM last_values WHERE {where}")
     return deleted
 
@@ -303,9 +284,11 @@ def _next_id(cur: duckdb.DuckDBPyConnection) -> int:
 
 
 def _list(cur: duckdb.DuckDBPyConnection, seg: int, level: int) -> int:
-    """Add ``seg_<seg>`` to the list; its number of rows."""
+    """Add table ``seg`` of ``level`` (``seg_<seg>``, or ``hot_<seg>`` at :data:`HOT`) to the
+    list, with its rows and time span; its number of rows."""
+    table = Segment(seg, level, 0, 0, 0).table
     row = cur.execute(
-        f"INSERT INTO segments SELECT {seg}, {level}, count(*), coalesce(min(ts_ns), 0), "
-        f"coalesce(max(ts_ns) + 1, 0) FROM seg_{seg} RETURNING rows"
+        f"INSERT INTO segments SELECT {seg}, {level}, n, a, b FROM ({_SPAN} FROM {table}) "
+        "RETURNING rows"
     ).fetchone()
     return int(row[0]) if row else 0

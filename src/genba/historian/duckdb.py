@@ -262,16 +262,11 @@ class DuckDBStore:
         for number, what, ddl in MIGRATIONS:
             if number <= version:
                 continue
-            con.execute("BEGIN")
-            try:
+            with _segments.transaction(con):
                 con.execute(ddl)
                 con.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(number)]
                 )
-                con.execute("COMMIT")
-            except duckdb.Error:
-                con.execute("ROLLBACK")
-                raise
             applied.append((number, what))
             if version:  # a new file gets them all: nothing to report
                 log.info("historian %s: applied migration %d: %s", self.path, number, what)
@@ -347,8 +342,7 @@ class DuckDBStore:
             batch = self._unsure
             ids = np.unique(batch.tag_ids).tolist()
             cols = self._samples(
-                "SELECT tag_id, max(ts_ns) AS ts, arg_max(value, ts_ns) AS v, "
-                "arg_max(quality, ts_ns) AS q FROM @samples "
+                f"{_segments.NEWEST} FROM @samples "
                 "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $t GROUP BY tag_id",
                 {"ids": ids, "t": int(batch.ts_ns.min())},
             )
@@ -359,24 +353,29 @@ class DuckDBStore:
             )
         log.info("historian %s opened again after a failed write", self.path)
 
+    @contextlib.contextmanager
+    def _snapshot(
+        self, span: TimeRange | None = None, *, hot_only: bool = False
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+        """A cursor and the relation that holds the samples (the hot tables and the segments
+        that meet ``span``; the hot tables only with ``hot_only``), in one transaction with
+        the list of segments it was made from (see _segments)."""
+        with self._cursor() as cur:
+            if not self._segmented:  # a file of an older genba, read-only: all of it is hot
+                yield cur, "samples"
+                return
+            with _segments.transaction(cur):
+                yield cur, _segments.source(cur, span, hot_only=hot_only)
+
     def _samples(
         self, sql: str, params: object = None, span: TimeRange | None = None
     ) -> dict[str, npt.NDArray[Any]]:
-        """``sql`` over the samples, named ``@samples`` in it: the hot tables and the segments
-        that meet ``span``, read in one transaction with the list of them (see _segments)."""
-        with self._cursor() as cur:
-            if not self._segmented:
-                out: dict[str, npt.NDArray[Any]] = cur.execute(
-                    sql.replace("@samples", "samples"), params
-                ).fetchnumpy()
-                return out
-            cur.execute("BEGIN")
-            try:
-                src = _segments.source(cur, *((span.start_ns, span.end_ns) if span else ()))
-                out = cur.execute(sql.replace("@samples", src), params).fetchnumpy()
-            finally:
-                cur.execute("COMMIT")
-            return out
+        """``sql`` over the samples, named ``@samples`` in it (see :meth:`_snapshot`)."""
+        with self._snapshot(span) as (cur, src):
+            out: dict[str, npt.NDArray[Any]] = cur.execute(
+                sql.replace("@samples", src), params
+            ).fetchnumpy()
+        return out
 
     def _numpy(self, sql: str, params: object = None) -> dict[str, npt.NDArray[Any]]:
         with self._cursor() as cur:
@@ -384,8 +383,13 @@ class DuckDBStore:
             return result
 
     def _load_last(self) -> None:
-        with self._cursor() as cur:
-            cols = _segments.newest_per_tag(cur, segmented=self._segmented)
+        # last_values (the tags that left the hot table), overlaid by the hot tables' newest
+        with self._snapshot(hot_only=True) as (cur, hot):
+            sql = f"{_segments.NEWEST} FROM {hot} GROUP BY tag_id"
+            if self._segmented:
+                moved = "SELECT tag_id, ts_ns AS ts, value AS v, quality AS q FROM last_values"
+                sql = f"{moved} UNION ALL ({sql})"
+            cols = cur.execute(sql).fetchnumpy()
         self._last.update(
             SampleBatch.from_columns(
                 tag_ids=cols["tag_id"], ts_ns=cols["ts"], values=cols["v"], quality=cols["q"]
@@ -576,12 +580,7 @@ class DuckDBStore:
     ) -> Iterator[SampleBatch]:
         """One sorted pass over the range (DuckDB sorts it once, spilling to disk if it must),
         ``rows`` at a time; pages of :meth:`raw` would sort every segment again for each."""
-        with self._cursor() as cur:
-            if self._segmented:
-                cur.execute("BEGIN")  # the list of segments and the read in one snapshot
-            src = (
-                _segments.source(cur, span.start_ns, span.end_ns) if self._segmented else "samples"
-            )
+        with self._snapshot(span) as (cur, src):
             relation = cur.sql(  # a relation streams its rows; an executed result copies them
                 f"SELECT tag_id, ts_ns, value, quality FROM {src} "
                 "WHERE tag_id IN (SELECT unnest($ids)) AND ts_ns >= $start AND ts_ns < $end "
@@ -594,8 +593,6 @@ class DuckDBStore:
                     yield SampleBatch.from_arrow(pa.Table.from_batches([part]))
             finally:
                 reader.close()
-                if self._segmented:
-                    cur.execute("COMMIT")
 
     def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
         # Encoded in numpy from one ordered scan: on DuckDB the SQL windows of RUNS_SQL take
@@ -643,15 +640,13 @@ class DuckDBStore:
         if not tag_ids:
             return 0
         # The compaction lock first: a merge may take a while, and appends must not wait.
-        with self._maint_lock, self._write_lock, self._cursor(write=True) as cur:
-            cur.execute("BEGIN")
-            try:
-                deleted = _segments.delete_before(cur, tag_ids, before_ns)
-                cur.execute("COMMIT")
-            except duckdb.Error:
-                cur.execute("ROLLBACK")
-                raise
-        return deleted
+        with (
+            self._maint_lock,
+            self._write_lock,
+            self._cursor(write=True) as cur,
+            _segments.transaction(cur),
+        ):
+            return _segments.delete_before(cur, tag_ids, before_ns)
 
     def roll_up(self, every_ns: int, tag_ids: list[TagId], span: TimeRange) -> None:
         rollup = self.aggregate(tag_ids, span, every_ns=every_ns, aggs=list(ROLLUP))
@@ -703,30 +698,22 @@ class DuckDBStore:
         if not records:
             return []
         bodies = [r.encoded() for r in records]
-        with self._write_lock, self._cursor(write=True) as cur:
-            cur.execute("BEGIN")
-            try:
-                first = cur.execute(
-                    "SELECT nextval('record_seq') FROM range($n)", {"n": len(records)}
-                ).fetchall()
-                seqs = sorted(int(r[0]) for r in first)
-                table = pa.table(
-                    {
-                        "seq": pa.array(seqs, pa.int64()),
-                        "kind": [r.kind for r in records],
-                        "ts_ns": pa.array([r.ts_ns for r in records], pa.int64()),
-                        "key": [r.key for r in records],
-                        "body": bodies,
-                    }
-                )
-                cur.register("new_records", table)
-                cur.execute(
-                    "INSERT INTO records SELECT seq, kind, ts_ns, key, body FROM new_records"
-                )
-                cur.execute("COMMIT")
-            except duckdb.Error:
-                cur.execute("ROLLBACK")
-                raise
+        with self._write_lock, self._cursor(write=True) as cur, _segments.transaction(cur):
+            first = cur.execute(
+                "SELECT nextval('record_seq') FROM range($n)", {"n": len(records)}
+            ).fetchall()
+            seqs = sorted(int(r[0]) for r in first)
+            table = pa.table(
+                {
+                    "seq": pa.array(seqs, pa.int64()),
+                    "kind": [r.kind for r in records],
+                    "ts_ns": pa.array([r.ts_ns for r in records], pa.int64()),
+                    "key": [r.key for r in records],
+                    "body": bodies,
+                }
+            )
+            cur.register("new_records", table)
+            cur.execute("INSERT INTO records SELECT seq, kind, ts_ns, key, body FROM new_records")
         return seqs
 
     def records(

@@ -99,7 +99,8 @@ class Partitioned:
         self.sorted = {int(k.removeprefix("sorted:")) for (k,) in keys}
 
     def prepare(self, conn: Conn, ts_ns: npt.NDArray[np.int64]) -> None:
-        needed = set(np.unique(ts_ns // self.width_ns).tolist()) - self.partitions
+        written = set(np.unique(ts_ns // self.width_ns).tolist())
+        needed = written - self.partitions
         for p in sorted(needed):
             ddl = sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {s}.{name} PARTITION OF {s}.samples "
@@ -114,7 +115,7 @@ class Partitioned:
                 )
             )
         self.partitions |= needed
-        touched = set(np.unique(ts_ns // self.width_ns).tolist()) & self.sorted
+        touched = written & self.sorted
         if touched:  # late data in a sorted partition: sort it again at the next compaction
             conn.execute(
                 sql.SQL("DELETE FROM {}.genba_meta WHERE key = ANY(%s)").format(self.store.schema),
