@@ -17,8 +17,13 @@ from tests.web.test_dashboard import ARTIFACTS, browser, page  # noqa: F401 - fi
 pytestmark = [pytest.mark.browser, pytest.mark.socket]  # a real browser needs a real port
 
 FILLER = "berlin/packaging/line1/filler"
-FAST = demo_config_text(rate_hz=1).replace(
-    'kind = "real"', 'kind = "simulated"\nstart = 2026-01-05T05:30:00Z\nspeed = 120.0'
+FAST = (
+    demo_config_text(rate_hz=1)
+    .replace('kind = "real"', 'kind = "simulated"\nstart = 2026-01-05T05:30:00Z\nspeed = 120.0')
+    # The "sends no state" alarms wait 30 s of the node's clock: at 120x that is 0.25 s of the
+    # wall, less than one hiccup of a loaded CI machine, and their urgent text then took the
+    # tile the test looks at. An hour of the node's clock is 30 s of the wall.
+    .replace("for_s = 30\n", "for_s = 3600\n")
 )  # a Monday, 06:30 in Berlin: the early shift is on
 
 
