@@ -320,6 +320,9 @@ async def test_not_connected_while_the_peer_is_gone_and_collecting_when_back(
         rn = await run_node(make_config(text))
         await wait_until(lambda: _tag(rn, "filler/speed_sp") is not None, 30)
         path = _path(rn, "filler/speed_sp")
+        # Gone after it was there: a Modbus map declares its tags before the first poll, so
+        # without this the device went away before the connector had started (state stopped).
+        await wait_until(lambda: rn.node.health()["connectors"][0]["connected"], 30)
         await peer.take_away()
         await wait_until(lambda: not rn.node.health()["connectors"][0]["connected"], 20)
         assert rn.node.health()["connectors"][0]["state"] in ("waiting", "connecting")
