@@ -22,6 +22,8 @@ measured (this process polls the writer's count every 2 ms).
 Prints Markdown tables: the median of ``--runs`` runs, and the ratio to the baseline.
 
     python bench/connect.py [--json-messages 100000] [--spb-messages 5000] [--runs 3]
+                            [--paths json,sparkplug,baseline] [--latency-rate 300000]
+                            [--latency-s 10] (0: no latency run)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -41,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 DEVICES = 10
-METRICS = 100
+METRICS = int(os.environ.get("GENBA_BENCH_METRICS", "100"))  # --metrics; the publisher inherits it
 JSON_TOPICS = 1_000
 T0_MS = (int(time.time()) - 3600) * 1000
 
@@ -294,8 +297,17 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="runs per path (median reported)")
     ap.add_argument("--latency-rate", type=float, default=150_000, help="points/s, paced")
     ap.add_argument("--latency-s", type=float, default=10.0, help="seconds of paced publishing")
+    ap.add_argument("--metrics", type=int, default=METRICS, help="Sparkplug metrics a message")
+    ap.add_argument(
+        "--paths",
+        default="json,json5,qos1,qos1-received,sparkplug,baseline",
+        help="throughput paths to run, comma-separated (empty: none)",
+    )
     ap.add_argument("--publisher", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.metrics != METRICS:  # the publisher is a child process: it reads the environment
+        os.environ["GENBA_BENCH_METRICS"] = str(a.metrics)
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     if a.publisher:
         kind, port, n, rate, times = a.publisher
         publisher(kind, int(port), int(n), float(rate), "" if times == "-" else times)
@@ -308,35 +320,46 @@ def main() -> None:
         broker.start()
         try:
             port = broker.port
-            rows = [
-                ("json, 1 metric/msg, MQTT 3.1.1", a.json_messages,
-                 median_of(a.runs, lambda: run_genba("json", port, a.json_messages)[0])),
-                ("json, 1 metric/msg, MQTT 5", a.json_messages,
-                 median_of(a.runs, lambda: run_genba("json", port, a.json_messages,
-                                                     options='protocol = "5"')[0])),
-                ("json, 1 metric/msg, QoS 1, ack when stored", a.json_messages,
-                 median_of(a.runs, lambda: run_genba("json-qos1", port, a.json_messages)[0])),
-                ("json, 1 metric/msg, QoS 1, ack when received", a.json_messages,
-                 median_of(a.runs, lambda: run_genba("json-qos1", port, a.json_messages,
-                                                     options='ack = "received"')[0])),
-                ("sparkplug, 100 metrics/msg", a.spb_messages * METRICS,
-                 median_of(a.runs, lambda: run_genba("sparkplug", port, a.spb_messages)[0])),
-                ("paho json subscriber (baseline)", a.json_messages,
-                 median_of(a.runs, lambda: run_baseline(port, a.json_messages))),
-            ]  # fmt: skip
-            rate_msgs = a.latency_rate / METRICS
-            _, lat_s = run_genba("sparkplug", port, int(rate_msgs * a.latency_s), rate_msgs)
+            paths = {
+                "json": ("json, 1 metric/msg, MQTT 3.1.1", a.json_messages,
+                         lambda: run_genba("json", port, a.json_messages)[0]),
+                "json5": ("json, 1 metric/msg, MQTT 5", a.json_messages,
+                          lambda: run_genba("json", port, a.json_messages,
+                                            options='protocol = "5"')[0]),
+                "qos1": ("json, 1 metric/msg, QoS 1, ack when stored", a.json_messages,
+                         lambda: run_genba("json-qos1", port, a.json_messages)[0]),
+                "qos1-received": ("json, 1 metric/msg, QoS 1, ack when received",
+                                  a.json_messages,
+                                  lambda: run_genba("json-qos1", port, a.json_messages,
+                                                    options='ack = "received"')[0]),
+                "sparkplug": (f"sparkplug, {METRICS} metrics/msg", a.spb_messages * METRICS,
+                              lambda: run_genba("sparkplug", port, a.spb_messages)[0]),
+                "baseline": ("paho json subscriber (baseline)", a.json_messages,
+                             lambda: run_baseline(port, a.json_messages)),
+            }  # fmt: skip
+            chosen = [p for p in a.paths.split(",") if p]
+            unknown = sorted(set(chosen) - set(paths))
+            if unknown:
+                raise SystemExit(f"--paths: unknown {unknown}; choose from {sorted(paths)}")
+            rows = [(n, pts, median_of(a.runs, fn)) for n, pts, fn in (paths[p] for p in chosen)]
+            lat_s = None
+            if a.latency_s > 0:
+                rate_msgs = a.latency_rate / METRICS
+                _, lat_s = run_genba("sparkplug", port, int(rate_msgs * a.latency_s), rate_msgs)
         finally:
             broker.stop()
 
-    base = rows[-1][1] / rows[-1][2]
-    print(f"\nend to end through Mosquitto, median of {a.runs} runs")
-    print("| path | points | median s | points/s | × baseline |")
-    print("|---|---:|---:|---:|---:|")
+    base = next((pts / secs for n, pts, secs in rows if n.endswith("(baseline)")), None)
+    if rows:
+        print(f"\nend to end through Mosquitto, median of {a.runs} runs")
+        print("| path | points | median s | points/s | × baseline |")
+        print("|---|---:|---:|---:|---:|")
     for name, points, secs in rows:
         rate = points / secs
-        print(f"| {name} | {points:,} | {secs:.3f} | {rate:,.0f} | {rate / base:.2f} |")
-    assert lat_s is not None
+        ratio = f"{rate / base:.2f}" if base else "–"
+        print(f"| {name} | {points:,} | {secs:.3f} | {rate:,.0f} | {ratio} |")
+    if lat_s is None:
+        return
     lat = lat_s * 1000
     print(
         f"\nsparkplug publish → queryable at {a.latency_rate:,.0f} points/s for {a.latency_s:g} s"

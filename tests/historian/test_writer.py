@@ -1,4 +1,5 @@
-"""The historian writer: a durable wait commits at once; a redelivered sample is stored once."""
+"""The historian writer: a durable wait commits at once; the flush adapts to load; a
+redelivered sample is stored once."""
 
 from __future__ import annotations
 
@@ -41,12 +42,42 @@ async def test_a_durable_wait_is_one_commit_not_a_flush_interval(tmp_path: Path)
     waited = time.monotonic() - t0
     assert store.count() == 1
     assert waited < 1.0, f"waited {waited:.2f} s: the 5 s flush interval, not a commit"
-    await bus.publish(_batch([1], [2], [2.0]))  # nobody waits: the interval applies
-    await asyncio.sleep(0.3)
-    assert store.count() == 1
     bus.close()
     await asyncio.wait_for(task, 10)
-    assert store.count() == 2
+    store.close()
+
+
+async def test_a_trickle_is_written_in_milliseconds_a_flood_in_large_batches(
+    tmp_path: Path,
+) -> None:
+    """The flush adapts to load: with a 5 s interval, one lone sample is still queryable at
+    once (the writer waits about as long as its last write took), while 2,000 batches put on
+    the bus as fast as possible are written in far fewer commits."""
+    bus, store, writer = _writer(tmp_path, flush_ms=5_000)
+    task = asyncio.create_task(writer.run())
+    await bus.publish(_batch([1], [1], [1.0]))
+    t0 = time.monotonic()
+    while store.count() < 1 and time.monotonic() - t0 < 5:  # noqa: ASYNC110 - a store poll
+        await asyncio.sleep(0.005)
+    assert time.monotonic() - t0 < 0.5, "a lone sample waited for the flush interval"
+    before = writer.stats.flushes
+    for i in range(2_000):
+        await bus.publish(_batch([1, 2], [10 + i, 10 + i], [float(i), float(i)]))
+    bus.close()
+    await asyncio.wait_for(task, 10)
+    assert store.count() == 1 + 4_000
+    assert writer.stats.flushes - before < 200, writer.stats.flushes - before
+    store.close()
+
+
+def test_the_wait_for_more_is_the_last_write_bounded_by_the_interval(tmp_path: Path) -> None:
+    bus, store, writer = _writer(tmp_path, flush_ms=250)
+    writer.stats.last_flush_ms = 0.2
+    assert writer._coalesce_s() == 0.005  # never less: a commit costs about a millisecond
+    writer.stats.last_flush_ms = 40.0
+    assert writer._coalesce_s() == 0.04
+    writer.stats.last_flush_ms = 9_000.0  # a slow disk: the interval still bounds the wait
+    assert writer._coalesce_s() == 0.25
     store.close()
 
 

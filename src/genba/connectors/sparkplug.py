@@ -39,7 +39,7 @@ from genba.connectors._broker import BrokerSettings
 from genba.connectors._gather import Pending, consume
 from genba.errors import GenbaError, NotConnectedError, WriteRejectedError
 from genba.retry import Session
-from genba.sparkplug import DataType, Topic, decode, encode, parse_topic
+from genba.sparkplug import DataType, Topic, decode, decode_columns, encode, parse_topic
 from genba.types import NS_PER_MS, NS_PER_S, Event, TagSpec
 
 log = logging.getLogger("genba.connectors.sparkplug")
@@ -68,9 +68,12 @@ _EXPECTED = {
 _KIND_CODE = {k: i for i, k in enumerate(sorted(_NUMERIC))}
 _BITS = {"int_value": 32, "long_value": 64}
 _COLUMN_KINDS = _NUMERIC | {None}  # what the columnar path decodes (None: a null metric)
-_GET_ALIAS = operator.attrgetter("alias")
-_GET_NAME = operator.attrgetter("name")
-_GET_TS = operator.attrgetter("timestamp")
+_VALUE_COLUMNS = sorted(_NUMERIC)
+_WHICH_VALUE = operator.methodcaller("WhichOneof", "value")
+
+
+def _kind_code(which: str | None) -> int:
+    return _KIND_CODE.get(which, -1) if which is not None else -1
 
 
 class SparkplugSettings(BrokerSettings):
@@ -102,10 +105,14 @@ class _AliasTable:
     tag_ids: npt.NDArray[np.int32]
     signed: npt.NDArray[np.int8]  # bits of a signed type (8, 16, 32, 64); 0: unsigned
     expect: npt.NDArray[np.int8]  # the value field the datatype travels in (_KIND_CODE)
+    sorted_aliases: npt.NDArray[np.uint64]
+    sorted_slots: npt.NDArray[np.intp]
 
     @classmethod
     def of(cls, aliases: dict[int, _Metric]) -> _AliasTable:
         ms = list(aliases.values())
+        keys = np.fromiter(aliases, dtype=np.uint64, count=len(aliases))
+        order = np.argsort(keys, kind="stable")
         return cls(
             slot_of={a: i for i, a in enumerate(aliases)},
             tag_ids=np.array([m.tag_id for m in ms], dtype=np.int32),
@@ -114,7 +121,20 @@ class _AliasTable:
                 dtype=np.int8,
             ),
             expect=np.array([_KIND_CODE[_EXPECTED[DataType(m.datatype)]] for m in ms], dtype=np.int8),
+            sorted_aliases=keys[order],
+            sorted_slots=order.astype(np.intp),
         )  # fmt: skip
+
+    def slots(self, aliases: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp] | None:
+        """The slot of each alias (one binary search over the born aliases for all); None
+        when one was not born."""
+        if not len(self.sorted_aliases):
+            return None
+        at = np.searchsorted(self.sorted_aliases, aliases)
+        at[at >= len(self.sorted_aliases)] = 0
+        if (self.sorted_aliases[at] != aliases).any():
+            return None
+        return self.sorted_slots[at]
 
 
 class EdgeState(enum.StrEnum):
@@ -210,28 +230,50 @@ class _EdgeNode:
         return self._table
 
 
-def _column_values(
-    ms: Any, which: list[str | None], kinds: set[str | None], signed: npt.NDArray[np.int8]
-) -> npt.NDArray[np.float64]:
-    """The values of DATA metrics as floats, one value field at a time; ``signed`` gives each
-    metric's signed width (0: unsigned), for the two's-complement fields."""
-    values = np.empty(len(which), dtype=np.float64)
-    for kind in [k for k in kinds if k is not None]:
-        get = operator.attrgetter(kind)
-        if len(kinds) == 1:
-            idx: Any = slice(None)
-            raw = list(map(get, ms))
-        else:
-            idx = np.flatnonzero([w == kind for w in which])
-            raw = [get(ms[i]) for i in idx]
-        if kind == "long_value":  # Int64 travels as two's complement in 64 bits
-            v64 = np.array(raw, dtype=np.uint64)
-            values[idx] = np.where(signed[idx] == 64, v64.view(np.int64), v64)
-        elif kind == "int_value":  # Int8/16/32 as two's complement in 32 bits
-            values[idx] = int_values(np.array(raw, dtype=np.int64), signed[idx])
-        else:
-            values[idx] = raw
-    return values
+def _as_floats(kind: str, column: Any, signed: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+    """One value column of DATA metrics as floats; ``signed`` gives each metric's signed
+    width (0: unsigned), for the two's-complement fields."""
+    if kind == "long_value":  # Int64 travels as two's complement in 64 bits
+        v64 = np.array(column, dtype=np.uint64)
+        return np.where(signed == 64, v64.view(np.int64), v64).astype(np.float64)
+    if kind == "int_value":  # Int8/16/32 as two's complement in 32 bits
+        return int_values(np.array(column, dtype=np.int64), signed)
+    return np.array(column, dtype=np.float64)
+
+
+def _value_kinds(
+    c: Any, metrics: Any, n: int
+) -> tuple[npt.NDArray[np.int8], dict[str, Any]] | None:
+    """Which value field each of ``n`` metrics has (a kind code, −1 for none) and the rows
+    of each value column; None when the columns cannot be matched to metrics. When every
+    metric has the same field the counts say so; otherwise one pass over ``metrics``."""
+    counts = {k: len(getattr(c, k)) for k in _VALUE_COLUMNS}
+    present = [k for k in _VALUE_COLUMNS if counts[k]]
+    if len(present) == 1 and counts[present[0]] == n:
+        return np.full(n, _KIND_CODE[present[0]], dtype=np.int8), {present[0]: slice(None)}
+    which = list(map(_WHICH_VALUE, metrics))
+    if not set(which) <= _COLUMN_KINDS:
+        return None
+    code = np.fromiter(map(_kind_code, which), dtype=np.int8, count=n)
+    rows = {k: np.flatnonzero(code == _KIND_CODE[k]) for k in present}
+    if any(len(rows[k]) != counts[k] for k in present):
+        return None  # a metric with two value fields: the one-by-one path decides
+    return code, rows
+
+
+def _metric_times(
+    column: Any, n: int, default_ts: int, latest_ms: int
+) -> npt.NDArray[np.int64] | None:
+    """Each metric's time in ns: its own timestamp, else ``default_ts``; None when some
+    metrics have one and others not, or one is past ``latest_ms``."""
+    if len(column) == 0:
+        return np.full(n, default_ts, dtype=np.int64)
+    if len(column) != n:
+        return None
+    stamps = np.array(column, dtype=np.uint64)
+    if stamps.max() > latest_ms:
+        return None
+    return np.where(stamps == 0, default_ts, stamps.astype(np.int64) * NS_PER_MS)
 
 
 class SparkplugConnector:
@@ -320,8 +362,12 @@ class SparkplugConnector:
     def _session(self, t: Topic, node: _EdgeNode, p: Any, topic: str, payload: bytes) -> bool:
         """Apply what the message does to the edge node's session (:meth:`_EdgeNode.step`);
         True when its metrics are to be read."""
-        death_bd = next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
-        step = node.step(t.message_type, p.seq, death_bd if t.message_type == "NDEATH" else None)
+        death_bd = (  # only a death needs it: looking costs a pass over every metric
+            next((m.long_value for m in p.metrics if m.name == "bdSeq"), None)
+            if t.message_type == "NDEATH"
+            else None
+        )
+        step = node.step(t.message_type, p.seq, death_bd)
         if step.node_born:
             node.rebirth(p)
             self._unstale(f"{t.group}/{t.edge_node}")
@@ -355,7 +401,7 @@ class SparkplugConnector:
             )
             return
         default_ts = p.timestamp * NS_PER_MS if p.timestamp else now
-        if not birth and node.aliases and self._columns(node, p.metrics, default_ts, latest_ms):
+        if not birth and node.aliases and self._columns(node, p, payload, default_ts, latest_ms):
             return
         problems: list[str] = []
         for m in p.metrics:
@@ -446,37 +492,44 @@ class SparkplugConnector:
                 metric.tag_id, m.timestamp * NS_PER_MS if m.timestamp else default_ts, value
             )
 
-    def _columns(self, node: _EdgeNode, ms: Any, default_ts: int, latest_ms: int) -> bool:
-        """DATA whose metrics all go by born aliases, decoded into columns at once.
+    def _columns(
+        self, node: _EdgeNode, p: Any, payload: bytes, default_ts: int, latest_ms: int
+    ) -> bool:
+        """DATA whose metrics all go by born aliases, read as columns: the payload parsed
+        again with every metric field as one column (:func:`genba.sparkplug.decode_columns`),
+        so no Python object per metric is touched when every metric carries the same value
+        field; with mixed value fields, one pass over the metrics says which each one has.
 
         Returns False, having taken nothing, when a metric needs the one-by-one path: it goes
-        by name, its alias was not born as a sample, its value is not a finite number, or its
-        timestamp is too far ahead.
+        by name or without an alias, its alias was not born as a sample, its value is not a
+        finite number or of another type than its birth said, some metrics have a timestamp
+        and others not, or a timestamp is too far ahead.
         """
+        n = len(p.metrics)
+        c = decode_columns(payload).metrics
+        if not n or len(c.alias) != n or any(c.name):
+            return False
         table = node.table()
-        slot_of = table.slot_of.get
-        slots = [slot_of(a, -1) for a in map(_GET_ALIAS, ms)]
-        if not slots or -1 in slots or any(map(_GET_NAME, ms)):
+        s = table.slots(np.array(c.alias, dtype=np.uint64))
+        if s is None:
             return False
-        which = [m.WhichOneof("value") for m in ms]
-        kinds = set(which)
-        if not kinds <= _COLUMN_KINDS:
+        kinds = _value_kinds(c, p.metrics, n)
+        if kinds is None:
             return False
-        s = np.array(slots, dtype=np.intp)
-        got = np.array([_KIND_CODE.get(w, -1) for w in which], dtype=np.int8)
-        if ((got >= 0) & (got != table.expect[s])).any():
+        code, rows = kinds
+        if ((code >= 0) & (code != table.expect[s])).any():
             return False  # a type mismatch: the one-by-one path names it in a dead letter
-        values = _column_values(ms, which, kinds, table.signed[s])
+        values = np.zeros(n, dtype=np.float64)
+        for k, at in rows.items():
+            values[at] = _as_floats(k, getattr(c, k), table.signed[s][at])
         if not np.isfinite(values).all():
             return False
-        stamps = list(map(_GET_TS, ms))
-        if max(stamps) > latest_ms:
+        ts = _metric_times(c.timestamp, n, default_ts, latest_ms)
+        if ts is None:
             return False
-        ts = np.array(stamps, dtype=np.int64)
-        ts = np.where(ts == 0, default_ts, ts * NS_PER_MS)
         tag_ids = table.tag_ids[s]
-        if None in kinds:  # null metrics (is_null) carry no sample
-            keep = np.array([w is not None for w in which])
+        if (code < 0).any():  # null metrics (is_null) carry no sample
+            keep = code >= 0
             tag_ids, ts, values = tag_ids[keep], ts[keep], values[keep]
         self._pending.add_columns(tag_ids, ts, values)
         return True

@@ -1,10 +1,13 @@
 """The historian writer: drains the bus into the store in large batches.
 
 It subscribes to everything with ``Overflow.BLOCK``, so when the store is slower than the
-connectors, connectors wait; nothing is dropped. Batches are coalesced until
-``flush_max_samples`` are waiting or the oldest has waited ``flush_interval_ms`` — or at once
-when a sender waits for durability (:meth:`HistorianWriter.durable`): a group commit of all that
-is queued, so an acknowledgement costs one commit, not a flush interval.
+connectors, connectors wait; nothing is dropped. Batches are coalesced for as long as the last
+write took (at least ``_MIN_COALESCE_S``): the flush adapts to load — a trickle is written
+within milliseconds, a flood in batches large enough that committing takes at most about half
+the writer's time. Two bounds hold whatever the load: ``flush_max_samples`` waiting, or the
+oldest having waited ``flush_interval_ms``. A sender waiting for durability
+(:meth:`HistorianWriter.durable`) is written at once: a group commit of all that is queued, so
+an acknowledgement costs one commit, not a flush interval.
 
 What the store already holds exactly is dropped before each write (:mod:`genba.historian._dedup`):
 redelivery after a crash, a replayed spool or an import run twice stores nothing twice.
@@ -45,6 +48,11 @@ from genba.retry import Session
 from genba.types import Command, Event, SampleBatch, Tag
 
 log = logging.getLogger("genba.historian")
+
+
+_MIN_COALESCE_S = 0.005
+"""Shortest wait for more samples before a write: below it DuckDB's per-commit cost (about
+1 ms) would be paid for a handful of samples at a time."""
 
 
 @dataclass(slots=True)
@@ -224,6 +232,11 @@ class HistorianWriter:
                                   "store nor the spool took (%s): they are lost",
                                   self.stats.held_samples, self.problem)  # fmt: skip
 
+    def _coalesce_s(self) -> float:
+        """How long the first pending sample waits for more: as long as the last write took
+        (so writing takes at most about half the time), within [_MIN_COALESCE_S, interval]."""
+        return min(self._interval_s, max(_MIN_COALESCE_S, self.stats.last_flush_ms / 1000))
+
     async def _drain(self) -> None:
         pending: list[SampleBatch] = []
         deadline = 0.0
@@ -232,7 +245,7 @@ class HistorianWriter:
             for item in await self._sub.drain(timeout=timeout):
                 if isinstance(item, SampleBatch):
                     if not pending:
-                        deadline = time.monotonic() + self._interval_s
+                        deadline = time.monotonic() + self._coalesce_s()
                     pending.append(item)
                     self.stats.pending_samples += len(item)
                 elif self._records is not None:  # an Event: kept in the record log

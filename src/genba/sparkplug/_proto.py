@@ -103,6 +103,59 @@ def _build() -> tuple[Any, Any]:
 Payload, Metric = _build()
 
 
+def _build_columns() -> Any:
+    """The same wire format read another way: ``metrics`` as one message of repeated
+    scalars. A parser merges the occurrences of a singular message field, and merging
+    concatenates repeated fields, so the runtime's C code hands out each field of every metric
+    as one column (Sparkplug 3.0's field numbers; protobuf encoding, "Last One Wins" and
+    merging of embedded messages)."""
+    fd = descriptor_pb2.FileDescriptorProto(
+        name="genba/sparkplug_b_columns.proto", package="genba.sparkplug.columns", syntax="proto2"
+    )
+    payload = fd.message_type.add(name="Payload")
+    columns = payload.nested_type.add(name="Metrics")
+    _field(payload, "timestamp", 1, _F.TYPE_UINT64)
+    _field(payload, "metrics", 2, _F.TYPE_MESSAGE,
+           type_name=".genba.sparkplug.columns.Payload.Metrics")  # fmt: skip
+    _field(payload, "seq", 3, _F.TYPE_UINT64)
+    for name, number, kind in (
+        ("name", 1, _F.TYPE_STRING),
+        ("alias", 2, _F.TYPE_UINT64),
+        ("timestamp", 3, _F.TYPE_UINT64),
+        ("int_value", 10, _F.TYPE_UINT32),
+        ("long_value", 11, _F.TYPE_UINT64),
+        ("float_value", 12, _F.TYPE_FLOAT),
+        ("double_value", 13, _F.TYPE_DOUBLE),
+        ("boolean_value", 14, _F.TYPE_BOOL),
+    ):
+        _field(columns, name, number, kind, repeated=True)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("genba.sparkplug.columns.Payload")
+    )
+
+
+_ColumnsPayload = _build_columns()
+
+
+def decode_columns(data: bytes) -> Any:
+    """Parse a serialised Payload with each metric field as one column of every metric:
+    ``decode_columns(data).metrics.double_value`` holds the double values of all metrics, in
+    order (raises ``google.protobuf.message.DecodeError``). Which metric a value belongs to is
+    known only where the counts say so: every metric has the field, or none has.
+
+    >>> data = encode(timestamp=1, metrics=[{"alias": 7, "double_value": 21.5},
+    ...                                     {"alias": 8, "double_value": 3.0}])
+    >>> c = decode_columns(data).metrics
+    >>> list(c.alias), list(c.double_value), len(c.timestamp)
+    ([7, 8], [21.5, 3.0], 0)
+    """
+    p = _ColumnsPayload()
+    p.ParseFromString(data)
+    return p
+
+
 def encode(
     *, timestamp: int, metrics: Iterable[Mapping[str, Any]], seq: int | None = None
 ) -> bytes:
