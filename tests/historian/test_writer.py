@@ -71,7 +71,7 @@ async def test_a_trickle_is_written_in_milliseconds_a_flood_in_large_batches(
 
 
 def test_the_wait_for_more_is_the_last_write_bounded_by_the_interval(tmp_path: Path) -> None:
-    bus, store, writer = _writer(tmp_path, flush_ms=250)
+    _, store, writer = _writer(tmp_path, flush_ms=250)
     writer.stats.last_flush_ms = 0.2
     assert writer._coalesce_s() == 0.005  # never less: a commit costs about a millisecond
     writer.stats.last_flush_ms = 40.0
