@@ -252,8 +252,9 @@ def latencies(sent: np.ndarray, trace: list[tuple[int, int]], per: int) -> np.nd
     return np.asarray((wall[np.minimum(first, len(wall) - 1)] - sent) / 1e9)
 
 
-def run_baseline(port: int, n_msgs: int) -> float:
-    """A plain paho-mqtt subscriber that decodes each JSON message and counts it."""
+def run_baseline(port: int, n_msgs: int, qos: int = 0) -> float:
+    """A plain paho-mqtt subscriber that decodes each JSON message and counts it (with
+    ``qos`` 1 the publisher and the subscription are QoS 1; paho acknowledges on receipt)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -268,14 +269,14 @@ def run_baseline(port: int, n_msgs: int) -> float:
             done.set()
 
     subscribed = threading.Event()
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-baseline")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-baseline-{qos}")
     c.on_message = on_message
     c.on_subscribe = lambda *a: subscribed.set()
     c.connect("127.0.0.1", port)
-    c.subscribe("bench/#", qos=0)
+    c.subscribe("bench/#", qos=qos)
     c.loop_start()
     subscribed.wait(10)
-    pub = Publisher("json", port, n_msgs)
+    pub = Publisher("json-qos1" if qos else "json", port, n_msgs)
     t_first = pub.go()
     if not done.wait(120):
         raise RuntimeError(f"the baseline received only {got} of {n_msgs}")
@@ -336,6 +337,8 @@ def main() -> None:
                               lambda: run_genba("sparkplug", port, a.spb_messages)[0]),
                 "baseline": ("paho json subscriber (baseline)", a.json_messages,
                              lambda: run_baseline(port, a.json_messages)),
+                "baseline-qos1": ("paho json subscriber, QoS 1", a.json_messages,
+                                  lambda: run_baseline(port, a.json_messages, qos=1)),
             }  # fmt: skip
             chosen = [p for p in a.paths.split(",") if p]
             unknown = sorted(set(chosen) - set(paths))
