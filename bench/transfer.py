@@ -11,9 +11,12 @@ fresh data dir, in-process (no interpreter start-up):
 * baseline: ``DuckDBStore.append`` of the same samples as ready-made columnar batches of
   1,000,000 (the append path alone, with nothing to read or check).
 
+With ``--postgres``, the same three paths into a node whose store is a private PostgreSQL
+(started in a temp dir), against ``PostgresStore.append`` of the same batches.
+
 Prints a Markdown table: medians of ``--runs``, points/s and the ratio to the baseline.
 
-    python bench/transfer.py [--points 10000000] [--runs 3]
+    python bench/transfer.py [--points 10000000] [--runs 3] [--postgres]
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import pyarrow.parquet as pq
 
 from genba.cli._transfer import export, import_file
 from genba.config import parse_config
+from genba.historian import Store, StoreSettings, open_store
 from genba.historian.duckdb import DuckDBStore
+from genba.testing import PostgreSQL
 from genba.types import NS_PER_S, SampleBatch
 
 TAGS = 1_000
@@ -62,12 +67,17 @@ def make_file(path: Path, points: int) -> None:
             )
 
 
-def config(d: Path) -> object:
-    return parse_config(f'[node]\ndata_dir = "{d}"\nhttp = "127.0.0.1:9"\n')
+def config(d: Path, dsn: str = "") -> object:
+    store = f'[store]\nkind = "postgres"\ndsn = "{dsn}"\n' if dsn else ""
+    return parse_config(f'[node]\ndata_dir = "{d}"\nhttp = "127.0.0.1:9"\n{store}')
 
 
-def baseline(d: Path, points: int) -> float:
-    store = DuckDBStore(d / "base.duckdb")
+def baseline(d: Path, points: int, dsn: str = "") -> float:
+    store: Store = (
+        open_store(StoreSettings(kind="postgres", dsn=dsn), data_dir=d)
+        if dsn
+        else DuckDBStore(d / "base.duckdb")
+    )
     rng = np.random.default_rng(0)
     batches = []
     for start in range(0, points, 1_000_000):
@@ -90,15 +100,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--points", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--postgres", action="store_true", help="into a private PostgreSQL")
     a = ap.parse_args()
     times: dict[str, list[float]] = {"import": [], "again": [], "export": [], "base": []}
+    pg = PostgreSQL() if a.postgres else None
+    if pg is not None:
+        pg.start()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "history.parquet"
         make_file(src, a.points)
         for run in range(a.runs):
             d = Path(tmp) / f"run{run}"
             d.mkdir()
-            cfg = config(d)
+            dsn = pg.create_database(f"transfer{run}") if pg is not None else ""
+            cfg = config(d, dsn)
             for key in ("import", "again"):
                 t0 = time.perf_counter()
                 totals = import_file(cfg, src, 10**9)  # type: ignore[arg-type]
@@ -109,7 +124,10 @@ def main() -> None:
             export(cfg, "#", None, None, "parquet", d / "out.parquet")  # type: ignore[arg-type]
             times["export"].append(time.perf_counter() - t0)
             assert pq.ParquetFile(d / "out.parquet").metadata.num_rows == a.points
-            times["base"].append(baseline(d, a.points))
+            base_dsn = pg.create_database(f"base{run}") if pg is not None else ""
+            times["base"].append(baseline(d, a.points, base_dsn))
+    if pg is not None:
+        pg.remove()
     base = a.points / statistics.median(times["base"])
     print(f"\ntransfer: {a.points:,} points ({TAGS:,} tags at 1 Hz), Parquet; median of {a.runs}\n")
     print("| path | median s | points/s | × baseline |")
@@ -118,7 +136,8 @@ def main() -> None:
         "import": "genba import into a stopped node",
         "again": "the same import again (all skipped)",
         "export": "genba export to Parquet",
-        "base": "DuckDBStore.append of the same batches (baseline)",
+        "base": f"{'PostgresStore' if a.postgres else 'DuckDBStore'}.append of the same "
+        "batches (baseline)",
     }
     for key, name in names.items():
         secs = statistics.median(times[key])

@@ -101,3 +101,27 @@ def test_health_reports_a_sample_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     assert h.samples_per_s() == 0.0  # first mark
     h.samples = 600
     assert h.samples_per_s() == 100.0  # 600 samples in 6 s
+
+
+async def test_behind_the_clock_the_plant_catches_up_in_bounded_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An hour behind (a fast clock, a busy machine) is simulated in steps of at most
+    MAX_BATCH_SAMPLES, each published before the next: every tick once, in order, and never
+    the whole hour's samples in one batch."""
+    import genba.connectors.simulator as simulator
+
+    monkeypatch.setattr(simulator, "MAX_BATCH_SAMPLES", 10_000)
+    conn, bus = _connector()
+    sub = bus.subscribe("#", name="test")
+    conn.ctx.clock.advance(3600.0)  # type: ignore[attr-defined]
+    task = asyncio.create_task(conn.run())
+    sizes: list[int] = []
+    ticks: list[int] = []
+    while not ticks or ticks[-1] < T0 + 3599 * NS_PER_S:
+        for item in await sub.drain(timeout=5):
+            sizes.append(len(item))  # type: ignore[arg-type]
+            ticks.extend(np.unique(item.ts_ns).tolist())  # type: ignore[union-attr]
+    task.cancel()
+    assert max(sizes) <= 10_000
+    assert ticks[:3600] == [T0 + i * NS_PER_S for i in range(3600)]

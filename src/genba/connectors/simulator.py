@@ -8,6 +8,7 @@ real time. The scenario is a built-in name (``demo``, ``large``) or a TOML file 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -19,7 +20,8 @@ from genba.errors import ConfigError, WriteRejectedError
 from genba.sim import BUILT_IN, Simulator, load_scenario
 from genba.types import NS_PER_S, SampleBatch
 
-RETAIN_S = 86_400.0
+MAX_BATCH_SAMPLES = 1_000_000
+"""Most samples one catch-up step publishes (``run``)."""
 
 
 class SimulatorSettings(BaseModel):
@@ -33,6 +35,15 @@ class SimulatorSettings(BaseModel):
     seed: int | None = Field(None, description="Override the scenario's random seed.")
     sample_rate_hz: float | None = Field(
         None, ge=0.01, le=100, description="Override the scenario's samples per second per tag."
+    )
+    truth_hours: float = Field(
+        0.25,
+        gt=0,
+        le=8760,
+        description="Hours of the model's own history kept for ground truth "
+        "(genba.sim.truth over this connector's simulator); the samples need none of it. Each "
+        "hour costs about 100 MB a 1,000 machines (bench/memory.py): raise it to ask for the "
+        "truth of longer spans.",
     )
 
 
@@ -57,8 +68,10 @@ class SimulatorConnector:
         scenario = scenario.model_copy(update={"plant": plant})
         self.ctx = ctx
         now = ctx.clock.now_ns()
-        # A node may run for months: keep a day of the model's history, not all of it.
-        self.sim = Simulator(scenario, t0_ns=now - now % NS_PER_S, retain_s=RETAIN_S)
+        # A node may run for months: keep only the history asked for, not all of it.
+        self.sim = Simulator(
+            scenario, t0_ns=now - now % NS_PER_S, retain_s=settings.truth_hours * 3600
+        )
         tags = ctx.declare(self.sim.tag_specs())
         self._ids = np.array([t.id for t in tags], dtype=np.int32)
         self._writable = {
@@ -102,12 +115,20 @@ class SimulatorConnector:
         clock, t0 = self.ctx.clock, self.sim.t0_ns
         period_s = self.sim.sampler.dt
         self.ctx.health.connected = True
+        # Behind the clock (a fast clock, a busy machine), the plant catches up in steps of
+        # at most MAX_BATCH_SAMPLES, each published before the next is simulated: one step for
+        # all the lag would hold the event loop and the lag's samples in memory at once.
+        step_s = max(MAX_BATCH_SAMPLES // max(len(self._ids), 1), 1) * period_s
         try:
             while True:
                 now_s = (clock.now_ns() - t0) / NS_PER_S
-                batch = self.batch_until(now_s)
+                until_s = min(now_s, self.sim.now_s + step_s)
+                batch = self.batch_until(until_s)
                 if len(batch):
                     await self.ctx.publish(batch)
+                if until_s < now_s:
+                    await asyncio.sleep(0)  # behind: let the rest of the node run, go on
+                    continue
                 # Wake for the next tick, but at least every 50 ms of real time and at most
                 # every 0.5 s of real time: fast clocks get several ticks per batch.
                 wait = max(period_s - (now_s % period_s), 0.05 * clock.speed)

@@ -85,7 +85,9 @@ class Simulator:
         times in ns and their values (ticks × tags, NaN where a dropout fault hides one)."""
         self.plant.run_until(until_s)
         ks, grid = self.sampler.chunk(until_s)
-        if self.retain_s is not None and self.plant.now_s - self._trimmed_at >= 3600:
+        if self.retain_s is not None and self.plant.now_s - self._trimmed_at >= min(
+            max(self.retain_s / 4, 60.0), 3600.0
+        ):  # trimmed every quarter of the span kept (1 min to 1 h): at most 1.25 × it held
             self._trim(self.sampler.next_tick * self.sampler.dt - self.retain_s)
         values = grid.reshape(len(ks), len(self.tag_paths))
         if self._faults and len(ks):

@@ -44,7 +44,59 @@ def copy_rows(data: bytes, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
 
 def parse_copy(data: bytes) -> SampleBatch:
     """Rows of (tag_id, ts_ns, value, quality) from a binary ``COPY … TO STDOUT``."""
-    rows = copy_rows(data, ROW)
+    return batch_of(copy_rows(data, ROW))
+
+
+class CopyRows:
+    """Rows of a binary ``COPY … TO STDOUT`` read chunk by chunk (chunks end anywhere; rows
+    are fixed-width), handed out as numpy records ``rows`` at a time.
+
+    >>> from genba.types import SampleBatch
+    >>> data = copy_payload(SampleBatch.from_columns(tag_ids=[1, 2, 3], ts_ns=[1, 2, 3],
+    ...                                               values=[0.5, 1.5, 2.5]))
+    >>> reader = CopyRows(ROW, rows=2)
+    >>> out = [r["val"].tolist() for chunk in (data[:7], data[7:50], data[50:])
+    ...        for r in reader.feed(chunk)]
+    >>> out + [r["val"].tolist() for r in reader.finish()]
+    [[0.5, 1.5], [2.5]]
+    """
+
+    def __init__(self, dtype: np.dtype[Any], *, rows: int) -> None:
+        self._dtype = dtype
+        self._want = rows * dtype.itemsize
+        self._buf = bytearray()
+        self._header = True
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[npt.NDArray[Any]]:
+        """Take ``chunk``; the full blocks of ``rows`` rows it completes."""
+        self._buf += chunk
+        if self._header:
+            if len(self._buf) < len(HEADER):
+                return []
+            del self._buf[: len(HEADER)]
+            self._header = False
+        out = []
+        while len(self._buf) >= self._want:
+            out.append(self._take(self._want))
+        return out
+
+    def finish(self) -> list[npt.NDArray[Any]]:
+        """The rows left once the stream has ended (its trailer dropped)."""
+        if self._buf.endswith(TRAILER):
+            del self._buf[-len(TRAILER) :]
+        whole = len(self._buf) - len(self._buf) % self._dtype.itemsize
+        if len(self._buf) != whole:
+            raise ValueError(f"a COPY stream ended inside a row ({len(self._buf)} bytes left)")
+        return [self._take(whole)] if whole else []
+
+    def _take(self, n: int) -> npt.NDArray[Any]:
+        rows = np.frombuffer(bytes(self._buf[:n]), dtype=self._dtype)
+        del self._buf[:n]
+        return rows
+
+
+def batch_of(rows: npt.NDArray[Any]) -> SampleBatch:
+    """Binary COPY rows of (tag_id, ts_ns, value, quality) as a batch."""
     return SampleBatch.from_columns(
         tag_ids=rows["tag"].astype(np.int32),
         ts_ns=rows["ts"].astype(np.int64),

@@ -28,7 +28,15 @@ from genba.historian._store import (
     check_limit,
     record_filter,
 )
-from genba.historian.postgres._copy import RUN_ROW, copy_payload, copy_rows, parse_copy
+from genba.historian.postgres._copy import (
+    ROW,
+    RUN_ROW,
+    CopyRows,
+    batch_of,
+    copy_payload,
+    copy_rows,
+    parse_copy,
+)
 from genba.historian.postgres._layout import LAYOUTS, Layout, Partitioned, Timescale
 from genba.historian.postgres._schema import MIGRATIONS, PostgresSettings
 from genba.types import Quality, SampleBatch, Tag, TagId, TagSpec
@@ -227,6 +235,36 @@ class PostgresStore:
     def _copy_out(self, query: sql.Composable) -> SampleBatch:
         return parse_copy(self._copy_bytes(query))
 
+    def stream(
+        self, tag_ids: list[TagId], span: TimeRange, *, rows: int = 1_000_000
+    ) -> Iterator[SampleBatch]:
+        """One ordered binary ``COPY`` of the range, decoded ``rows`` at a time as it
+        arrives; pages of :meth:`raw` would each sort the range again from the cursor."""
+        query = self._range_query(tag_ids, span, sql.SQL(""))
+        reader = CopyRows(ROW, rows=rows)
+        with self.conn() as conn, conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)) as copy:
+                for chunk in copy:
+                    for block in reader.feed(chunk):
+                        yield batch_of(block)
+            conn.rollback()
+        for block in reader.finish():
+            yield batch_of(block)
+
+    def _range_query(
+        self, tag_ids: list[TagId], span: TimeRange, page: sql.Composable
+    ) -> sql.Composable:
+        return sql.SQL(
+            "SELECT tag_id, ts_ns, value, quality FROM {s}.samples WHERE tag_id = ANY({ids}::int4[])"
+            " AND ts_ns >= {a} AND ts_ns < {b}{page} ORDER BY ts_ns, tag_id"
+        ).format(
+            s=self.schema,
+            ids=sql.Literal(list(tag_ids)),
+            a=sql.Literal(span.start_ns),
+            b=sql.Literal(span.end_ns),
+            page=page,
+        )
+
     def raw(
         self,
         tag_ids: list[TagId],
@@ -242,16 +280,7 @@ class PostgresStore:
             if after is not None
             else sql.SQL("")
         )
-        query = sql.SQL(
-            "SELECT tag_id, ts_ns, value, quality FROM {s}.samples WHERE tag_id = ANY({ids}::int4[])"
-            " AND ts_ns >= {a} AND ts_ns < {b}{page} ORDER BY ts_ns, tag_id"
-        ).format(
-            s=self.schema,
-            ids=sql.Literal(list(tag_ids)),
-            a=sql.Literal(span.start_ns),
-            b=sql.Literal(span.end_ns),
-            page=page,
-        )
+        query = self._range_query(tag_ids, span, page)
         if limit is not None:
             query = sql.SQL("{} LIMIT {}").format(query, sql.Literal(int(limit)))
         return self._copy_out(query)
