@@ -18,7 +18,7 @@ from genba.errors import ConfigError, WriteRejectedError
 from genba.node import Node
 from genba.sim import SIGNALS
 from genba.tags import TagRegistry
-from genba.types import NS_PER_S
+from genba.types import NS_PER_S, SampleBatch
 from tests.conftest import wait_until
 
 T0 = 1_767_225_600 * NS_PER_S  # 2026-01-01T00:00:00Z
@@ -120,8 +120,9 @@ async def test_behind_the_clock_the_plant_catches_up_in_bounded_steps(
     ticks: list[int] = []
     while not ticks or ticks[-1] < T0 + 3599 * NS_PER_S:
         for item in await sub.drain(timeout=5):
-            sizes.append(len(item))  # type: ignore[arg-type]
-            ticks.extend(np.unique(item.ts_ns).tolist())  # type: ignore[union-attr]
+            assert isinstance(item, SampleBatch)
+            sizes.append(len(item))
+            ticks.extend(np.unique(item.ts_ns).tolist())
     task.cancel()
     assert max(sizes) <= 10_000
     assert ticks[:3600] == [T0 + i * NS_PER_S for i in range(3600)]
