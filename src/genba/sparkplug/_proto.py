@@ -59,44 +59,55 @@ def _field(
         f.oneof_index = oneof
 
 
-def _build() -> tuple[Any, Any]:
+_METRIC_FIELDS = (
+    ("name", 1, _F.TYPE_STRING, False),
+    ("alias", 2, _F.TYPE_UINT64, False),
+    ("timestamp", 3, _F.TYPE_UINT64, False),
+    ("datatype", 4, _F.TYPE_UINT32, False),
+    ("is_historical", 5, _F.TYPE_BOOL, False),
+    ("is_transient", 6, _F.TYPE_BOOL, False),
+    ("is_null", 7, _F.TYPE_BOOL, False),
+    ("int_value", 10, _F.TYPE_UINT32, True),
+    ("long_value", 11, _F.TYPE_UINT64, True),
+    ("float_value", 12, _F.TYPE_FLOAT, True),
+    ("double_value", 13, _F.TYPE_DOUBLE, True),
+    ("boolean_value", 14, _F.TYPE_BOOL, True),
+    ("string_value", 15, _F.TYPE_STRING, True),
+    ("bytes_value", 16, _F.TYPE_BYTES, True),
+)
+"""Metric's scalar fields: name, number, type, and whether it is one of the ``value`` oneof."""
+_COLUMNS = ("name", "alias", "timestamp", "int_value", "long_value", "float_value",
+            "double_value", "boolean_value")  # fmt: skip
+"""The Metric fields :func:`decode_columns` gathers."""
+
+
+def _message_class(fd: descriptor_pb2.FileDescriptorProto, name: str) -> Any:
+    pool = descriptor_pool.DescriptorPool()  # our own pool: no clash with other Sparkplug code
+    pool.Add(fd)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{fd.package}.{name}"))
+
+
+def _payload(package: str, metric_type: str, *, repeated: bool) -> tuple[Any, Any]:
     fd = descriptor_pb2.FileDescriptorProto(
-        name="genba/sparkplug_b.proto", package="org.eclipse.tahu.protobuf", syntax="proto2"
+        name=f"genba/{package}.proto", package=package, syntax="proto2"
     )
     payload = fd.message_type.add(name="Payload")
-    metric = payload.nested_type.add(name="Metric")
     _field(payload, "timestamp", 1, _F.TYPE_UINT64)
-    _field(payload, "metrics", 2, _F.TYPE_MESSAGE, repeated=True,
-           type_name=".org.eclipse.tahu.protobuf.Payload.Metric")  # fmt: skip
+    _field(payload, "metrics", 2, _F.TYPE_MESSAGE, repeated=repeated,
+           type_name=f".{package}.Payload.{metric_type}")  # fmt: skip
     _field(payload, "seq", 3, _F.TYPE_UINT64)
+    return fd, payload.nested_type.add(name=metric_type)
+
+
+def _build() -> tuple[Any, Any]:
+    fd, metric = _payload("org.eclipse.tahu.protobuf", "Metric", repeated=True)
+    payload = fd.message_type[0]
     _field(payload, "uuid", 4, _F.TYPE_STRING)
     _field(payload, "body", 5, _F.TYPE_BYTES)
     metric.oneof_decl.add(name="value")
-    for name, number, kind in (
-        ("name", 1, _F.TYPE_STRING),
-        ("alias", 2, _F.TYPE_UINT64),
-        ("timestamp", 3, _F.TYPE_UINT64),
-        ("datatype", 4, _F.TYPE_UINT32),
-        ("is_historical", 5, _F.TYPE_BOOL),
-        ("is_transient", 6, _F.TYPE_BOOL),
-        ("is_null", 7, _F.TYPE_BOOL),
-    ):
-        _field(metric, name, number, kind)
-    for name, number, kind in (
-        ("int_value", 10, _F.TYPE_UINT32),
-        ("long_value", 11, _F.TYPE_UINT64),
-        ("float_value", 12, _F.TYPE_FLOAT),
-        ("double_value", 13, _F.TYPE_DOUBLE),
-        ("boolean_value", 14, _F.TYPE_BOOL),
-        ("string_value", 15, _F.TYPE_STRING),
-        ("bytes_value", 16, _F.TYPE_BYTES),
-    ):
-        _field(metric, name, number, kind, oneof=0)
-    pool = descriptor_pool.DescriptorPool()  # our own pool: no clash with other Sparkplug code
-    pool.Add(fd)
-    p = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("org.eclipse.tahu.protobuf.Payload")
-    )
+    for name, number, kind, in_value in _METRIC_FIELDS:
+        _field(metric, name, number, kind, oneof=0 if in_value else None)
+    p = _message_class(fd, "Payload")
     return p, p.Metric
 
 
@@ -109,31 +120,11 @@ def _build_columns() -> Any:
     concatenates repeated fields, so the runtime's C code hands out each field of every metric
     as one column (Sparkplug 3.0's field numbers; protobuf encoding, "Last One Wins" and
     merging of embedded messages)."""
-    fd = descriptor_pb2.FileDescriptorProto(
-        name="genba/sparkplug_b_columns.proto", package="genba.sparkplug.columns", syntax="proto2"
-    )
-    payload = fd.message_type.add(name="Payload")
-    columns = payload.nested_type.add(name="Metrics")
-    _field(payload, "timestamp", 1, _F.TYPE_UINT64)
-    _field(payload, "metrics", 2, _F.TYPE_MESSAGE,
-           type_name=".genba.sparkplug.columns.Payload.Metrics")  # fmt: skip
-    _field(payload, "seq", 3, _F.TYPE_UINT64)
-    for name, number, kind in (
-        ("name", 1, _F.TYPE_STRING),
-        ("alias", 2, _F.TYPE_UINT64),
-        ("timestamp", 3, _F.TYPE_UINT64),
-        ("int_value", 10, _F.TYPE_UINT32),
-        ("long_value", 11, _F.TYPE_UINT64),
-        ("float_value", 12, _F.TYPE_FLOAT),
-        ("double_value", 13, _F.TYPE_DOUBLE),
-        ("boolean_value", 14, _F.TYPE_BOOL),
-    ):
-        _field(columns, name, number, kind, repeated=True)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fd)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("genba.sparkplug.columns.Payload")
-    )
+    fd, columns = _payload("genba.sparkplug.columns", "Metrics", repeated=False)
+    for name, number, kind, _ in _METRIC_FIELDS:
+        if name in _COLUMNS:
+            _field(columns, name, number, kind, repeated=True)
+    return _message_class(fd, "Payload")
 
 
 _ColumnsPayload = _build_columns()
