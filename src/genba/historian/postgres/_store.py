@@ -53,6 +53,11 @@ _AGG_SQL = {
 }
 
 
+EXPORT_WORK_MEM = "256MB"
+"""Sort memory of an export's one ordered read (this transaction only): PostgreSQL's default
+4 MB sorts a long range on disk."""
+
+
 class PostgresStore:
     """Historian on PostgreSQL. See :class:`genba.historian.Store` for the contract."""
 
@@ -243,6 +248,7 @@ class PostgresStore:
         query = self._range_query(tag_ids, span, sql.SQL(""))
         reader = CopyRows(ROW, rows=rows)
         with self.conn() as conn, conn.cursor() as cur:
+            cur.execute(f"SET LOCAL work_mem = '{EXPORT_WORK_MEM}'")
             with cur.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)) as copy:
                 for chunk in copy:
                     for block in reader.feed(chunk):
