@@ -252,9 +252,11 @@ def latencies(sent: np.ndarray, trace: list[tuple[int, int]], per: int) -> np.nd
     return np.asarray((wall[np.minimum(first, len(wall) - 1)] - sent) / 1e9)
 
 
-def run_baseline(port: int, n_msgs: int, qos: int = 0) -> float:
+def run_baseline(port: int, n_msgs: int, qos: int = 0, kind: str = "json") -> float:
     """A plain paho-mqtt subscriber that decodes each JSON message and counts it (with
-    ``qos`` 1 the publisher and the subscription are QoS 1; paho acknowledges on receipt)."""
+    ``qos`` 1 the publisher and the subscription are QoS 1; paho acknowledges on receipt).
+    With ``kind`` "sparkplug" it counts the DDATA messages of the Sparkplug publisher and
+    decodes none: the most the publisher and broker carry here."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -263,7 +265,10 @@ def run_baseline(port: int, n_msgs: int, qos: int = 0) -> float:
 
     def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         nonlocal got
-        json.loads(msg.payload)
+        if kind == "json":
+            json.loads(msg.payload)
+        elif "/DDATA/" not in msg.topic:
+            return  # a birth, sent before the clock starts
         got += 1
         if got >= n_msgs:
             done.set()
@@ -273,10 +278,10 @@ def run_baseline(port: int, n_msgs: int, qos: int = 0) -> float:
     c.on_message = on_message
     c.on_subscribe = lambda *a: subscribed.set()
     c.connect("127.0.0.1", port)
-    c.subscribe("bench/#", qos=qos)
+    c.subscribe("bench/#" if kind == "json" else "spBv1.0/#", qos=qos)
     c.loop_start()
     subscribed.wait(10)
-    pub = Publisher("json-qos1" if qos else "json", port, n_msgs)
+    pub = Publisher(kind if kind != "json" else "json-qos1" if qos else "json", port, n_msgs)
     t_first = pub.go()
     if not done.wait(120):
         raise RuntimeError(f"the baseline received only {got} of {n_msgs}")
@@ -339,6 +344,10 @@ def main() -> None:
                              lambda: run_baseline(port, a.json_messages)),
                 "baseline-qos1": ("paho json subscriber, QoS 1", a.json_messages,
                                   lambda: run_baseline(port, a.json_messages, qos=1)),
+                "baseline-sparkplug": (f"paho subscriber counting the Sparkplug DDATA, "
+                                       f"{METRICS} metrics/msg", a.spb_messages * METRICS,
+                                       lambda: run_baseline(port, a.spb_messages,
+                                                            kind="sparkplug")),
             }  # fmt: skip
             chosen = [p for p in a.paths.split(",") if p]
             unknown = sorted(set(chosen) - set(paths))
@@ -353,6 +362,7 @@ def main() -> None:
             broker.stop()
 
     base = next((pts / secs for n, pts, secs in rows if n.endswith("(baseline)")), None)
+    # the JSON baseline; the Sparkplug paths read against the Sparkplug one when it ran
     if rows:
         print(f"\nend to end through Mosquitto, median of {a.runs} runs")
         print("| path | points | median s | points/s | × baseline |")
