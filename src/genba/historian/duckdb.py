@@ -108,7 +108,12 @@ class DuckDBSettings(BaseModel):
     path: Path = Field(
         Path("historian.duckdb"), description="Database file; relative paths are under data_dir."
     )
-    memory_limit: str = Field("1GB", description="DuckDB memory_limit, e.g. '512MB', '4GB'.")
+    memory_limit: str = Field(
+        "1GB",
+        description="DuckDB memory_limit, e.g. '512MB', '4GB': its cache of written blocks "
+        "grows to it and stays, so a node's memory is about 400 MB plus this "
+        "(docs/performance.md, 'Memory over a simulated day').",
+    )
     threads: int = Field(2, ge=1, le=256, description="Threads DuckDB may use for a query.")
     checkpoint_threshold: str = Field(
         "16MB",
