@@ -72,10 +72,6 @@ _VALUE_COLUMNS = sorted(_NUMERIC)
 _WHICH_VALUE = operator.methodcaller("WhichOneof", "value")
 
 
-def _kind_code(which: str | None) -> int:
-    return _KIND_CODE.get(which, -1) if which is not None else -1
-
-
 class SparkplugSettings(BrokerSettings):
     """Options of ``[[connector]]`` when ``kind = "sparkplug"`` (and the broker's, shared)."""
 
@@ -101,7 +97,6 @@ class _Metric:
 class _AliasTable:
     """A node's aliases as arrays, so DATA with 100s of metrics decodes in a few numpy ops."""
 
-    slot_of: dict[int, int]
     tag_ids: npt.NDArray[np.int32]
     signed: npt.NDArray[np.int8]  # bits of a signed type (8, 16, 32, 64); 0: unsigned
     expect: npt.NDArray[np.int8]  # the value field the datatype travels in (_KIND_CODE)
@@ -114,7 +109,6 @@ class _AliasTable:
         keys = np.fromiter(aliases, dtype=np.uint64, count=len(aliases))
         order = np.argsort(keys, kind="stable")
         return cls(
-            slot_of={a: i for i, a in enumerate(aliases)},
             tag_ids=np.array([m.tag_id for m in ms], dtype=np.int32),
             signed=np.array(
                 [_WIDTH.get(DataType(m.datatype), 0) for m in ms],
@@ -225,7 +219,7 @@ class _EdgeNode:
 
     def table(self) -> _AliasTable:
         """The alias table, rebuilt after a birth changed the aliases."""
-        if self._table is None or len(self._table.slot_of) != len(self.aliases):
+        if self._table is None or len(self._table.sorted_aliases) != len(self.aliases):
             self._table = _AliasTable.of(self.aliases)
         return self._table
 
@@ -254,7 +248,7 @@ def _value_kinds(
     which = list(map(_WHICH_VALUE, metrics))
     if not set(which) <= _COLUMN_KINDS:
         return None
-    code = np.fromiter(map(_kind_code, which), dtype=np.int8, count=n)
+    code = np.fromiter((_KIND_CODE.get(w, -1) for w in which), dtype=np.int8, count=n)
     rows = {k: np.flatnonzero(code == _KIND_CODE[k]) for k in present}
     if any(len(rows[k]) != counts[k] for k in present):
         return None  # a metric with two value fields: the one-by-one path decides

@@ -51,8 +51,8 @@ log = logging.getLogger("genba.historian")
 
 
 _MIN_COALESCE_S = 0.005
-"""Shortest wait for more samples before a write: below it DuckDB's per-commit cost (about
-1 ms) would be paid for a handful of samples at a time."""
+"""Shortest wait for more samples before a write: a commit has a fixed cost, not worth paying
+for a handful of samples at a time."""
 
 
 @dataclass(slots=True)
