@@ -306,7 +306,7 @@ def main() -> None:
     ap.add_argument("--metrics", type=int, default=METRICS, help="Sparkplug metrics a message")
     ap.add_argument(
         "--paths",
-        default="json,json5,qos1,qos1-received,sparkplug,baseline",
+        default="json,json5,qos1,qos1-received,sparkplug,baseline,baseline-qos1,baseline-sparkplug",
         help="throughput paths to run, comma-separated (empty: none)",
     )
     ap.add_argument("--publisher", nargs=5, help=argparse.SUPPRESS)

@@ -39,8 +39,11 @@ def rss_mb() -> float:
     return pages * resource.getpagesize() / 1e6
 
 
-def _config(d: Path, tags: int, speed: float, memory_limit: str = "1GB") -> str:
-    lines = max(tags // (5 * TAGS_PER_MACHINE), 1)
+def plant_config(d: Path, tags: int, *, store: str = "", clock: str = "") -> str:
+    """genba.toml text of a node in ``d`` whose simulator runs a generated plant of about
+    ``tags`` tags (5 machines a line, 14 tags a machine, 1 Hz); ``store`` and ``clock``: the
+    bodies of those tables. ``bench/scale.py`` uses it too."""
+    lines = max(round(tags / (5 * TAGS_PER_MACHINE)), 1)
     scenario = d / "plant.toml"
     scenario.write_text(
         '[plant]\nname = "bench"\nseed = 7\nsample_rate_hz = 1.0\n\n'
@@ -52,12 +55,10 @@ name = "bench"
 data_dir = "{d}/data"
 
 [store]
-memory_limit = "{memory_limit}"
+{store}
 
 [clock]
-kind = "simulated"
-start = 2026-01-05T00:00:00Z
-speed = {speed}
+{clock}
 
 [[connector]]
 kind = "simulator"
@@ -100,7 +101,14 @@ async def run(
     base_row = 0
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        config = parse_config(_config(d, tags, speed, memory_limit)).with_source(d / "genba.toml")
+        config = parse_config(
+            plant_config(
+                d,
+                tags,
+                store=f'memory_limit = "{memory_limit}"',
+                clock=f'kind = "simulated"\nstart = 2026-01-05T00:00:00Z\nspeed = {speed}',
+            )
+        ).with_source(d / "genba.toml")
         node = Node(config)
         clock = node.clock
         t0 = clock.now_ns()
@@ -146,6 +154,8 @@ def main() -> None:
     print(f"node with {a.tags:,} simulated tags, {a.hours:g} simulated h, clock ≤ {a.speed:g}×")
     rows, base_row = asyncio.run(run(a.tags, a.hours, a.speed, a.every_min, a.memory_limit))
     base = rows[base_row][2]
+    if rows[base_row][1] < 60:
+        print("(the run was shorter than a minute: the baseline is its first row)")
     print(
         "\n| simulated h | wall s | RSS MB | of it DuckDB MB | samples stored | simulator history MB "
         "| behind | × RSS after 1 min |"

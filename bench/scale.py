@@ -30,35 +30,7 @@ from pathlib import Path
 
 from genba.historian import TimeRange
 from genba.types import NS_PER_S
-
-TAGS_PER_MACHINE = 14
-
-
-def rss_mb() -> float:
-    import resource
-
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * resource.getpagesize() / 1e6
-
-
-def _config(d: Path, tags: int) -> str:
-    lines = max(round(tags / (5 * TAGS_PER_MACHINE)), 1)
-    scenario = d / "plant.toml"
-    scenario.write_text(
-        '[plant]\nname = "scale"\nseed = 7\nsample_rate_hz = 1.0\n\n'
-        f'[generator]\nlines = {lines}\nmachines_per_line = 5\nsite = "plant"\narea = "hall"\n'
-    )
-    return f"""
-[node]
-name = "scale"
-data_dir = "{d}/data"
-
-[[connector]]
-kind = "simulator"
-name = "plant"
-scenario = "{scenario}"
-max_tags = {max(2 * tags, 100_000)}
-"""
+from memory import plant_config, rss_mb  # bench/memory.py, beside this file
 
 
 async def one_size(tags: int, seconds: float, warmup: float) -> dict[str, float]:
@@ -67,7 +39,7 @@ async def one_size(tags: int, seconds: float, warmup: float) -> dict[str, float]
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        node = Node(parse_config(_config(d, tags)).with_source(d / "genba.toml"))
+        node = Node(parse_config(plant_config(d, tags)).with_source(d / "genba.toml"))
         running = asyncio.create_task(node.run())
         try:
             await asyncio.sleep(warmup)

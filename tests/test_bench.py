@@ -41,7 +41,8 @@ def test_connect_benchmark_runs_and_prints_its_tables() -> None:
     assert rows == [
         "| path", "| json, 1 metric/msg, MQTT 3.1.1", "| json, 1 metric/msg, MQTT 5",
         "| json, 1 metric/msg, QoS 1, ack when stored",
-        "| json, 1 metric/msg, QoS 1, ack when received", "| sparkplug, 100 metrics/msg", "| paho json subscriber (baseline)", "| messages", "| 1,500",
+        "| json, 1 metric/msg, QoS 1, ack when received", "| sparkplug, 100 metrics/msg", "| paho json subscriber (baseline)", "| paho json subscriber, QoS 1",
+        "| paho subscriber counting the Sparkplug DDATA, 100 metrics/msg", "| messages", "| 1,500",
     ]  # fmt: skip
 
 
@@ -105,3 +106,24 @@ def test_transfer_benchmark_runs_and_prints_its_table() -> None:
         "| path", "| genba import into a stopped node", "| the same import again (all skipped)",
         "| genba export to Parquet", "| DuckDBStore.append of the same batches (baseline)",
     ]  # fmt: skip
+
+
+def test_transfer_benchmark_on_postgres_runs_and_prints_its_table() -> None:
+    out = _run("transfer", "--points 20000 --runs 1 --postgres")
+    rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| ")]
+    assert rows[-1] == "| PostgresStore.append of the same batches (baseline)"
+
+
+def test_memory_benchmark_runs_and_prints_its_table() -> None:
+    out = _run("memory", "--tags 1050 --hours 0.1 --speed 60 --every-min 3 --memory-limit 128MB")
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    assert rows[0][0] == "| simulated h"
+    assert len(rows) == 3  # the header, and a row each 3 simulated minutes
+    assert float(rows[-1][4].replace(",", "")) > 0  # samples stored by the end
+
+
+def test_scale_benchmark_runs_and_prints_its_table() -> None:
+    out = _run("scale", "--tags 1050 --seconds 2 --warmup 1")
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    assert rows[1][0] == "| 1,050"
+    assert float(rows[1][1].replace(",", "")) > 0  # points/s stored
