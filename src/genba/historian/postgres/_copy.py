@@ -90,7 +90,7 @@ class CopyRows:
         return [self._take(whole)] if whole else []
 
     def _take(self, n: int) -> npt.NDArray[Any]:
-        rows = np.frombuffer(bytes(self._buf[:n]), dtype=self._dtype)
+        rows = np.frombuffer(self._buf[:n], dtype=self._dtype)  # the slice is a copy of its own
         del self._buf[:n]
         return rows
 
