@@ -142,3 +142,19 @@ def test_float32_precision_counts_as_confirmed(value: float) -> None:
 
     assert same(value, float(np.float32(value)))
     assert not same(value, value * 1.0001)
+
+
+async def test_a_write_nobody_carries_out_answers_with_a_timeout_not_never(
+    make_config: Callable[[str], GenbaConfig],
+    run_node: Callable[[GenbaConfig], Awaitable[RunningNode]],
+) -> None:
+    """A command that is on the bus but never executed (the write path restarted under it)
+    ends in a timeout for its caller, within twice the connector's write timeout."""
+    config = make_config(
+        CONFIG.format(port=0, writable='writable = ["+/+/+/+/speed_sp"]\nwrite_timeout_s = 0.5')
+    )
+    rn = await run_node(config)
+    rn.node.write_path._sub.close()  # nothing takes the command off the bus any more
+    r = await asyncio.wait_for(rn.http.post(f"/api/tags/{SP}/write", json={"value": 50}), 10)
+    assert r.status_code == 504, r.text
+    assert "the write was not carried out within 2 s" in r.text

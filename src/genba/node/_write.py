@@ -114,15 +114,24 @@ class WritePath:
 
     async def write(self, path: str, value: float, *, origin: str) -> WriteResult:
         """Write ``value`` to the tag ``path`` through the bus; the read-back result."""
-        self.check(path, value)
+        _, ctx = self.check(path, value)
         command = Command(
             path, self.clock.now_ns(), value=value, origin=origin, id=uuid.uuid4().hex
         )
         answer: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._waiting[command.id] = answer
+        # A write is carried out within its timeout (the device's answer and the read-back
+        # share one deadline), plus as long again behind another write to the same connector:
+        # past that nobody is carrying it out (the write path was restarted), and the caller
+        # is told so instead of waiting for ever.
+        bound = 2 * ctx.write_timeout_s + 1.0
         try:
             await self.bus.publish(command)
-            return await answer
+            return await asyncio.wait_for(answer, bound)
+        except TimeoutError:
+            raise WriteTimeoutError(
+                ctx.name, path, bound, "the write was not carried out"
+            ) from None
         finally:
             self._waiting.pop(command.id, None)
 
