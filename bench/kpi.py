@@ -17,9 +17,12 @@ and the benchmark checks they agree before it times them:
 Prints a Markdown table: medians of ``--runs`` runs, and the ratio to the baseline. With
 ``--store-days N`` it also times the whole path a user takes, ``Kpi.oee`` from the stored 1 Hz
 samples of the demo plant simulated for N days into a DuckDB file (read, track states, count,
-compute; no baseline).
+compute; no baseline). With ``--fleet`` it times ``Kpi.oee`` for all ``--machines`` ×
+``--days`` read from a DuckDB store of what those machines send (:func:`fleet_samples`: states
+on change, counters every ``--every-s`` seconds) and checks the answer against the prepared
+events (every running second; the parts, but for the last minute's).
 
-    python bench/kpi.py [--machines 100] [--days 30] [--runs 5] [--store-days 7]
+    python bench/kpi.py [--machines 100] [--days 30] [--runs 5] [--store-days 7] [--fleet]
 """
 
 from __future__ import annotations
@@ -255,12 +258,149 @@ def _reading(store: Any, reg: Any, days: int, runs: int) -> dict[str, tuple[int,
     return out
 
 
+def fleet_config(machines: int) -> str:
+    """genba.toml for ``machines`` machines in lines of 10 under one site and area, the
+    calendar of :func:`calendar` and the two products of :func:`make_events`."""
+    head = """
+[[calendar]]
+name = "three-shifts"
+timezone = "Europe/Berlin"
+shift = [
+  { name = "early", start = "06:00", end = "14:00", breaks = [{ start = "10:00", minutes = 30 }] },
+  { name = "late", start = "14:00", end = "22:00", breaks = [{ start = "18:00", minutes = 30 }] },
+  { name = "night", start = "22:00", end = "06:00", breaks = [{ start = "02:00", minutes = 30 }] },
+]
+[[product]]
+code = 1
+name = "small"
+[[product]]
+code = 2
+name = "large"
+cycle_factor = 1.5
+"""
+    lines = sorted({m // 10 for m in range(machines)})
+    text = head + "".join(
+        f'[[line]]\npath = "plant/area/line{ln:02d}"\ncalendar = "three-shifts"\n' for ln in lines
+    )
+    return text + "".join(
+        f'[[machine]]\npath = "{machine_path(m)}"\nideal_cycle_time_s = 1.0\n'
+        for m in range(machines)
+    )
+
+
+def machine_path(m: int) -> str:
+    return f"plant/area/line{m // 10:02d}/m{m % 10}"
+
+
+def fleet_samples(
+    states: States, counts: Counts, energy: Energy, machines: int, end_ns: int, every_s: float
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """What the machines of :func:`make_events` send, shaped the way plants send it: state,
+    reason and product on change; the good, reject and energy counters every ``every_s``
+    seconds while they change (report by exception with a publishing interval), parts
+    counted evenly through each running stretch. Returns (machine, time, value) columns for
+    each signal tag."""
+    grid = np.arange(T0, end_ns, int(every_s * NS), dtype=np.int64)
+    m_s, t_s = states.machine, states.start_ns
+    out = {
+        "state": (m_s, t_s, states.state.astype(np.float64)),
+        "reason": (m_s, t_s, states.reason.astype(np.float64)),
+    }
+    # the product: set at each machine's first state, changed at every setup
+    setup = (states.state == S.SETUP).astype(np.int64)
+    first = np.r_[True, m_s[1:] != m_s[:-1]]
+    done = np.cumsum(setup)
+    own = done - (done - setup)[np.flatnonzero(first)][np.cumsum(first) - 1]
+    pick = first | (setup == 1)
+    out["product"] = (m_s[pick], t_s[pick], 1.0 + own[pick] % 2)
+    running = states.state == S.RUNNING
+    for name, rows, amount in (
+        ("good_count", running, counts.good),
+        ("reject_count", running, counts.reject),
+        ("energy", np.ones(len(m_s), dtype=bool), energy.kwh),
+    ):
+        cols = []
+        for m in range(machines):
+            mine = rows & (m_s == m)
+            a = amount[counts.machine == m] if name != "energy" else amount[energy.machine == m]
+            after = np.cumsum(a)
+            xp = np.column_stack([t_s[mine], states.end_ns[mine]]).ravel()
+            fp = np.column_stack([after - a, after]).ravel()
+            value = np.interp(grid, xp, fp)
+            value = np.floor(value) if name != "energy" else np.round(value, 3)
+            keep = np.r_[True, value[1:] != value[:-1]]
+            cols.append((np.full(int(keep.sum()), m, dtype=np.int32), grid[keep], value[keep]))
+        out[name] = tuple(np.concatenate(c) for c in zip(*cols, strict=True))  # type: ignore[assignment]
+    return out
+
+
+def fleet_path(machines: int, days: int, runs: int, every_s: float, prepared: Any) -> None:
+    """Time ``Kpi.oee`` by shift for every machine of :func:`make_events` read from a
+    DuckDB store of what they send (:func:`fleet_samples`), and check it against the
+    computation on the prepared events (``prepared``: their figures)."""
+    import tempfile
+    from pathlib import Path
+
+    from genba.clock import RealClock
+    from genba.config import parse_config
+    from genba.historian.duckdb import DuckDBStore
+    from genba.kpi import Kpi
+    from genba.tags import TagRegistry
+    from genba.types import SampleBatch, TagSpec
+
+    end_ns = T0 + days * 86_400 * NS
+    cal = calendar_arrays(calendar(), TimeRange(T0, end_ns))
+    states, counts, energy = make_events(machines, days, cal)
+    sent = fleet_samples(states, counts, energy, machines, end_ns, every_s)
+    reg = TagRegistry()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = DuckDBStore(Path(tmp) / "fleet.duckdb")
+        n = 0
+        # a node meets a machine's tags together: ids machine by machine
+        store.save_tags(reg.ensure([TagSpec(f"{machine_path(i)}/{name}") for i in range(machines) for name in sent]))  # fmt: skip
+        for name, (m, t, v) in sent.items():
+            ids = np.array([reg.get(f"{machine_path(i)}/{name}").id for i in range(machines)], dtype=np.int32)  # fmt: skip
+            store.append(SampleBatch.from_columns(tag_ids=ids[m], ts_ns=t, values=v))
+            n += len(t)
+        store.compact()
+        kpi = Kpi(parse_config(fleet_config(machines)), reg, store, RealClock(),
+                  vouched_until=lambda: end_ns)  # fmt: skip
+        start, end = str(T0 // 10**6), str(end_ns // 10**6)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            answer = kpi.oee("", start, end, "shift")
+            times.append(time.perf_counter() - t0)
+        store.close()
+    # the states are those of the prepared events, so is every second of the waterfall; the
+    # parts are, but for those of the last minute (the counters' last sample before the end)
+    rows = [r for r in answer.rows if r.level == "all"]
+    run_s = sum(r.figures["waterfall_min"]["run"] for r in rows) * 60
+    good = sum(r.figures["counts"]["good"] for r in rows)
+    want_run = float((prepared.time("run") + prepared.time("small_stop")).sum())
+    assert abs(run_s - want_run) < 1e-6 * want_run, (run_s, want_run)
+    assert 0 <= float(prepared.good.sum()) - good < 60 * machines, (good, prepared.good.sum())
+    print(
+        f"\n| from the store ({machines} machines, {days} days, DuckDB) | samples stored | Kpi.oee by shift (s) |"
+    )
+    print("|---|---:|---:|")
+    print(
+        f"| state, reason, product on change; counters every {every_s:g} s | {n:,} | {statistics.median(times):.2f} |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--machines", type=int, default=100)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--store-days", type=int, default=0, help="Also time Kpi.oee from a store.")
+    ap.add_argument(
+        "--fleet",
+        action="store_true",
+        help="Also time Kpi.oee of all machines x days from a store.",
+    )
+    ap.add_argument("--every-s", type=float, default=60.0, help="--fleet: counters sent every N s.")
     args = ap.parse_args()
     span = TimeRange(T0, T0 + args.days * 86_400 * NS)
     cal_obj = calendar()
@@ -304,6 +444,8 @@ def main() -> None:
     print(f"| pandas groupby (baseline) | {med['pandas']:.3f} | 1.0x |")
     if args.store_days:
         store_path(args.store_days, args.runs)
+    if args.fleet:
+        fleet_path(args.machines, args.days, args.runs, args.every_s, f)
 
 
 if __name__ == "__main__":

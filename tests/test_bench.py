@@ -57,13 +57,15 @@ def test_historian_benchmark_runs_and_prints_its_tables() -> None:
 
 def test_kpi_benchmark_agrees_with_its_baseline_and_prints_its_table() -> None:
     # the script exits 1 when genba and pandas disagree
-    out = _run("kpi", "--machines 5 --days 3 --runs 1 --store-days 1")
+    # --fleet also checks the store's answer against the prepared events (running seconds, parts)
+    out = _run("kpi", "--machines 12 --days 3 --runs 1 --store-days 1 --fleet")
     rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| ")]
     assert rows == [
         "| implementation", "| genba (numpy: repeat + bincount)", "| pandas groupby (baseline)",
         "| from the store (demo plant, DuckDB)", "| 1 days, 3 machines, 42 tags at 1 Hz",
         "| reading the 18 signal tags, 1 days (DuckDB)", "| raw samples (Store.raw)",
         "| runs in SQL windows (RUNS_SQL)", "| runs in numpy after one scan (DuckDB's Store.runs)",
+        "| from the store (12 machines, 3 days, DuckDB)", "| state, reason, product on change; counters every 60 s",
     ]  # fmt: skip
 
 

@@ -91,6 +91,25 @@ def test_raw_returns_the_range_in_time_order(store: Store) -> None:
     assert got.values.tolist() == [1.0, 5.0, 2.0]
 
 
+def test_raw_by_tag_returns_each_tag_s_series_in_turn(store: Store) -> None:
+    rng = np.random.default_rng(3)
+    ts = np.sort(rng.choice(10 * MIN, 400, replace=False)).astype(np.int64)
+    tags = rng.integers(1, 6, 400).astype(np.int32)
+    quality = np.where(rng.random(400) < 0.1, 2, 0).astype(np.int16)
+    batch = SampleBatch.from_columns(tag_ids=tags, ts_ns=ts, values=ts / 1e9, quality=quality)
+    for half in (batch.select(slice(200, None)), batch.select(slice(None, 200))):
+        store.append(half)  # the later half first: arrival order is not time order
+    got = store.raw_by_tag([2, 4, 5, 9], TimeRange(MIN, 9 * MIN))
+    want = store.raw([2, 4, 5, 9], TimeRange(MIN, 9 * MIN))
+    order = np.lexsort((want.ts_ns, want.tag_ids))
+    assert got.tag_ids.tolist() == want.tag_ids[order].tolist()
+    assert got.ts_ns.tolist() == want.ts_ns[order].tolist()
+    assert got.values.tolist() == want.values[order].tolist()
+    assert got.quality.tolist() == want.quality[order].tolist()
+    assert set(got.tag_ids.tolist()) == {2, 4, 5}
+    assert len(got) > 100
+
+
 def test_runs_keep_what_step_samples_say(store: Store) -> None:
     # one tag at 1 s: 1 1 1 | 2 2 | (gap of 30 s) 2 2 | 3(BAD: a stale mark, NaN) NaN NaN | 1
     ts = [0, 1, 2, 3, 4, 34, 35, 36, 37, 38, 39]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from genba.clock import RealClock
 from genba.config import GenbaConfig, example_config, parse_config
@@ -136,6 +137,7 @@ def _check_stopped_node(config: GenbaConfig, sim: Simulator, hours: float) -> No
         store.close()
 
 
+@pytest.mark.timeout(300)  # a simulated week through a real broker: ~110 s alone on 2 cores
 async def test_a_week_over_sparkplug_by_exception_is_within_half_a_point(
     make_config: Callable[[str], GenbaConfig], run_node: Any, mqtt_broker: Broker
 ) -> None:

@@ -15,7 +15,7 @@ One place for every part of it:
 
 from genba.config import StoreSettings
 from genba.historian._compaction import Compaction
-from genba.historian._derived import last_before, resample, time_weighted, value_at
+from genba.historian._derived import last_before, resample, runs_of, time_weighted, value_at
 from genba.historian._history import (
     BucketHistory,
     History,
@@ -78,6 +78,7 @@ __all__ = [
     "read_file",
     "read_tables",
     "resample",
+    "runs_of",
     "time_weighted",
     "value_at",
     "write_file",

@@ -191,6 +191,11 @@ class Store(Protocol):
         ``after = (ts_ns, tag_id)`` of the last row of a page gives the next page."""
         ...
 
+    def raw_by_tag(self, tag_ids: list[TagId], span: TimeRange) -> SampleBatch:
+        """Samples of ``tag_ids`` in ``span``, ordered by tag then time: one read that the
+        caller cuts into each tag's series (KPIs of a fleet read their signals this way)."""
+        ...
+
     def aggregate(
         self, tag_ids: list[TagId], span: TimeRange, *, every_ns: int, aggs: list[str]
     ) -> Buckets:

@@ -7,10 +7,13 @@ to divide by) is ``None`` — never 0 or NaN. Formulas: docs/kpi.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from genba.config import CostSettings, ProductSettings
-from genba.kpi._oee import Figures
+from genba.kpi._oee import F64, Figures
 
 
 def _f(x: Any) -> float:
@@ -22,48 +25,88 @@ def ratio(a: float, b: float) -> float | None:
     return a / b if b > 1e-12 else None
 
 
-def oee(f: Figures) -> dict[str, Any]:
-    """Availability, performance, quality, OEE, TEEP, the waterfall and the six big losses."""
-    all_s, unknown = _f(f.all_s), _f(f.time("unknown"))
-    planned, run = _f(f.planned_s), _f(f.run_s)
-    net, fp = _f(f.net_run_s), _f(f.fully_productive_s)
-    su = _f(f.startup_reject_s)
-    small = _f(f.time("small_stop"))
+def _ratio(a: F64, b: F64) -> F64:
+    """``a / b`` element by element; NaN (None once unstacked) where ``b`` is zero."""
+    out = np.full(np.shape(a), np.nan)
+    np.divide(a, b, out=out, where=b > 1e-12)
+    return out
+
+
+def unstack(tree: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """A tree of (entities, periods) arrays as a tree per entity and period, NaN as None."""
+    lists = _lists(tree)
+    n, periods = np.shape(next(_leaves(tree)))
+    return [[_pick(lists, i, p) for p in range(periods)] for i in range(n)]
+
+
+def _lists(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: _lists(v) if isinstance(v, dict) else _nested(v) for k, v in tree.items()}
+
+
+def _nested(values: F64) -> Any:
+    """Nested lists of Python floats, None where NaN."""
+    a = np.asarray(values, dtype=np.float64)
+    out = a.astype(object)
+    out[np.isnan(a)] = None
+    return out.tolist()
+
+
+def _pick(tree: dict[str, Any], i: int, p: int) -> dict[str, Any]:
+    return {k: _pick(v, i, p) if isinstance(v, dict) else v[i][p] for k, v in tree.items()}
+
+
+def _leaves(tree: dict[str, Any]) -> Iterator[Any]:
+    for v in tree.values():
+        yield from _leaves(v) if isinstance(v, dict) else (v,)
+
+
+def oee_arrays(f: Figures) -> dict[str, Any]:
+    """Availability, performance, quality, OEE, TEEP, the waterfall and the six big losses of
+    every (entity, period) of ``f`` at once: arrays of its shape (see :func:`unstack`)."""
+    all_s, unknown = f.all_s, f.time("unknown")
+    planned, run = f.planned_s, f.run_s
+    net, fp = f.net_run_s, f.fully_productive_s
+    su = f.startup_reject_s
+    small = f.time("small_stop")
     known = all_s - unknown
-    o = ratio(fp, planned)
-    good, reject = _f(f.good), _f(f.reject)
+    good, reject = f.good, f.reject
     return {
-        "availability": ratio(run, planned),
-        "performance": ratio(net, run),
-        "quality": ratio(fp, net),
-        "oee": o,
-        "teep": ratio(fp, known),
-        "utilisation": ratio(planned, known),
+        "availability": _ratio(run, planned),
+        "performance": _ratio(net, run),
+        "quality": _ratio(fp, net),
+        "oee": _ratio(fp, planned),
+        "teep": _ratio(fp, known),
+        "utilisation": _ratio(planned, known),
         "waterfall_min": {
             "all_time": all_s / 60,
             "unknown": unknown / 60,
-            "not_planned": _f(f.time("not_planned")) / 60,
+            "not_planned": f.time("not_planned") / 60,
             "planned": planned / 60,
             "run": run / 60,
             "net_run": net / 60,
             "fully_productive": fp / 60,
         },
         "losses_min": {
-            "breakdowns": _f(f.time("down")) / 60,
-            "setup_adjustments": _f(f.time("setup")) / 60,
+            "breakdowns": f.time("down") / 60,
+            "setup_adjustments": f.time("setup") / 60,
             "small_stops": small / 60,
             "reduced_speed": (run - small - net) / 60,
             "startup_rejects": su / 60,
             "production_rejects": (net - fp - su) / 60,
-            "starved_blocked": (_f(f.time("starved")) + _f(f.time("blocked"))) / 60,
+            "starved_blocked": (f.time("starved") + f.time("blocked")) / 60,
         },
         "counts": {
             "good": good,
             "reject": reject,
             "total": good + reject,
-            "startup_rejects": _f(f.startup_reject),
+            "startup_rejects": f.startup_reject,
         },
     }
+
+
+def oee(f: Figures) -> dict[str, Any]:
+    """:func:`oee_arrays` of figures summed to one entity and one period."""
+    return unstack(oee_arrays(f))[0][0]
 
 
 def reliability(f: Figures) -> dict[str, Any]:

@@ -6,7 +6,9 @@ apart. Every row names its entity (a machine, a line, or the asset above them) a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -31,6 +33,7 @@ from genba.kpi._answers import (
 )
 from genba.kpi._load import (
     OPERATOR_REASON,
+    STATE_SETTINGS,
     Loaded,
     SignalReader,
     ideal_cycles,
@@ -66,6 +69,24 @@ class Result:
     periods: Periods
     labels: list[str]
     lines: list[LineResult]
+
+
+Table = Callable[[Figures, LineResult | None, bool], list[list[dict[str, Any]]]]
+"""Figures of several entities over every period (the line's machines when the flag is
+set, else one sum) → a dict per (entity, period)."""
+
+
+def _each(fn: Callable[[Figures, LineResult | None, int], dict[str, Any]]) -> Table:
+    """A :data:`Table` from a function of one entity's figures in one period."""
+
+    def table(f: Figures, ln: LineResult | None, _machines: bool) -> list[list[dict[str, Any]]]:
+        n, periods = f.all_s.shape
+        return [
+            [fn(f.take(np.array([i])).take_period(p), ln, p) for p in range(periods)]
+            for i in range(n)
+        ]
+
+    return table
 
 
 def calendar_arrays(cal: ShiftCalendar, span: TimeRange) -> Calendar:
@@ -226,10 +247,10 @@ class Kpi:
             lines.setdefault(m.line, []).append(m)
         first_cal = self.config.calendar_of(next(iter(lines)))
         periods, labels = periods_of(first_cal, span, by)
-        out = []
         until = self.vouched_until()
-        for path, ms in lines.items():
-            loaded = load(self.config, self.reader, ms, span, until)
+
+        def line(path: str, ms: list[MachineSettings]) -> LineResult:
+            loaded = load(self.config, self.reader.prefetch(ms, span), ms, span, until)
             figures = compute(
                 loaded.states,
                 loaded.counts,
@@ -239,7 +260,12 @@ class Kpi:
                 calendar=calendar_arrays(self.config.calendar_of(path), span),
                 periods=periods,
             )
-            out.append(LineResult(path, ms, loaded, figures, self._constraint(path, ms)))
+            return LineResult(path, ms, loaded, figures, self._constraint(path, ms))
+
+        # Lines are independent: one a core (the store's reads and numpy on long arrays let
+        # go of the GIL), each read at once (one query of all its signals).
+        with ThreadPoolExecutor(min(len(lines), os.cpu_count() or 1)) as pool:
+            out = list(pool.map(line, lines, lines.values()))
         return Result(asset, span, by, periods, labels, out)
 
     def _constraint(self, line: str, ms: list[MachineSettings]) -> int:
@@ -250,49 +276,56 @@ class Kpi:
         return int(np.argmax([m.ideal_cycle_time_s or 0.0 for m in ms]))
 
     # -- answers ---------------------------------------------------------------------------
-    def _rows(self, r: Result, fn: Any, *, lines_only: bool = False) -> list[KpiRow]:
-        rows = []
+    def _rows(self, r: Result, table: Table, *, lines_only: bool = False) -> list[KpiRow]:
+        """Rows per period: each machine, each line, then the asset (as deep as it asks).
+        ``table`` gives the figures of several entities over every period at once."""
         level = r.asset.strip("/").count("/") + 1 if r.asset.strip("/") else 0
+        with_lines, with_total = level <= 3, level < 3 and len(r.lines) > 0 and not lines_only
+        summed = [ln.figures.sum(0) for ln in r.lines]
+        machines = [] if lines_only else [table(ln.figures, ln, True) for ln in r.lines]
+        lines = [table(f, ln, False)[0] for ln, f in zip(r.lines, summed, strict=True)]
+        total = table(Figures.add(summed), None, False)[0] if with_total else []
+        name = r.asset.strip("/") or "all"
+        rows = []
         for p, label in enumerate(r.labels):
             a, b = int(r.periods.start_ns[p]), int(r.periods.end_ns[p])
-            per_period = [ln.figures.take_period(p) for ln in r.lines]
-            if not lines_only:
-                for ln, f in zip(r.lines, per_period, strict=True):
-                    for i, m in enumerate(ln.machines):
-                        one = f.take(np.array([i]))
-                        rows.append(KpiRow(m.path, "machine", label, a, b, fn(one, ln, i, p)))
-            for ln, f in zip(r.lines, per_period, strict=True):
-                if level <= 3:
-                    rows.append(KpiRow(ln.path, "line", label, a, b, fn(f.sum(0), ln, None, p)))
-            if level < 3 and len(r.lines) > 0:
-                total = Figures.add([f.sum(0) for f in per_period])
-                name = r.asset.strip("/") or "all"
-                lvl = ("all", "site", "area")[level]
-                if not lines_only:
-                    rows.append(KpiRow(name, lvl, label, a, b, fn(total, None, None, p)))
+            for ln, each in zip(r.lines, machines, strict=False):  # none: lines_only
+                for m, d in zip(ln.machines, each, strict=True):
+                    rows.append(KpiRow(m.path, "machine", label, a, b, d[p]))
+            if with_lines:
+                for ln, d in zip(r.lines, lines, strict=True):
+                    rows.append(KpiRow(ln.path, "line", label, a, b, d[p]))
+            if total:
+                rows.append(KpiRow(name, ("all", "site", "area")[level], label, a, b, total[p]))
         return rows
 
     def oee(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> KpiAnswer:  # fmt: skip
         """OEE, TEEP, waterfall and six big losses per machine, line and asset."""
         r = self.compute(asset, start, end, by)
 
-        def fn(f: Figures, ln: LineResult | None, i: int | None, p: int) -> dict[str, Any]:
-            d = _metrics.oee(f)
-            if ln is not None and i is None:
-                c = ln.figures.take_period(p).take(np.array([ln.constraint]))
-                d["constraint"] = {"machine": ln.machines[ln.constraint].path} | {
-                    k: v for k, v in _metrics.oee(c).items() if k in RATIOS
-                }
-            if ln is not None and i is not None:
-                d["counts"]["unattributed"] = float(ln.loaded.unattributed[i])
-            return d
+        def table(f: Figures, ln: LineResult | None, machines: bool) -> list[list[dict[str, Any]]]:
+            out = _metrics.unstack(_metrics.oee_arrays(f))
+            if ln is not None and machines:
+                for row, lost in zip(out, ln.loaded.unattributed.tolist(), strict=True):
+                    for d in row:
+                        d["counts"]["unattributed"] = float(lost)
+            elif ln is not None:
+                c = _metrics.oee_arrays(ln.figures.take(np.array([ln.constraint])))
+                ratios = _metrics.unstack({k: c[k] for k in RATIOS})[0]
+                who = {"machine": ln.machines[ln.constraint].path}
+                for d, k in zip(out[0], ratios, strict=True):
+                    d["constraint"] = who | k
+            return out
 
-        return self._answer("oee", r, self._rows(r, fn))
+        return self._answer("oee", r, self._rows(r, table))
 
     def losses(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> KpiAnswer:  # fmt: skip
         """The six big losses per entity, and a Pareto of stop time by reason."""
         r = self.compute(asset, start, end, by)
-        rows = self._rows(r, lambda f, ln, i, p: {"losses_min": _metrics.oee(f)["losses_min"]})
+        rows = self._rows(
+            r,
+            lambda f, ln, m: _metrics.unstack({"losses_min": _metrics.oee_arrays(f)["losses_min"]}),
+        )
         names = self._reason_tree()
         pareto: dict[tuple[str, int], float] = {}
         for ln in r.lines:
@@ -319,7 +352,7 @@ class Kpi:
     def reliability(self, asset: str, start: str | None = None, end: str | None = None, by: str | None = None) -> KpiAnswer:  # fmt: skip
         """MTBF, MTTR, throughput, first pass yield, counts vs target; failures by reason."""
         r = self.compute(asset, start, end, by)
-        rows = self._rows(r, lambda f, ln, i, p: _metrics.reliability(f))
+        rows = self._rows(r, _each(lambda f, ln, p: _metrics.reliability(f)))
         names = {c: x.name for c, x in self._reason_tree().items()}
         by_reason: dict[str, dict[str, float]] = {}
         for ln in r.lines:
@@ -338,7 +371,7 @@ class Kpi:
         products = list(self.config.product)
         period_of = {ln.path: r.periods.index(ln.loaded.counts.ts_ns) for ln in r.lines}
 
-        def fn(f: Figures, ln: LineResult | None, _i: int | None, p: int) -> dict[str, Any]:
+        def fn(f: Figures, ln: LineResult | None, p: int) -> dict[str, Any]:
             assert ln is not None
             cnt = ln.loaded.counts
             sel = period_of[ln.path] == p
@@ -361,7 +394,7 @@ class Kpi:
                 inventory_value=self.config.line_settings(ln.path).inventory_value,
             )
 
-        rows = self._rows(r, fn, lines_only=True)
+        rows = self._rows(r, _each(fn), lines_only=True)
         return self._answer("cost", r, rows, currency=self.config.costs.currency)
 
     def _reason_tree(self) -> dict[int, ReasonSettings]:
@@ -391,7 +424,13 @@ class Kpi:
         span = self.span(start, end)
         machines = self.machines(asset)
         not_counted: dict[int, str] = {}
-        st = load_states(self.reader, machines, span, self.vouched_until(), not_counted)
+        st = load_states(
+            self.reader.prefetch(machines, span, STATE_SETTINGS),
+            machines,
+            span,
+            self.vouched_until(),
+            not_counted,
+        )
         out = []
         for i, m in enumerate(machines):
             mine = st.machine == i
@@ -418,7 +457,13 @@ class Kpi:
         machines = self.machines(asset)
         span = self.span(start, end)
         reasons = self._reason_tree()
-        st = load_states(self.reader, machines, span, self.vouched_until(), {})
+        st = load_states(
+            self.reader.prefetch(machines, span, STATE_SETTINGS),
+            machines,
+            span,
+            self.vouched_until(),
+            {},
+        )
         out = []
         for j in np.flatnonzero(np.isin(st.state, wanted)):
             m = machines[int(st.machine[j])]

@@ -258,12 +258,17 @@ class PostgresStore:
             yield batch_of(block)
 
     def _range_query(
-        self, tag_ids: list[TagId], span: TimeRange, page: sql.Composable
+        self,
+        tag_ids: list[TagId],
+        span: TimeRange,
+        page: sql.Composable,
+        order: str = "ts_ns, tag_id",
     ) -> sql.Composable:
         return sql.SQL(
             "SELECT tag_id, ts_ns, value, quality FROM {s}.samples WHERE tag_id = ANY({ids}::int4[])"
-            " AND ts_ns >= {a} AND ts_ns < {b}{page} ORDER BY ts_ns, tag_id"
+            " AND ts_ns >= {a} AND ts_ns < {b}{page} ORDER BY {order}"
         ).format(
+            order=sql.SQL(order),
             s=self.schema,
             ids=sql.Literal(list(tag_ids)),
             a=sql.Literal(span.start_ns),
@@ -290,6 +295,9 @@ class PostgresStore:
         if limit is not None:
             query = sql.SQL("{} LIMIT {}").format(query, sql.Literal(int(limit)))
         return self._copy_out(query)
+
+    def raw_by_tag(self, tag_ids: list[TagId], span: TimeRange) -> SampleBatch:
+        return self._copy_out(self._range_query(tag_ids, span, sql.SQL(""), "tag_id, ts_ns"))
 
     def runs(self, tag_id: TagId, span: TimeRange, *, max_gap_ns: int) -> Runs:
         query = sql.SQL(RUNS_SQL).format(
