@@ -69,6 +69,11 @@ class QueryError(GenbaError):
     """A history query that cannot be answered as asked (bad range, interval or aggregate)."""
 
 
+class ModelError(GenbaError):
+    """A model that cannot be trained, loaded or used as asked (too little data, a constant or
+    missing signal, a file that fails its check); the message names the thing and the fix."""
+
+
 class PatternError(GenbaError):
     """A tag pattern that is not a valid MQTT-style topic filter."""
 

@@ -283,12 +283,14 @@ def write_cmd(tag: str, value: float, config_path: Path) -> None:
         raise SystemExit(1)
 
 
-from genba.cli._kpi import kpi, report  # noqa: E402 - registered after the group exists
+from genba.cli._ai import ai  # noqa: E402 - registered after the group exists
+from genba.cli._kpi import kpi, report  # noqa: E402
 from genba.cli._simulate import simulate  # noqa: E402
 
 cli.add_command(simulate)
 cli.add_command(kpi)
 cli.add_command(report)
+cli.add_command(ai)
 
 
 def main() -> None:

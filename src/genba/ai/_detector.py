@@ -1,0 +1,209 @@
+"""The verbs every anomaly detector shares, columnar: fit on a frame of normal operation,
+score a batch (a score per row, each signal's part of it), one threshold rule.
+
+A detector sees rows of signals (one column each, the same columns in ``fit`` and ``score``)
+and keeps only numpy arrays and JSON-able settings, so a saved model is a ``.npz`` read with
+``allow_pickle=False`` and a JSON header: loading never runs code from the file (unlike
+pickle, and without a dependency for it — skops and ONNX serve models whose state is a
+scikit-learn or graph object; ours are a handful of arrays).
+
+The pipeline, the same for every kind:
+
+1. rows with a missing value (NaN: a gap, a stale mark) are left out of training, and get no
+   score (NaN, never an alarm) when scored;
+2. a signal constant over the training data says nothing about normal variation: it is left
+   out of the model (``ignored``) and contributes 0;
+3. the kind's raw score per row (:meth:`Detector._raw`, with each signal's contribution, which
+   add up to the score);
+4. a trailing mean over ``window`` rows (alarms on a sustained change, not on one noisy
+   sample; causal, so scoring a stream gives what scoring the batch gives);
+5. ``threshold = margin × quantile(training scores, q)``: learned from the training data alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from genba.errors import ModelError
+
+F64 = npt.NDArray[np.float64]
+
+FORMAT = 1
+"""Version of the saved layout (the JSON header's ``format``)."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What a detector says of a batch: per row, the score (NaN: no score — a missing value
+    in the row, or too few rows yet for the window) and each signal's contribution."""
+
+    score: F64
+    contributions: F64
+    """(rows, signals); each row adds up to its score (before the window's mean)."""
+    threshold: float
+
+    @property
+    def alarm(self) -> npt.NDArray[np.bool_]:
+        """Rows over the threshold (a row with no score is never an alarm)."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray(self.score > self.threshold)
+
+
+class Detector(ABC):
+    """Base of every detector kind; subclasses set ``kind``, ``DEFAULTS`` and the raw score."""
+
+    kind: ClassVar[str]
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+    COMMON: ClassVar[dict[str, Any]] = {"window": 10, "q": 1.0, "margin": 2.0, "min_rows": 50}
+    """Settings of the shared pipeline (module docstring): rows in the trailing mean, the
+    training quantile and the margin of the threshold, the fewest training rows."""
+
+    def __init__(self, **params: Any) -> None:
+        known = self.COMMON | self.DEFAULTS
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ModelError(
+                f"detector {self.kind!r} has no setting {', '.join(unknown)}; "
+                f"its settings are {', '.join(sorted(known))}"
+            )
+        self.params: dict[str, Any] = known | params
+        self.signals: list[str] = []
+        self.used: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self.state: dict[str, F64] = {}
+        self.threshold = float("nan")
+
+    # -- to implement ------------------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, x: F64) -> None:
+        """Learn from ``x`` (rows × used signals, no NaN) into ``self.state``."""
+
+    @abstractmethod
+    def _raw(self, x: F64) -> F64:
+        """Contributions (rows × used signals) of rows without NaN; their sum is the score."""
+
+    # -- the shared pipeline -----------------------------------------------------------------
+    @property
+    def fitted(self) -> bool:
+        return bool(self.state)
+
+    def fit(self, x: F64, signals: list[str] | None = None) -> Detector:
+        """Learn normal operation from ``x`` (rows × signals) and set the threshold."""
+        x = _frame(x, "training data")
+        names = signals if signals is not None else [f"signal {i}" for i in range(x.shape[1])]
+        if len(names) != x.shape[1]:
+            raise ModelError(f"{len(names)} signal names for {x.shape[1]} columns")
+        complete = x[~np.isnan(x).any(axis=1)]
+        need = int(self.params["min_rows"])
+        if len(complete) < need:
+            raise ModelError(
+                f"too little training data: {len(complete)} complete rows (of {len(x)}), "
+                f"detector {self.kind!r} needs at least {need}; widen the training window "
+                "or fill the gaps of its signals"
+            )
+        spread = complete.max(axis=0) - complete.min(axis=0)
+        used = spread > 1e-9 * np.maximum(1.0, np.abs(complete).max(axis=0))
+        if not used.any():
+            raise ModelError(
+                f"every signal is constant over the training data ({', '.join(names)}); "
+                "train on a window where the machine runs"
+            )
+        self.signals, self.used = list(names), used
+        self.state = {}
+        self._fit(complete[:, used])
+        train = _trailing_mean(self._raw(complete[:, used]).sum(axis=1), int(self.params["window"]))
+        train = train[~np.isnan(train)]
+        self.threshold = float(self.params["margin"]) * float(np.quantile(train, self.params["q"]))
+        return self
+
+    def score(self, x: F64) -> Scores:
+        """Score each row of ``x`` (the signals of :meth:`fit`, in its order)."""
+        if not self.fitted:
+            raise ModelError(f"detector {self.kind!r} is not trained: fit it first")
+        x = _frame(x, "data to score")
+        if x.shape[1] != len(self.signals):
+            raise ModelError(
+                f"{x.shape[1]} columns to score, the model was trained on {len(self.signals)} "
+                f"({', '.join(self.signals)})"
+            )
+        ok = ~np.isnan(x).any(axis=1)
+        contributions = np.full(x.shape, np.nan)
+        contributions[ok] = 0.0
+        if ok.any():
+            part = np.zeros((int(ok.sum()), x.shape[1]))
+            part[:, self.used] = self._raw(x[ok][:, self.used])
+            contributions[ok] = part
+        raw = contributions.sum(axis=1)  # NaN where a value is missing
+        return Scores(
+            _trailing_mean(raw, int(self.params["window"])), contributions, self.threshold
+        )
+
+    # -- saving ------------------------------------------------------------------------------
+    def save(self) -> bytes:
+        """The model as bytes: arrays in an ``.npz`` (no pickles) with a JSON header."""
+        if not self.fitted:
+            raise ModelError(f"detector {self.kind!r} is not trained: nothing to save")
+        header = {
+            "format": FORMAT,
+            "kind": self.kind,
+            "params": self.params,
+            "signals": self.signals,
+            "threshold": self.threshold,
+        }
+        buf = io.BytesIO()
+        arrays = {f"state_{k}": v for k, v in self.state.items()}
+        np.savez(buf, header=np.array(json.dumps(header)), used=self.used, **arrays)  # type: ignore[arg-type]
+        return buf.getvalue()
+
+
+def load_detector(data: bytes, kinds: dict[str, type[Detector]]) -> Detector:
+    """A detector saved by :meth:`Detector.save`; never unpickles (``allow_pickle=False``)."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            arrays = {k: np.array(z[k]) for k in z.files}
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"not a genba model file ({e}); train the model again") from e
+    if header.get("format") != FORMAT:
+        raise ModelError(f"model format {header.get('format')} is not {FORMAT}: train it again")
+    kind = header.get("kind")
+    if kind not in kinds:
+        raise ModelError(f"unknown detector kind {kind!r}; known: {', '.join(sorted(kinds))}")
+    det = kinds[kind](**header["params"])
+    det.signals, det.threshold = list(header["signals"]), float(header["threshold"])
+    det.used = arrays.pop("used").astype(bool)
+    det.state = {k.removeprefix("state_"): v for k, v in arrays.items() if k.startswith("state_")}
+    return det
+
+
+def _frame(x: Any, what: str) -> F64:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2:
+        raise ModelError(f"{what} must be rows × signals (2-D), got shape {a.shape}")
+    return a
+
+
+def _trailing_mean(x: F64, window: int) -> F64:
+    """Mean of each row and the ``window - 1`` before it; NaN until ``window`` rows, and where
+    any of them is NaN (a gap gives no score, not a stale one).
+
+    >>> _trailing_mean(np.array([1.0, 2, 3, np.nan, 5, 6]), 2).tolist()
+    [nan, 1.5, 2.5, nan, nan, 5.5]
+    """
+    if window <= 1:
+        return x.copy()
+    bad = np.isnan(x)
+    c = np.concatenate([[0.0], np.cumsum(np.where(bad, 0.0, x))])
+    nb = np.concatenate([[0], np.cumsum(bad)])
+    out = np.full(len(x), np.nan)
+    if len(x) >= window:
+        i = np.arange(window, len(x) + 1)
+        mean = (c[i] - c[i - window]) / window
+        out[window - 1 :] = np.where(nb[i] - nb[i - window] > 0, np.nan, mean)
+    return out

@@ -1,0 +1,132 @@
+"""The contract every registered detector keeps (genba.ai.DETECTORS), on synthetic signals
+whose normal relation and fault are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genba.ai import DETECTORS, load, make_detector
+from genba.errors import ModelError
+
+KINDS = sorted(DETECTORS)
+NAMES = ["flow", "pressure", "current", "temperature"]
+
+
+def _normal(n: int, seed: int = 0) -> np.ndarray:
+    """Four signals of a pump: pressure and current follow flow; temperature wanders."""
+    rng = np.random.default_rng(seed)
+    flow = 30 + rng.normal(0, 1, n)
+    return np.column_stack(
+        [
+            flow,
+            0.1 * flow + rng.normal(0, 0.05, n),
+            0.05 * flow + rng.normal(0, 0.02, n),
+            60 + rng.normal(0, 0.3, n),
+        ]
+    )
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_scores_have_a_row_each_and_a_column_per_signal(kind: str) -> None:
+    det = make_detector(kind).fit(_normal(400), NAMES)
+    s = det.score(_normal(300, seed=1))
+    assert s.score.shape == (300,)
+    assert s.contributions.shape == (300, 4)
+    assert np.isfinite(s.threshold)
+    assert s.threshold > 0
+    assert np.isnan(s.score[:9]).all()
+    assert not np.isnan(s.score[9:]).any()
+    assert s.alarm[9:].mean() < 0.05  # normal data, seen before: (almost) no alarm
+
+
+def test_contributions_add_up_to_the_score(kind: str) -> None:
+    det = make_detector(kind, window=1).fit(_normal(400), NAMES)
+    s = det.score(_normal(50, seed=2))
+    np.testing.assert_allclose(s.contributions.sum(axis=1), s.score, rtol=1e-9, atol=1e-12)
+
+
+def test_a_fault_alarms_and_names_its_signal(kind: str) -> None:
+    det = make_detector(kind).fit(_normal(400), NAMES)
+    x = _normal(200, seed=3)
+    x[100:, 1] += 1.0  # pressure 20 of its standard deviations high: a blocked line
+    s = det.score(x)
+    assert s.alarm[110:].all()
+    assert not s.alarm[:100].any()
+    top = np.argmax(np.abs(s.contributions[110:]).mean(axis=0))
+    assert NAMES[top] == "pressure"
+
+
+def test_same_data_same_model(kind: str) -> None:
+    a = make_detector(kind).fit(_normal(400), NAMES).score(_normal(100, seed=4))
+    b = make_detector(kind).fit(_normal(400), NAMES).score(_normal(100, seed=4))
+    np.testing.assert_array_equal(a.score, b.score)
+    assert a.threshold == b.threshold
+
+
+def test_saved_and_loaded_scores_the_same(kind: str) -> None:
+    det = make_detector(kind, window=5).fit(_normal(400), NAMES)
+    back = load(det.save())
+    assert back.kind == kind
+    assert back.signals == NAMES
+    assert back.params == det.params
+    x = _normal(100, seed=5)
+    np.testing.assert_array_equal(back.score(x).score, det.score(x).score)
+    assert back.score(x).threshold == det.score(x).threshold
+
+
+def test_a_gap_gives_no_score_and_no_alarm(kind: str) -> None:
+    det = make_detector(kind, window=3).fit(_normal(400), NAMES)
+    x = _normal(40, seed=6)
+    x[20, 2] = np.nan
+    x[20, 1] = 1e6  # a wild value in the same row must not leak through the gap
+    s = det.score(x)
+    assert np.isnan(s.score[20:23]).all()  # the row and the windows that hold it
+    assert not s.alarm[20:23].any()
+    assert np.isnan(s.contributions[20]).all()
+    assert not np.isnan(s.score[23:]).any()
+
+
+def test_training_skips_incomplete_rows_and_a_constant_signal(kind: str) -> None:
+    x = _normal(400)
+    x[::7, 0] = np.nan
+    x[:, 3] = 60.0  # a stuck sensor: says nothing of normal variation
+    det = make_detector(kind).fit(x, NAMES)
+    assert det.used.tolist() == [True, True, True, False]
+    y = _normal(100, seed=7)
+    y[:, 3] = 60.0
+    s = det.score(y)
+    assert not np.isnan(s.score[9:]).any()
+    assert (s.contributions[:, 3] == 0).all()
+
+
+def test_bad_input_names_the_thing_and_the_fix(kind: str) -> None:
+    with pytest.raises(ModelError, match=r"too little training data: 30 complete rows .* widen"):
+        make_detector(kind).fit(_normal(30), NAMES)
+    with pytest.raises(ModelError, match="every signal is constant"):
+        make_detector(kind).fit(np.ones((100, 4)), NAMES)
+    with pytest.raises(ModelError, match="not trained"):
+        make_detector(kind).score(_normal(10))
+    det = make_detector(kind).fit(_normal(400), NAMES)
+    with pytest.raises(ModelError, match="3 columns to score, the model was trained on 4"):
+        det.score(_normal(10)[:, :3])
+    with pytest.raises(ModelError, match="has no setting wndow"):
+        make_detector(kind, wndow=5)
+
+
+def test_a_model_file_that_is_not_one_is_refused() -> None:
+    with pytest.raises(ModelError, match="not a genba model file"):
+        load(b"not a model")
+    with pytest.raises(ModelError, match="unknown detector"):
+        make_detector("crystal-ball")
+    # an .npz holding a pickled object is refused, not unpickled
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, header=np.array([{"kind": "pca"}], dtype=object))
+    with pytest.raises(ModelError, match="not a genba model file"):
+        load(buf.getvalue())
