@@ -39,9 +39,10 @@ def test_scores_have_a_row_each_and_a_column_per_signal(kind: str) -> None:
     assert s.contributions.shape == (300, 4)
     assert np.isfinite(s.threshold)
     assert s.threshold > 0
-    assert np.isnan(s.score[:9]).all()
-    assert not np.isnan(s.score[9:]).any()
-    assert s.alarm[9:].mean() < 0.05  # normal data, seen before: (almost) no alarm
+    w = det.params["window"]
+    assert np.isnan(s.score[: w - 1]).all()  # the trailing window fills first
+    assert not np.isnan(s.score[w - 1 :]).any()
+    assert s.alarm[w - 1 :].mean() < 0.05  # normal data, seen before: (almost) no alarm
 
 
 def test_contributions_add_up_to_the_score(kind: str) -> None:
@@ -95,7 +96,7 @@ def test_training_skips_incomplete_rows_and_a_constant_signal(kind: str) -> None
     x = _normal(400)
     x[::7, 0] = np.nan
     x[:, 3] = 60.0  # a stuck sensor: says nothing of normal variation
-    det = make_detector(kind).fit(x, NAMES)
+    det = make_detector(kind, window=10).fit(x, NAMES)
     assert det.used.tolist() == [True, True, True, False]
     y = _normal(100, seed=7)
     y[:, 3] = 60.0
@@ -130,3 +131,15 @@ def test_a_model_file_that_is_not_one_is_refused() -> None:
     np.savez(buf, header=np.array([{"kind": "pca"}], dtype=object))
     with pytest.raises(ModelError, match="not a genba model file"):
         load(buf.getvalue())
+
+
+def test_a_drifting_signal_is_left_out_and_its_drift_raises_no_alarm(kind: str) -> None:
+    rng = np.random.default_rng(8)
+    x = _normal(600)
+    x[:, 3] = 60 + np.cumsum(rng.normal(0.01, 0.05, 600))  # warming up, slowly
+    det = make_detector(kind).fit(x[:400], NAMES)
+    assert det.used.tolist() == [True, True, True, False]
+    s = det.score(x)
+    assert not s.alarm[400:].any()  # it drifted on; nothing else changed
+    with_it = make_detector(kind, min_roughness=0.0).fit(x[:400], NAMES)
+    assert with_it.used.all()

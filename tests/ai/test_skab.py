@@ -39,7 +39,7 @@ def _experiment(seed: int, fault_at: int, n: int = 500) -> list[tuple[float, flo
 def test_counts_are_pooled_over_files_after_the_first_400_rows(tmp_path: Path) -> None:
     _write(tmp_path / "v" / "1.csv", _experiment(1, 450))
     _write(tmp_path / "v" / "2.csv", _experiment(2, 480))
-    report = evaluate_skab(tmp_path, lambda: make_detector("mad", window=1))
+    report = evaluate_skab(tmp_path, lambda: make_detector("mad", window=1, q=1.0, margin=2.0))
     f1, f2 = report.files
     assert (f1.name, f1.rows, f2.name, f2.rows) == ("v/1.csv", 100, "v/2.csv", 100)
     # a 50-sigma step is caught on its first row, nothing else alarms
@@ -57,7 +57,7 @@ def test_f1_far_mar_are_skab_s_formulas(tmp_path: Path) -> None:
     rows = [(a if i < 470 else 0.0, b, y, c) for i, (a, b, y, c) in enumerate(rows)]  # 30 missed
     rows[420] = (60.0, rows[420][1], 0, 0)  # one false alarm
     _write(tmp_path / "x.csv", rows)
-    p = evaluate_skab(tmp_path, lambda: make_detector("mad", window=1)).pooled
+    p = evaluate_skab(tmp_path, lambda: make_detector("mad", window=1, q=1.0, margin=2.0)).pooled
     assert (p.tp, p.fp, p.fn, p.tn) == (20, 1, 30, 49)
     assert p.f1 == pytest.approx(20 / (20 + (1 + 30) / 2))
     assert p.far == pytest.approx(1 / 50)

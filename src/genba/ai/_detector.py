@@ -11,8 +11,9 @@ The pipeline, the same for every kind:
 
 1. rows with a missing value (NaN: a gap, a stale mark) are left out of training, and get no
    score (NaN, never an alarm) when scored;
-2. a signal constant over the training data says nothing about normal variation: it is left
-   out of the model (``ignored``) and contributes 0;
+2. a signal constant over the training data says nothing about normal variation, and one
+   that drifts through it (:func:`roughness` under ``min_roughness``) says nothing about
+   where it will be next: each is left out of the model (``used`` False) and contributes 0;
 3. the kind's raw score per row (:meth:`Detector._raw`, with each signal's contribution, which
    add up to the score);
 4. a trailing mean over ``window`` rows (alarms on a sustained change, not on one noisy
@@ -61,9 +62,16 @@ class Detector(ABC):
 
     kind: ClassVar[str]
     DEFAULTS: ClassVar[dict[str, Any]] = {}
-    COMMON: ClassVar[dict[str, Any]] = {"window": 10, "q": 1.0, "margin": 2.0, "min_rows": 50}
+    COMMON: ClassVar[dict[str, Any]] = {
+        "window": 60,
+        "q": 0.95,
+        "margin": 1.25,
+        "min_rows": 50,
+        "min_roughness": 0.4,
+    }
     """Settings of the shared pipeline (module docstring): rows in the trailing mean, the
-    training quantile and the margin of the threshold, the fewest training rows."""
+    training quantile and the margin of the threshold, the fewest training rows, and the
+    roughness below which a signal counts as drifting (:func:`roughness`)."""
 
     def __init__(self, **params: Any) -> None:
         known = self.COMMON | self.DEFAULTS
@@ -108,11 +116,17 @@ class Detector(ABC):
                 "or fill the gaps of its signals"
             )
         spread = complete.max(axis=0) - complete.min(axis=0)
-        used = spread > 1e-9 * np.maximum(1.0, np.abs(complete).max(axis=0))
-        if not used.any():
+        varies = spread > 1e-9 * np.maximum(1.0, np.abs(complete).max(axis=0))
+        if not varies.any():
             raise ModelError(
                 f"every signal is constant over the training data ({', '.join(names)}); "
                 "train on a window where the machine runs"
+            )
+        used = varies & (roughness(complete) >= float(self.params["min_roughness"]))
+        if not used.any():
+            raise ModelError(
+                f"every signal drifts over the training data ({', '.join(names)}): none "
+                "varies around a level; train on a longer window, or lower min_roughness"
             )
         self.signals, self.used = list(names), used
         self.state = {}
@@ -180,6 +194,22 @@ def load_detector(data: bytes, kinds: dict[str, type[Detector]]) -> Detector:
     det.used = arrays.pop("used").astype(bool)
     det.state = {k.removeprefix("state_"): v for k, v in arrays.items() if k.startswith("state_")}
     return det
+
+
+def roughness(x: F64) -> F64:
+    """Von Neumann's ratio of each column (rows in time order): the mean squared step over
+    twice the variance — about 1 for noise around a level, near 0 for a signal that drifts
+    or wanders slowly (a temperature warming up), whose training window says little about
+    where it will be an hour later.
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.column_stack([rng.normal(0, 1, 400), np.cumsum(rng.normal(0, 1, 400))])
+    >>> roughness(x).round(2).tolist()
+    [1.01, 0.03]
+    """
+    var = x.var(axis=0)
+    steps = (np.diff(x, axis=0) ** 2).mean(axis=0)
+    return np.asarray(np.where(var > 0, steps / (2 * np.where(var > 0, var, 1.0)), 0.0))
 
 
 def _frame(x: Any, what: str) -> F64:
