@@ -8,13 +8,20 @@ learned from the training data), ``save``/:func:`load` as arrays and JSON, never
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from genba.ai._detector import Detector, Scores, load_detector
 from genba.ai._pca import PcaDetector
+from genba.ai._registry import ModelVersion, latest, versions
 from genba.ai._robust import MadDetector
 from genba.ai._skab import FileResult, SkabReport, evaluate_skab, nab_score, outlier_counts
-from genba.errors import ModelError
+from genba.ai._train import machines_of, train
+from genba.clock import Clock
+from genba.config import GenbaConfig
+from genba.errors import GenbaError, ModelError
+from genba.historian import Store
+from genba.tags import TagRegistry
 
 DETECTORS: dict[str, type[Detector]] = {d.kind: d for d in (MadDetector, PcaDetector)}
 """Every detector kind by name."""
@@ -32,17 +39,70 @@ def load(data: bytes) -> Detector:
     return load_detector(data, DETECTORS)
 
 
+def load_version(v: ModelVersion) -> Detector:
+    """The detector of a registry version, once it passes its hash check."""
+    return v.load(DETECTORS)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What training one model for one machine gave: a version, or why not."""
+
+    model: str
+    machine: str
+    version: ModelVersion | None
+    error: str = ""
+
+
+def train_models(
+    config: GenbaConfig,
+    store: Store,
+    registry: TagRegistry,
+    clock: Clock,
+    *,
+    name: str | None = None,
+    end_ns: int | None = None,
+) -> list[Trained]:
+    """Train every ``[[model]]`` (or the one named) for each machine it matches, on the data
+    before ``end_ns`` (now); one machine that cannot be trained does not stop the others."""
+    models = [m for m in config.model if name is None or m.name == name]
+    if not models:
+        known = ", ".join(m.name for m in config.model) or "(no [[model]] in the config)"
+        raise ModelError(f"no [[model]] named {name!r}; models: {known}")
+    end = clock.now_ns() if end_ns is None else end_ns
+    out = []
+    for model in models:
+        if model.detector not in DETECTORS:
+            raise ModelError(
+                f"[[model]] {model.name!r}: unknown detector {model.detector!r}; "
+                f"known: {', '.join(sorted(DETECTORS))}"
+            )
+        for machine in machines_of(config, model):
+            try:
+                v = train(config, store, registry, clock, model, machine, end, DETECTORS[model.detector])  # fmt: skip
+                out.append(Trained(model.name, machine.path, v))
+            except GenbaError as e:
+                out.append(Trained(model.name, machine.path, None, str(e)))
+    return out
+
+
 __all__ = [
     "DETECTORS",
     "Detector",
     "FileResult",
     "MadDetector",
+    "ModelVersion",
     "PcaDetector",
     "Scores",
     "SkabReport",
+    "Trained",
     "evaluate_skab",
+    "latest",
     "load",
+    "load_version",
     "make_detector",
     "nab_score",
     "outlier_counts",
+    "train_models",
+    "versions",
 ]

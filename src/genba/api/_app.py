@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genba import web
 from genba._version import __version__
-from genba.api import _alarms, _errors, _kpi, _live, _node, _tags, _transfer
+from genba.api import _alarms, _errors, _kpi, _live, _models, _node, _tags, _transfer
 from genba.api._errors import RequestTooLarge
 from genba.node import Node
 
@@ -75,6 +75,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(_transfer.router(node))
     app.include_router(_kpi.router(node))
     app.include_router(_alarms.router(node))
+    app.include_router(_models.router(node))
     app.include_router(_live.router(node))
     web.mount(app)
     return app

@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 
-from genba.cli._format import render
+from genba.cli._format import FORMATS, render
+from genba.cli._options import config_option, load_or_exit
 from genba.errors import GenbaError
+from genba.timeparse import format_time, parse_time
 
 
 @click.group("ai")
@@ -102,3 +104,84 @@ def skab(data: Path, detector: str, settings: tuple[str, ...], patterns: tuple[s
     nab = ", ".join(f"{k} {v}" for k, v in report.nab.items())
     click.echo(f"NAB (changepoints): {nab}")
     click.echo(f"detector {report.detector} {json.dumps(report.params)}")
+
+
+@ai.command()
+@config_option
+@click.option("--model", "name", default=None, help="Only the [[model]] of this name.")
+@click.option(
+    "--end",
+    default=None,
+    help="Train on the data before this time (ISO or relative, e.g. -1d); default: the "
+    "newest sample in the store.",
+)
+def train(config_path: Path, name: str | None, end: str | None) -> None:
+    """Train each [[model]] for every machine it matches, from the historian, and store each
+    as the next version in the model registry (stop the node first on DuckDB: it holds the
+    file)."""
+    from genba.ai import train_models
+    from genba.clock import RealClock
+    from genba.historian import open_store
+    from genba.tags import TagRegistry
+
+    config = load_or_exit(config_path)
+    clock = RealClock()
+    try:
+        store = open_store(config.store, data_dir=config.data_dir, read_only=False)
+    except GenbaError as e:
+        raise click.ClickException(f"{e} Stop the node to train from its store.") from None
+    try:
+        if end is not None:
+            end_ns = parse_time(end, now_ns=clock.now_ns())
+        else:
+            last = store.last()
+            end_ns = int(last.ts_ns.max()) + 1 if len(last) else clock.now_ns()
+        results = train_models(config, store, TagRegistry(store.load_tags()), clock, name=name, end_ns=end_ns)  # fmt: skip
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        store.close()
+    rows: list[list[Any]] = []
+    for r in results:
+        v = r.version
+        if v is None:
+            rows.append([r.model, r.machine, None, None, None, None, f"not trained: {r.error}"])
+        else:
+            used = [s for s, u in zip(v.signals, v.used, strict=True) if u]
+            rows.append([r.model, r.machine, v.version, v.rows, round(v.metrics["threshold"], 4),
+                         ", ".join(used), v.sha256[:12]])  # fmt: skip
+    cols = ["model", "machine", "version", "rows", "threshold", "signals", "sha256"]
+    click.echo(render(cols, rows, "table"))
+    if any(r.version is None for r in results):
+        raise SystemExit(1)
+
+
+@ai.command()
+@config_option
+@click.option("--model", "name", default=None, help="Only the versions of this model.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def models(config_path: Path, name: str | None, fmt: str) -> None:
+    """The model registry: every trained version, its training range, rows and metrics."""
+    from genba.ai import versions
+    from genba.historian import open_store
+
+    config = load_or_exit(config_path)
+    try:
+        store = open_store(config.store, data_dir=config.data_dir, read_only=True)
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        found = versions(store, name)
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps([v.summary() for v in found], indent=1))
+        return
+    rows = [
+        [v.name, v.machine, v.version, v.detector, format_time(v.trained_from_ns),
+         format_time(v.trained_to_ns), v.rows,
+         round(v.metrics.get("threshold", float("nan")), 4), v.sha256[:12]]
+        for v in found
+    ]  # fmt: skip
+    cols = ["model", "machine", "version", "detector", "from", "to", "rows", "threshold", "sha256"]
+    click.echo(render(cols, rows, fmt))

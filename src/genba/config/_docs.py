@@ -16,6 +16,7 @@ from genba.config._model import (
     ClockSettings,
     ConnectorSettings,
     MachineSettings,
+    ModelSettings,
     NodeSettings,
     TagSettings,
     registered_sections,
@@ -91,6 +92,7 @@ def render_reference() -> str:
     parts.append(table("[[product]]", ProductSettings))
     parts.append(table("[costs]", CostSettings))
     parts.append(table("[[reason]]", ReasonSettings))
+    parts.append(table("[[model]]", ModelSettings))
     for section in registered_sections():  # each registered component's own tables
         sub = tuple(key for key, _ in section.subtables)
         parts.append(table(section.title, section.model, skip=sub))

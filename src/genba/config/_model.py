@@ -284,6 +284,33 @@ ALARM_RULES: Section[list[AlarmRule]] = Section(
 ALARMS: Section[AlarmSettings] = Section("alarms", AlarmSettings, AlarmSettings)
 
 
+class ModelSettings(_Strict):
+    """``[[model]]``: an anomaly detector trained for each machine that ``machines`` matches,
+    on its ``tags`` over the last ``train_days`` of running time (docs/ai.md)."""
+
+    name: str = Field(description="The model's name, unique, e.g. 'pumps-pca'.")
+    machines: str = Field("#", description="Which machines (MQTT-style filter over their paths).")
+    detector: str = Field("pca", description="Detector kind: pca or mad (genba.ai).")
+    tags: list[str] = Field(
+        default_factory=list,
+        description="Tag names under each machine, e.g. ['vibration', 'motor_current']; empty: "
+        "every tag of the machine but its state, count, reason, product and energy signals and "
+        "setpoints (names ending '_sp').",
+    )
+    train_days: float = Field(7.0, gt=0, description="Train on this many days before the end.")
+    every_s: float = Field(
+        10.0, gt=0, description="Rows every this many seconds (each tag's value then)."
+    )
+    running_only: bool = Field(
+        True, description="Train on rows where the machine runs (its state timeline) only."
+    )
+    settings: dict[str, float | int | str] = Field(
+        default_factory=dict, description="Detector settings over its defaults, e.g. {window = 30}."
+    )
+
+    _machines = field_validator("machines")(lambda cls, v: _tag_filter(v))
+
+
 class GenbaConfig(_Strict):
     """A whole node: the core sections ``[node]``, ``[clock]``, ``[store]``,
     ``[[connector]]``, ``[[machine]]`` and the production model, plus the sections of every
@@ -299,6 +326,7 @@ class GenbaConfig(_Strict):
     product: list[ProductSettings] = Field(default_factory=list)
     costs: CostSettings = Field(default_factory=CostSettings)
     reason: list[ReasonSettings] = Field(default_factory=list)
+    model: list[ModelSettings] = Field(default_factory=list)
     _source: Path | None = PrivateAttr(None)
     _environment: tuple[str, ...] = PrivateAttr(())
 
@@ -388,6 +416,7 @@ def _check_production(config: GenbaConfig) -> None:
     _unique([p.name for p in config.product], "product")
     _unique([str(p.code) for p in config.product], "product code")
     _unique([str(r.code) for r in config.reason], "reason code")
+    _unique([m.name for m in config.model], "model")
     calendars = {c.name for c in config.calendar}
     products = {p.name for p in config.product}
     for ln in config.line:
