@@ -137,9 +137,8 @@ def test_a_drifting_signal_is_left_out_and_its_drift_raises_no_alarm(kind: str) 
     rng = np.random.default_rng(8)
     x = _normal(600)
     x[:, 3] = 60 + np.cumsum(rng.normal(0.01, 0.05, 600))  # warming up, slowly
-    det = make_detector(kind).fit(x[:400], NAMES)
+    det = make_detector(kind, min_roughness=0.4).fit(x[:400], NAMES)
     assert det.used.tolist() == [True, True, True, False]
     s = det.score(x)
     assert not s.alarm[400:].any()  # it drifted on; nothing else changed
-    with_it = make_detector(kind, min_roughness=0.0).fit(x[:400], NAMES)
-    assert with_it.used.all()
+    assert make_detector(kind).fit(x[:400], NAMES).used.all()  # by default every signal counts

@@ -22,6 +22,7 @@ from genba.errors import ModelError
 from genba.historian import Record, TimeRange, open_store
 from genba.kpi import Kpi
 from genba.sim import Simulator, load_scenario
+from genba.states import MachineState
 from genba.tags import TagRegistry
 from genba.types import SampleBatch
 from tests.conftest import demo_config_text, write_config
@@ -128,3 +129,87 @@ async def test_the_api_lists_the_registry(plant: Path, run_node: Any) -> None:
     assert {v["machine"].rsplit("/", 1)[1] for v in got} == {"filler", "capper", "labeler"}
     assert all(len(v["sha256"]) == 64 and "model_b64" not in v for v in got)
     assert (await rn.http.get("/api/models", params={"name": "nope"})).json() == []
+    # the node watches each trained machine; the model that never trained is a problem
+    health = (await rn.http.get("/api/health")).json()
+    assert {m["machine"].rsplit("/", 1)[1] for m in health["ai"]["models"]} == {"filler", "capper", "labeler"}  # fmt: skip
+    assert any("model broken has no trained version" in p for p in health["problems"])
+    alarms = {a["name"] for a in (await rn.http.get("/api/alarms")).json()}
+    assert "watch/berlin/packaging/line1/filler/anomaly" in alarms
+
+
+async def test_the_node_watch_scores_a_running_machine_and_alarms_on_a_fault(plant: Path) -> None:
+    from genba.bus import Bus
+    from genba.node._ai import AnomalyWatch
+
+    CliRunner().invoke(cli, ["ai", "train", "-c", str(plant), "--model", "watch"])
+    config = load_config(plant)
+    store = open_store(config.store, data_dir=config.data_dir)
+    try:
+        reg = TagRegistry(store.load_tags())
+        bus = Bus(reg)
+        model = next(m for m in config.model if m.name == "watch")
+        watch = AnomalyWatch(
+            [model], list(config.machine), store=store, bus=bus, registry=reg,
+            clock=RealClock(), alarms=None,
+        )  # fmt: skip
+        assert watch.problems() == []
+        w = next(w for w in watch.watches if w.machine.path.endswith("/filler"))
+        out = bus.subscribe(f"{w.machine.path}/anomaly/#", name="test")
+        # the filler's own normal running rows, as the model was trained on them
+        span = TimeRange(w.version.trained_from_ns, w.version.trained_to_ns)
+        f = frame(store, reg, w.machine.path, w.version.signals, span, 5 * 10**9)
+        kpi = Kpi(config, reg, store, RealClock(), vouched_until=lambda: span.end_ns)
+        running = f.x[running_rows(kpi, w.machine.path, f.t_ns, span)]
+        normal = running[len(running) // 2 :]  # settled running (not the plant's warm-up)
+        assert w.state is not None
+        window = int(w.detector.params["window"])
+        t = T0
+
+        async def feed(row: np.ndarray, state: float) -> list[SampleBatch]:
+            nonlocal t
+            t += 5 * 10**9
+            ids = np.array([w.state, *w.inputs], dtype=np.int32)
+            watch.take(SampleBatch.from_columns(tag_ids=ids, ts_ns=np.full(len(ids), t), values=np.r_[state, row]))  # fmt: skip
+            await watch.tick(t)
+            return [b for b in await out.drain(timeout=0.01) if isinstance(b, SampleBatch)]
+
+        got = [await feed(normal[i], 1.0) for i in range(window + 20)]
+        assert not any(got[: window - 1])  # the window fills first
+        scores = [b[0].values[0] for b in got[window - 1 :]]
+        assert len(scores) == 21
+        assert max(scores) < 1.0  # its own normal rows: under the threshold
+        shares = got[-1][0].values[1:]
+        assert shares.sum() == pytest.approx(1.0)
+        # a stop gives no row, and starts the window again
+        assert await feed(normal[0], float(MachineState.DOWN)) == []
+        # vibration far above anything seen in training: over the threshold, vibration's share largest
+        j = w.version.signals.index("vibration")
+        faulty = [normal[i].copy() for i in range(window)]
+        for r in faulty:
+            r[j] *= 10
+        got = [await feed(r, 1.0) for r in faulty]
+        last = got[-1][0]
+        assert last.values[0] > 1.0
+        assert int(np.argmax(last.values[1:])) == j
+        assert watch.health()["models"][0]["scored"] >= 22
+    finally:
+        store.close()
+
+
+def test_a_model_never_trained_is_a_problem_naming_the_fix(tmp_path: Path) -> None:
+    from genba.bus import Bus
+    from genba.node._ai import AnomalyWatch
+
+    config = load_config(write_config(tmp_path, demo_config_text(extra=MODELS)))
+    store = open_store(config.store, data_dir=config.data_dir)
+    try:
+        reg = TagRegistry(store.load_tags())
+        watch = AnomalyWatch(
+            list(config.model), list(config.machine), store=store, bus=Bus(reg),
+            registry=reg, clock=RealClock(), alarms=None,
+        )  # fmt: skip
+        assert watch.watches == []
+        assert len(watch.problems()) == 4  # three machines of one model, one of the other
+        assert "model watch has no trained version for berlin/packaging/line1/filler: run `genba ai train --model watch`" in watch.problems()[0]  # fmt: skip
+    finally:
+        store.close()

@@ -67,7 +67,7 @@ class Detector(ABC):
         "q": 0.95,
         "margin": 1.25,
         "min_rows": 50,
-        "min_roughness": 0.4,
+        "min_roughness": 0.0,
     }
     """Settings of the shared pipeline (module docstring): rows in the trailing mean, the
     training quantile and the margin of the threshold, the fewest training rows, and the

@@ -57,7 +57,8 @@ def _setting(text: str) -> tuple[str, Any]:
     "settings",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A detector setting over its default, e.g. --set variance=0.9 (repeatable).",
+    help="A detector setting over SKAB's rule (min_roughness=0.4) and the detector's "
+    "defaults, e.g. --set variance=0.9 (repeatable).",
 )
 @click.option(
     "--files",
@@ -79,8 +80,9 @@ def skab(data: Path, detector: str, settings: tuple[str, ...], patterns: tuple[s
     outlier F1, false- and missed-alarm rates pooled over every file, and NAB's changepoint
     score (docs/ai.md says exactly how)."""
     from genba.ai import evaluate_skab, make_detector
+    from genba.ai._skab import RULE
 
-    params = dict(_setting(s) for s in settings)
+    params = RULE | dict(_setting(s) for s in settings)
     try:
         make_detector(detector, **params)  # a bad kind or setting fails before any file
         report = evaluate_skab(
