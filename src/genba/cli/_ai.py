@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from genba.cli._format import FORMATS, render
-from genba.cli._options import config_option, load_or_exit
+from genba.cli._options import config_option, load_or_exit, store_or_exit
 from genba.errors import GenbaError
 from genba.timeparse import format_time, parse_time
 
@@ -123,26 +123,22 @@ def train(config_path: Path, name: str | None, end: str | None) -> None:
     file)."""
     from genba.ai import train_models
     from genba.clock import RealClock
-    from genba.historian import open_store
     from genba.tags import TagRegistry
 
     config = load_or_exit(config_path)
     clock = RealClock()
-    try:
-        store = open_store(config.store, data_dir=config.data_dir, read_only=False)
-    except GenbaError as e:
-        raise click.ClickException(f"{e} Stop the node to train from its store.") from None
-    try:
-        if end is not None:
-            end_ns = parse_time(end, now_ns=clock.now_ns())
-        else:
-            last = store.last()
-            end_ns = int(last.ts_ns.max()) + 1 if len(last) else clock.now_ns()
-        results = train_models(config, store, TagRegistry(store.load_tags()), clock, name=name, end_ns=end_ns)  # fmt: skip
-    except GenbaError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        store.close()
+    hint = " Stop the node to train from its store."
+    with store_or_exit(config, read_only=False, hint=hint) as store:
+        try:
+            if end is not None:
+                end_ns = parse_time(end, now_ns=clock.now_ns())
+            else:
+                last = store.last()
+                end_ns = int(last.ts_ns.max()) + 1 if len(last) else clock.now_ns()
+            registry = TagRegistry(store.load_tags())
+            results = train_models(config, store, registry, clock, name=name, end_ns=end_ns)
+        except GenbaError as e:
+            raise click.ClickException(str(e)) from None
     rows: list[list[Any]] = []
     for r in results:
         v = r.version
@@ -165,17 +161,10 @@ def train(config_path: Path, name: str | None, end: str | None) -> None:
 def models(config_path: Path, name: str | None, fmt: str) -> None:
     """The model registry: every trained version, its training range, rows and metrics."""
     from genba.ai import versions
-    from genba.historian import open_store
 
     config = load_or_exit(config_path)
-    try:
-        store = open_store(config.store, data_dir=config.data_dir, read_only=True)
-    except GenbaError as e:
-        raise click.ClickException(str(e)) from None
-    try:
+    with store_or_exit(config, read_only=True) as store:
         found = versions(store, name)
-    finally:
-        store.close()
     if fmt == "json":
         click.echo(json.dumps([v.summary() for v in found], indent=1))
         return

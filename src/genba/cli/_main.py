@@ -16,7 +16,7 @@ import click
 
 from genba._version import __version__
 from genba.cli._format import render
-from genba.cli._options import config_option, format_option, load_or_exit
+from genba.cli._options import config_option, format_option, load_or_exit, store_or_exit
 from genba.cli._source import open_source
 from genba.config import GenbaConfig, example_config
 from genba.errors import GenbaError
@@ -192,14 +192,8 @@ def upgrade(config_path: Path) -> None:
     Stop the node first. PostgreSQL: numbered migrations, in order, in one transaction. DuckDB
     creates and keeps its schema itself when the node opens the file.
     """
-    from genba.historian import open_store
-
     config = load_or_exit(config_path)
-    try:
-        store = open_store(config.store, data_dir=config.data_dir, read_only=False)
-    except GenbaError as e:
-        raise click.ClickException(str(e)) from None
-    try:
+    with store_or_exit(config, read_only=False) as store:
         run = getattr(store, "upgrade", None)
         if run is None:
             _say(f"{config.store.kind}: the schema is kept current on open; nothing to do")
@@ -209,8 +203,6 @@ def upgrade(config_path: Path) -> None:
         for number, what in getattr(store, "applied_on_open", []) + applied:
             _say(f"applied migration {number}: {what}" if number else f"applied: {what}")
         _say(f"{config.store.kind}: schema version {version}, current")
-    finally:
-        store.close()
 
 
 @cli.command("export")
