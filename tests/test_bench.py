@@ -69,6 +69,15 @@ def test_kpi_benchmark_agrees_with_its_baseline_and_prints_its_table() -> None:
     ]  # fmt: skip
 
 
+def test_ai_benchmark_runs_and_prints_its_table() -> None:
+    out = _run("ai", "--machines 12 --rows 20000 --runs 1")
+    rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "| operation", "| PCA score, 20,000 rows × 6 signals",
+        "| bus path: take a batch of every tag", "| bus path: one tick, a row a machine scored",
+    ]  # fmt: skip
+
+
 def test_dashboard_benchmark_runs_and_prints_its_table() -> None:
     out = _run("dashboard", "--runs 1", timeout=180)
     rows = [line.split(" | ")[:2] for line in out.splitlines() if line.startswith("| ")]

@@ -100,6 +100,7 @@ def test_builtins_register_as_components_in_order() -> None:
         "retention",
         "compaction",
         "alarms",
+        "ai",
         "forward",
     ]
     assert [s.key for s in registered_sections()] == ["retention", "alarm", "alarms", "forward"]

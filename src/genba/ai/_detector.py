@@ -138,6 +138,14 @@ class Detector(ABC):
 
     def score(self, x: F64) -> Scores:
         """Score each row of ``x`` (the signals of :meth:`fit`, in its order)."""
+        contributions = self.contributions(x)
+        raw = contributions.sum(axis=1)  # NaN where a value is missing
+        window = int(self.params["window"])
+        return Scores(_trailing_mean(raw, window), contributions, self.threshold)
+
+    def contributions(self, x: F64) -> F64:
+        """Each signal's part of each row's score before the window's mean (NaN rows stay
+        NaN): what a stream scorer keeps a window of (see ``genba.node._ai``)."""
         if not self.fitted:
             raise ModelError(f"detector {self.kind!r} is not trained: fit it first")
         x = _frame(x, "data to score")
@@ -147,16 +155,15 @@ class Detector(ABC):
                 f"({', '.join(self.signals)})"
             )
         ok = ~np.isnan(x).any(axis=1)
-        contributions = np.full(x.shape, np.nan)
-        contributions[ok] = 0.0
-        if ok.any():
+        out = np.full(x.shape, np.nan)
+        if ok.all():
+            out[:] = 0.0
+            out[:, self.used] = self._raw(x[:, self.used])
+        elif ok.any():
             part = np.zeros((int(ok.sum()), x.shape[1]))
             part[:, self.used] = self._raw(x[ok][:, self.used])
-            contributions[ok] = part
-        raw = contributions.sum(axis=1)  # NaN where a value is missing
-        return Scores(
-            _trailing_mean(raw, int(self.params["window"])), contributions, self.threshold
-        )
+            out[ok] = part
+        return out
 
     # -- saving ------------------------------------------------------------------------------
     def save(self) -> bytes:

@@ -53,7 +53,8 @@ class Watch:
     state: int | None
     outputs: list[int]
     """Tag ids of the score and of each signal's share."""
-    rows: list[np.ndarray] = field(default_factory=list)
+    raw: list[float] = field(default_factory=list)
+    """The raw scores of the last ``window`` rows (their mean is the score)."""
     scored: int = 0
 
 
@@ -61,7 +62,7 @@ class AnomalyWatch:
     """Scores every ``[[model]]``'s machines from the bus (module docstring)."""
 
     name: ClassVar[str] = "ai"
-    order: ClassVar[int] = 70  # after the alarms, whose engine it adds its rules to
+    order: ClassVar[int] = 65  # after the alarms, whose engine it adds its rules to
     sections: ClassVar[tuple[Section[Any], ...]] = ()
     shutdown: ClassVar[Shutdown] = Shutdown.CANCEL  # it publishes: stop before the bus closes
 
@@ -165,22 +166,23 @@ class AnomalyWatch:
         vals: list[float] = []
         for w in self.watches:
             if w.state is None or self.last[w.state] != MachineState.RUNNING:
-                w.rows.clear()  # a stop ends the window: no score across it
+                w.raw.clear()  # a stop ends the window: no score across it
                 continue
             row = self.last[w.inputs]
             if np.isnan(row).any():
-                w.rows.clear()
+                w.raw.clear()
                 continue
             window = int(w.detector.params["window"])
-            w.rows = [*w.rows[-(window - 1) :], row] if window > 1 else [row]
-            if len(w.rows) < window:
+            part = w.detector.contributions(row[None, :])[0]
+            w.raw = [*w.raw[1 - window :], float(part.sum())] if window > 1 else [float(part.sum())]  # fmt: skip
+            if len(w.raw) < window:
                 continue
-            s = w.detector.score(np.vstack(w.rows))
-            score, part = float(s.score[-1]), s.contributions[-1]
+            score = sum(w.raw) / window  # the trailing mean, as Detector.score takes it
             total = float(np.abs(part).sum())
             shares = np.abs(part) / total if total > 0 else np.zeros(len(part))
+            th = w.detector.threshold
             ids += w.outputs
-            vals += [score / s.threshold if s.threshold > 0 else score, *shares.tolist()]
+            vals += [score / th if th > 0 else score, *shares.tolist()]
             w.scored += 1
         if ids:
             await self.bus.publish(
