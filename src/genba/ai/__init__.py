@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genba.ai._detector import Detector, Scores, load_detector
+from genba.ai._knn import KnnDetector
 from genba.ai._pca import PcaDetector
 from genba.ai._registry import ModelVersion, latest, versions
 from genba.ai._robust import MadDetector
@@ -23,7 +24,7 @@ from genba.errors import GenbaError, ModelError
 from genba.historian import Store
 from genba.tags import TagRegistry
 
-DETECTORS: dict[str, type[Detector]] = {d.kind: d for d in (MadDetector, PcaDetector)}
+DETECTORS: dict[str, type[Detector]] = {d.kind: d for d in (MadDetector, PcaDetector, KnnDetector)}
 """Every detector kind by name."""
 
 
@@ -90,6 +91,7 @@ __all__ = [
     "DETECTORS",
     "Detector",
     "FileResult",
+    "KnnDetector",
     "MadDetector",
     "ModelVersion",
     "PcaDetector",

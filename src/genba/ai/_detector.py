@@ -96,6 +96,11 @@ class Detector(ABC):
     def _raw(self, x: F64) -> F64:
         """Contributions (rows × used signals) of rows without NaN; their sum is the score."""
 
+    def _train_raw(self, x: F64) -> F64:
+        """:meth:`_raw` of the training rows, for the threshold; a kind that remembers its
+        training rows scores each without itself (else every training score is ~0)."""
+        return self._raw(x)
+
     # -- the shared pipeline -----------------------------------------------------------------
     @property
     def fitted(self) -> bool:
@@ -131,7 +136,8 @@ class Detector(ABC):
         self.signals, self.used = list(names), used
         self.state = {}
         self._fit(complete[:, used])
-        train = _trailing_mean(self._raw(complete[:, used]).sum(axis=1), int(self.params["window"]))
+        raw = self._train_raw(complete[:, used]).sum(axis=1)
+        train = _trailing_mean(raw, int(self.params["window"]))
         train = train[~np.isnan(train)]
         self.threshold = float(self.params["margin"]) * float(np.quantile(train, self.params["q"]))
         return self

@@ -50,7 +50,7 @@ def _setting(text: str) -> tuple[str, Any]:
     "--detector",
     default="pca",
     show_default=True,
-    help="Detector kind (genba.ai.DETECTORS: mad, pca).",
+    help="Detector kind (genba.ai.DETECTORS: knn, mad, pca).",
 )
 @click.option(
     "--set",
