@@ -135,6 +135,22 @@ async def test_the_api_lists_the_registry(plant: Path, run_node: Any) -> None:
     assert any("model broken has no trained version" in p for p in health["problems"])
     alarms = {a["name"] for a in (await rn.http.get("/api/alarms")).json()}
     assert "watch/berlin/packaging/line1/filler/anomaly" in alarms
+    # when the alarm fires, its text names the model's top signals at that moment
+    from genba.node import AlarmService
+    from genba.node._ai import AnomalyWatch
+
+    engine = rn.node.component(AlarmService).engine
+    w = next(
+        x for x in rn.node.component(AnomalyWatch).watches if x.machine.path.endswith("/filler")
+    )
+    w.shares = np.array([0.1, 0.0, 0.0, 0.0, 0.2, 0.7])
+    score = rn.node.registry.get("berlin/packaging/line1/filler/anomaly/score")
+    events = engine.process(SampleBatch.from_columns(tag_ids=[score.id], ts_ns=[rn.node.clock.now_ns()], values=[3.0]))  # fmt: skip
+    fired = [e for e in events if e["alarm"] == "watch/berlin/packaging/line1/filler/anomaly"]
+    assert fired[0]["event"] == "activated"
+    assert fired[0]["message"].endswith(
+        "Top signals: vibration 70 %, temperature 20 %, motor_current 10 %."
+    )
 
 
 async def test_the_node_watch_scores_a_running_machine_and_alarms_on_a_fault(plant: Path) -> None:
@@ -191,6 +207,7 @@ async def test_the_node_watch_scores_a_running_machine_and_alarms_on_a_fault(pla
         last = got[-1][0]
         assert last.values[0] > 1.0
         assert int(np.argmax(last.values[1:])) == j
+        assert w.top().startswith("Top signals: vibration ")
         assert watch.health()["models"][0]["scored"] >= 22
     finally:
         store.close()

@@ -124,6 +124,9 @@ class AlarmEngine:
         self.sink = sink
         """Where every event is kept (the node's record log, ``alarm.event``)."""
         self.listeners: list[Listener] = []
+        self.details: dict[str, Callable[[], str]] = {}
+        """What the component behind an alarm knows when it fires (an anomaly model's top
+        signals), by alarm name: added to the message of its ``activated`` events."""
 
     def add_rule(self, rule: AlarmRule) -> None:
         """Start evaluating ``rule`` (from the API); its name must be new."""
@@ -240,7 +243,14 @@ class AlarmEngine:
     # -- history and notifications ---------------------------------------------------------
     def _record(self, event: dict[str, Any], **extra: Any) -> dict[str, Any]:
         rule = self.rules[event["alarm"]]
-        ev = event | {"tag": rule.tag, "priority": rule.priority, "message": rule.message} | extra
+        message = rule.message
+        detail = self.details.get(event["alarm"]) if event.get("event") == "activated" else None
+        if detail is not None:
+            try:
+                message = f"{message} {detail()}".strip()
+            except Exception:  # what a component adds must not stop alarm handling
+                log.exception("alarm detail failed on %s", event["alarm"])
+        ev = event | {"tag": rule.tag, "priority": rule.priority, "message": message} | extra
         self.history.append(ev)
         if self.sink is not None:
             self.sink(ev)

@@ -8,7 +8,8 @@ scores the last ``window`` rows (its trailing mean), and the node publishes:
 
 * ``<machine>/anomaly/score`` — the score over the model's threshold: above 1 is anomalous
   (an ISA-18.2 ``high`` alarm at 1.0, named ``<model>/<machine>/anomaly``, goes with it);
-* ``<machine>/anomaly/<signal>`` — each signal's share of the score (0–1): what to look at.
+* ``<machine>/anomaly/<signal>`` — each signal's share of the score (0–1): what to look at;
+  the alarm's text names the top three when it fires.
 
 A machine that stops gets no row (no score, no alarm: a stop is not an anomaly). A model with
 no trained version, or one that fails its hash, is listed in ``problems`` with the fix; the
@@ -55,7 +56,17 @@ class Watch:
     """Tag ids of the score and of each signal's share."""
     raw: list[float] = field(default_factory=list)
     """The raw scores of the last ``window`` rows (their mean is the score)."""
+    shares: np.ndarray | None = None
+    """Each signal's share of the last row's score."""
     scored: int = 0
+
+    def top(self, n: int = 3) -> str:
+        """The signals that contribute most to the last score, for the alarm's text."""
+        if self.shares is None:
+            return ""
+        order = np.argsort(-self.shares)[:n]
+        parts = [f"{self.version.signals[i]} {100 * self.shares[i]:.0f} %" for i in order if self.shares[i] > 0]  # fmt: skip
+        return f"Top signals: {', '.join(parts)}." if parts else ""
 
 
 class AnomalyWatch:
@@ -130,10 +141,12 @@ class AnomalyWatch:
                 tag=score, kind="high", limit=1.0, name=f"{model.name}/{machine.path}/anomaly",
                 priority="medium",
                 message=f"{machine.path} left its normal operation (model {model.name} "
-                f"v{v.version}); the signals to look at are its {machine.path}/anomaly/* tags",
+                f"v{v.version}; each signal's share in {machine.path}/anomaly/*).",
             )  # fmt: skip
             if rule.key not in {a["name"] for a in alarms.engine.alarms()}:
                 alarms.engine.add_rule(rule)
+            watch = self.watches[-1]
+            alarms.engine.details[rule.key] = watch.top
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -181,6 +194,7 @@ class AnomalyWatch:
             total = float(np.abs(part).sum())
             shares = np.abs(part) / total if total > 0 else np.zeros(len(part))
             th = w.detector.threshold
+            w.shares = shares
             ids += w.outputs
             vals += [score / th if th > 0 else score, *shares.tolist()]
             w.scored += 1
