@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from genba._version import __version__
-from genba.ai._detector import Detector
+from genba.ai._detector import Detector, load_detector
 from genba.errors import ModelError
 from genba.historian import Record, Store
 
@@ -53,8 +53,6 @@ class ModelVersion:
 
     def load(self, kinds: dict[str, type[Detector]]) -> Detector:
         """The detector, once its bytes match the hash they were saved under."""
-        from genba.ai._detector import load_detector
-
         data = base64.b64decode(self.model_b64)
         got = hashlib.sha256(data).hexdigest()
         if got != self.sha256:

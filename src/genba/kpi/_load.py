@@ -34,7 +34,7 @@ from genba.kpi._timeline import (
 from genba.states import STATE_NAMES
 from genba.states import MachineState as S
 from genba.tags import TagRegistry
-from genba.types import NS_PER_S, Quality
+from genba.types import NS_PER_S, Quality, SampleBatch
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -173,16 +173,12 @@ class _Prefetched(SignalReader):
     def __init__(self, reader: SignalReader, tags: list[int], span: TimeRange) -> None:
         super().__init__(reader.store, reader.registry)
         self.span = span
-        b = self.store.raw_by_tag(tags, span) if tags else None
-        if b is None or not len(b):
-            self._ts, self._values = np.zeros(0, dtype=np.int64), np.zeros(0)
-            self._bounds: dict[int, tuple[int, int]] = dict.fromkeys(tags, (0, 0))
-        else:
-            self._ts = b.ts_ns
-            self._values = np.where(b.quality >= Quality.BAD, np.nan, b.values)
-            lo = np.searchsorted(b.tag_ids, tags, "left")
-            hi = np.searchsorted(b.tag_ids, tags, "right")
-            self._bounds = {t: (int(a), int(z)) for t, a, z in zip(tags, lo, hi, strict=True)}
+        b = self.store.raw_by_tag(tags, span) if tags else SampleBatch.empty()
+        self._ts = b.ts_ns
+        self._values = np.where(b.quality >= Quality.BAD, np.nan, b.values)
+        lo = np.searchsorted(b.tag_ids, tags, "left")
+        hi = np.searchsorted(b.tag_ids, tags, "right")
+        self._bounds = {t: (int(a), int(z)) for t, a, z in zip(tags, lo, hi, strict=True)}
         last = value_at(self.store, tags, span.start_ns - 1, good_only=False) if tags else None
         self._last: dict[int, tuple[int, float]] = {}
         if last is not None:
@@ -194,7 +190,7 @@ class _Prefetched(SignalReader):
                 self._last[t] = (ts, v)
 
     def _slice(self, tag: int, span: TimeRange) -> tuple[I64, F64] | None:
-        if tag not in self._bounds or not self.span.start_ns <= span.start_ns:
+        if tag not in self._bounds or span.start_ns < self.span.start_ns:
             return None
         if span.end_ns > self.span.end_ns:
             return None

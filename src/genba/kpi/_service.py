@@ -282,14 +282,14 @@ class Kpi:
         level = r.asset.strip("/").count("/") + 1 if r.asset.strip("/") else 0
         with_lines, with_total = level <= 3, level < 3 and len(r.lines) > 0 and not lines_only
         summed = [ln.figures.sum(0) for ln in r.lines]
-        machines = [] if lines_only else [table(ln.figures, ln, True) for ln in r.lines]
+        machines = None if lines_only else [table(ln.figures, ln, True) for ln in r.lines]
         lines = [table(f, ln, False)[0] for ln, f in zip(r.lines, summed, strict=True)]
         total = table(Figures.add(summed), None, False)[0] if with_total else []
         name = r.asset.strip("/") or "all"
         rows = []
         for p, label in enumerate(r.labels):
             a, b = int(r.periods.start_ns[p]), int(r.periods.end_ns[p])
-            for ln, each in zip(r.lines, machines, strict=False):  # none: lines_only
+            for ln, each in zip(r.lines, machines or [], strict=machines is not None):
                 for m, d in zip(ln.machines, each, strict=True):
                     rows.append(KpiRow(m.path, "machine", label, a, b, d[p]))
             if with_lines:
