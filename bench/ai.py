@@ -1,7 +1,9 @@
 """Anomaly scoring cost: the PCA detector on a batch, and the node's bus path.
 
 * ``score``: :meth:`Detector.score` of a batch of rows × 6 signals (the demo machines'
-  monitored tags) — what training-time scoring and ``genba ai evaluate`` cost;
+  monitored tags) — what training-time scoring and ``genba ai evaluate`` cost — by the plant
+  rule (``genba.ai.PLANT_RULE``: a 180-row median; normalised per mode, two products, on the
+  speed);
 * ``bus path``: the node's ``ai`` component (:class:`genba.node._ai.AnomalyWatch`) watching
   ``--machines`` machines of 14 tags (the ``large`` scenario's shape: 715 machines, 10,010
   tags) — taking each bus batch of every tag's sample (``take``) and scoring a row for every
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genba.ai import make_detector
+from genba.ai import PLANT_RULE, Detector, make_detector
 from genba.ai._registry import save_version
 from genba.bus import Bus
 from genba.clock import RealClock
@@ -48,6 +50,12 @@ def normal(rows: int, seed: int = 0) -> np.ndarray:
     return np.asarray(base @ mix + rng.normal(0, 0.1, (rows, 6)) + 50)
 
 
+def plant_detector() -> object:
+    """A PCA detector by the plant rule, fitted on two products' rows, normalised on speed."""
+    x = normal(2000)
+    return make_detector("pca", **PLANT_RULE, conditions="speed").fit(x, SIGNALS, mode=np.arange(2000) % 2 + 1.0)  # fmt: skip
+
+
 def median_s(fn: Callable[[], object], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -61,16 +69,17 @@ def bus_path(machines: int, runs: int) -> tuple[float, float, int]:
     """CPU seconds of one ``take`` of every tag's sample and of one ``tick``, and the tags."""
     paths = [f"plant/hall/line{m // 5:03d}/m{m % 5}" for m in range(machines)]
     text = "".join(f'[[machine]]\npath = "{p}"\n' for p in paths)
-    text += '[[model]]\nname = "watch"\nmachines = "plant/#"\nevery_s = 10\n'
+    text += '[[model]]\nname = "watch"\nmachines = "plant/#"\nevery_s = 10\nretrain_days = 0\n'
     config = parse_config(text)
     reg = TagRegistry()
     specs = [TagSpec(f"{p}/{n}") for p in paths for n in [*SIGNALS, *OTHERS]]
     ids = np.array([t.id for t in reg.ensure(specs)], dtype=np.int32)
     with tempfile.TemporaryDirectory() as tmp:
         store = DuckDBStore(Path(tmp) / "bench.duckdb")
-        det = make_detector("pca").fit(normal(2000), SIGNALS)
+        det = plant_detector()
+        assert isinstance(det, Detector)
         for p in paths:  # one trained version a machine (the same model: cost is what counts)
-            save_version(store, "watch", p, det, trained_from_ns=0, trained_to_ns=1, rows=2000, metrics={}, now_ns=1)  # fmt: skip
+            save_version(store, "watch", p, det, trained_from_ns=0, trained_to_ns=1, rows=2000, metrics={}, now_ns=1, mode="product")  # fmt: skip
         watch = AnomalyWatch(config.model, list(config.machine), store=store, bus=Bus(reg), registry=reg, clock=RealClock(), alarms=None)  # fmt: skip
         store.close()
     rows = normal(100, seed=1)
@@ -92,9 +101,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    det = make_detector("pca").fit(normal(2000), SIGNALS)
+    det = plant_detector()
+    assert isinstance(det, Detector)
     x = normal(args.rows, seed=2)
-    score_s = median_s(lambda: det.score(x), args.runs)
+    modes = np.arange(args.rows) % 2 + 1.0
+    score_s = median_s(lambda: det.score(x, mode=modes), args.runs)
     take_s, tick_s, tags = bus_path(args.machines, args.runs)
     n = args.rows * len(SIGNALS)
     print(

@@ -3,6 +3,7 @@ machine a ``[[model]]`` matches, kept as versions in the record log."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from genba.ai import load_version, versions
 from genba.ai._registry import RECORD_KIND
-from genba.ai._train import frame, running_rows
+from genba.ai._train import frame, running_rows, steady
 from genba.cli import cli
 from genba.clock import RealClock
 from genba.config import GenbaConfig, load_config
@@ -98,9 +99,13 @@ def test_a_version_scores_its_training_rows_as_trained_and_fails_when_altered(pl
         det = load_version(v)
         reg = TagRegistry(store.load_tags())
         span = TimeRange(v.trained_from_ns, v.trained_to_ns)
-        f = frame(store, reg, v.machine, v.signals, span, 5 * 10**9)
+        assert v.mode == "product"  # normal learnt per product, on the speed
+        assert v.params["conditions"] == "speed"
+        f = frame(store, reg, v.machine, [*v.signals, v.mode], span, 5 * 10**9)
         kpi = Kpi(config, reg, store, RealClock(), vouched_until=lambda: span.end_ns)
-        s = det.score(f.x[running_rows(kpi, v.machine, f.t_ns, span)])
+        rows = steady(f.t_ns, running_rows(kpi, v.machine, f.t_ns, span), 2.0, 1800.0)
+        assert rows.sum() == v.rows
+        s = det.score(f.x[rows, :-1], mode=f.x[rows, -1])
         assert s.threshold == v.metrics["threshold"]
         alarmed = float((s.score[~np.isnan(s.score)] > s.threshold).mean())
         assert alarmed == pytest.approx(v.metrics["training_alarm_share"])
@@ -132,7 +137,13 @@ async def test_the_api_lists_the_registry(plant: Path, run_node: Any) -> None:
     # the node watches each trained machine; the model that never trained is a problem
     health = (await rn.http.get("/api/health")).json()
     assert {m["machine"].rsplit("/", 1)[1] for m in health["ai"]["models"]} == {"filler", "capper", "labeler"}  # fmt: skip
-    assert any("model broken has no trained version" in p for p in health["problems"])
+    # the node tries to train the model that never trained, and says why it cannot
+    for _ in range(100):
+        problems = (await rn.http.get("/api/health")).json()["problems"]
+        if any("model broken for berlin/packaging/line1/filler not trained" in p for p in problems):
+            break
+        await asyncio.sleep(0.05)
+    assert any("no_such_tag" in p for p in problems), problems
     alarms = {a["name"] for a in (await rn.http.get("/api/alarms")).json()}
     assert "watch/berlin/packaging/line1/filler/anomaly" in alarms
     # when the alarm fires, its text names the model's top signals at that moment
@@ -171,44 +182,55 @@ async def test_the_node_watch_scores_a_running_machine_and_alarms_on_a_fault(pla
         assert watch.problems() == []
         w = next(w for w in watch.watches if w.machine.path.endswith("/filler"))
         out = bus.subscribe(f"{w.machine.path}/anomaly/#", name="test")
-        # the filler's own normal running rows, as the model was trained on them
-        span = TimeRange(w.version.trained_from_ns, w.version.trained_to_ns)
-        f = frame(store, reg, w.machine.path, w.version.signals, span, 5 * 10**9)
-        kpi = Kpi(config, reg, store, RealClock(), vouched_until=lambda: span.end_ns)
-        running = f.x[running_rows(kpi, w.machine.path, f.t_ns, span)]
-        normal = running[len(running) // 2 :]  # settled running (not the plant's warm-up)
+        # the filler's own rows, tick by tick as the node gets them: the node scores exactly
+        # what the batch path (training, `genba ai evaluate sim`) scores on the steady rows
+        v = w.version
+        span = TimeRange(v.trained_from_ns, v.trained_to_ns)
+        f = frame(store, reg, w.machine.path, ["state", *v.signals, v.mode], span, 5 * 10**9)
         assert w.state is not None
-        window = int(w.detector.params["window"])
-        t = T0
+        assert w.mode is not None
+        ids = np.array([w.state, *w.inputs, w.mode], dtype=np.int32)
+        published: dict[int, float] = {}
+        for t, row in zip(f.t_ns.tolist(), f.x, strict=True):
+            watch.take(SampleBatch.from_columns(tag_ids=ids, ts_ns=np.full(len(ids), t), values=row))  # fmt: skip
+            await watch.tick(t)
+            for item in await out.drain(timeout=0):
+                if isinstance(item, SampleBatch):
+                    published[t] = float(item.values[0])
+        rows = steady(f.t_ns, f.x[:, 0] == MachineState.RUNNING, model.settle, model.settle_max_s)
+        batch = w.detector.score(f.x[rows, 1:-1], mode=f.x[rows, -1]).score / w.detector.threshold
+        want = {t: s for t, s in zip(f.t_ns[rows].tolist(), batch.tolist(), strict=True) if s == s}
+        assert len(want) > 1000
+        assert published.keys() == want.keys()
+        assert np.allclose([published[t] for t in want], list(want.values()), rtol=1e-9)
+        # its own training rows: a few over the threshold (the warm-up the trimming left out)
+        over = float(np.mean(np.array(list(want.values())) > 1.0))
+        assert over == pytest.approx(v.metrics["training_alarm_share"])
+        assert over < 0.1
+        # a stop gives no row; after it, vibration far above anything seen in training
+        t = int(f.t_ns[-1])
 
         async def feed(row: np.ndarray, state: float) -> list[SampleBatch]:
             nonlocal t
             t += 5 * 10**9
-            ids = np.array([w.state, *w.inputs], dtype=np.int32)
             watch.take(SampleBatch.from_columns(tag_ids=ids, ts_ns=np.full(len(ids), t), values=np.r_[state, row]))  # fmt: skip
             await watch.tick(t)
             return [b for b in await out.drain(timeout=0.01) if isinstance(b, SampleBatch)]
 
-        got = [await feed(normal[i], 1.0) for i in range(window + 20)]
-        assert not any(got[: window - 1])  # the window fills first
-        scores = [b[0].values[0] for b in got[window - 1 :]]
-        assert len(scores) == 21
-        assert max(scores) < 1.0  # its own normal rows: under the threshold
-        shares = got[-1][0].values[1:]
-        assert shares.sum() == pytest.approx(1.0)
-        # a stop gives no row, and starts the window again
-        assert await feed(normal[0], float(MachineState.DOWN)) == []
-        # vibration far above anything seen in training: over the threshold, vibration's share largest
-        j = w.version.signals.index("vibration")
-        faulty = [normal[i].copy() for i in range(window)]
-        for r in faulty:
-            r[j] *= 10
-        got = [await feed(r, 1.0) for r in faulty]
+        normal = f.x[rows][-1, 1:]
+        assert await feed(normal, float(MachineState.DOWN)) == []
+        j = v.signals.index("vibration")
+        faulty = normal.copy()
+        faulty[j] *= 10
+        window = int(w.detector.params["window"])
+        got = [await feed(faulty, 1.0) for _ in range(window)]
+        assert got[0] == []  # settling after the stop
         last = got[-1][0]
         assert last.values[0] > 1.0
         assert int(np.argmax(last.values[1:])) == j
+        assert last.values[1:].sum() == pytest.approx(1.0)
         assert w.top().startswith("Top signals: vibration ")
-        assert watch.health()["models"][0]["scored"] >= 22
+        assert watch.health()["models"][0]["scored"] >= len(want)
     finally:
         store.close()
 
@@ -227,6 +249,45 @@ def test_a_model_never_trained_is_a_problem_naming_the_fix(tmp_path: Path) -> No
         )  # fmt: skip
         assert watch.watches == []
         assert len(watch.problems()) == 4  # three machines of one model, one of the other
-        assert "model watch has no trained version for berlin/packaging/line1/filler: run `genba ai train --model watch`" in watch.problems()[0]  # fmt: skip
+        assert "model watch has no trained version for berlin/packaging/line1/filler: the node trains it once it holds 0.5 days of its data" in watch.problems()[0]  # fmt: skip
+    finally:
+        store.close()
+
+
+async def test_the_node_trains_a_model_without_a_version_and_retrains_it_on_schedule(plant: Path) -> None:  # fmt: skip
+    from genba.bus import Bus
+    from genba.config import ModelSettings
+    from genba.node._ai import AnomalyWatch
+
+    config = load_config(plant)
+    model = ModelSettings(name="in-node", machines="berlin/packaging/line1/filler", train_days=0.5, every_s=5, retrain_days=0.25)  # fmt: skip
+    store = open_store(config.store, data_dir=config.data_dir)
+    try:
+        reg = TagRegistry(store.load_tags())
+        watch = AnomalyWatch(
+            [model], list(config.machine), store=store, bus=Bus(reg), registry=reg,
+            clock=RealClock(), alarms=None, config=config,
+        )  # fmt: skip
+        assert watch.watches == []
+        assert len(watch.problems()) == 1
+        end = T0 + HOURS * 3600 * 10**9
+        assert await watch.train_due(end) == ["in-node/berlin/packaging/line1/filler"]
+        assert watch.problems() == []
+        assert [w.version.version for w in watch.watches] == [1]
+        assert await watch.train_due(end + 3600 * 10**9) == []  # not due yet
+        later = end + 6 * 3600 * 10**9
+        assert await watch.train_due(later) == ["in-node/berlin/packaging/line1/filler"]
+        (w,) = watch.watches
+        assert (w.version.version, w.version.trained_to_ns) == (2, later)
+        assert [v.version for v in versions(store, "in-node")] == [1, 2]
+        # a model that cannot be trained says why, and the trained one keeps watching
+        bad = model.model_copy(update={"name": "bad", "tags": ["nope"]})
+        watch2 = AnomalyWatch(
+            [bad, model], list(config.machine), store=store, bus=Bus(reg), registry=reg,
+            clock=RealClock(), alarms=None, config=config,
+        )  # fmt: skip
+        assert await watch2.train_due(later) == []
+        assert [w.model.name for w in watch2.watches] == ["in-node"]
+        assert any("model bad for berlin/packaging/line1/filler not trained" in p and "nope" in p for p in watch2.problems())  # fmt: skip
     finally:
         store.close()

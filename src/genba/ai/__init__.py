@@ -16,8 +16,9 @@ from genba.ai._knn import KnnDetector
 from genba.ai._pca import PcaDetector
 from genba.ai._registry import ModelVersion, latest, versions
 from genba.ai._robust import MadDetector
+from genba.ai._simeval import ALARM_DEADBAND, SimReport, evaluate_sim
 from genba.ai._skab import FileResult, SkabReport, evaluate_skab, nab_score, outlier_counts
-from genba.ai._train import machines_of, train
+from genba.ai._train import PLANT_RULE, machines_of, train
 from genba.clock import Clock
 from genba.config import GenbaConfig
 from genba.errors import GenbaError, ModelError
@@ -88,7 +89,9 @@ def train_models(
 
 
 __all__ = [
+    "ALARM_DEADBAND",
     "DETECTORS",
+    "PLANT_RULE",
     "Detector",
     "FileResult",
     "KnnDetector",
@@ -96,8 +99,10 @@ __all__ = [
     "ModelVersion",
     "PcaDetector",
     "Scores",
+    "SimReport",
     "SkabReport",
     "Trained",
+    "evaluate_sim",
     "evaluate_skab",
     "latest",
     "load",
@@ -105,6 +110,7 @@ __all__ = [
     "make_detector",
     "nab_score",
     "outlier_counts",
+    "train",
     "train_models",
     "versions",
 ]

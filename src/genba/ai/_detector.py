@@ -19,6 +19,21 @@ The pipeline, the same for every kind:
 4. a trailing mean over ``window`` rows (alarms on a sustained change, not on one noisy
    sample; causal, so scoring a stream gives what scoring the batch gives);
 5. ``threshold = margin × quantile(training scores, q)``: learned from the training data alone.
+
+Two settings make it fit a machine's operating modes (docs/ai.md, "Operating modes"):
+
+* ``conditions`` (signal names, comma-separated: what the plan sets, such as ``speed``) and a
+  ``mode`` per row (a product code, ...): each other signal is replaced by its residual from a
+  straight-line fit on the conditions, fitted per mode, in units of that mode's residual
+  spread — so a slower speed or another product is not an anomaly, only a signal that leaves
+  where that speed and product put it. The conditions themselves are not scored; a row of a
+  mode never seen in training gets no score.
+* ``trim`` (rounds): training data from a plant holds wear too. Each round refits on the rows
+  whose score stayed under the threshold, so the model learns the machine's usual state and
+  not its worst hours.
+
+``stat`` = ``median`` takes the trailing median instead of the mean: more than half the window
+must be anomalous, so a transient shorter than half the window never alarms.
 """
 
 from __future__ import annotations
@@ -38,6 +53,7 @@ F64 = npt.NDArray[np.float64]
 
 FORMAT = 1
 """Version of the saved layout (the JSON header's ``format``)."""
+STATS = ("mean", "median")
 
 
 @dataclass(frozen=True)
@@ -68,10 +84,14 @@ class Detector(ABC):
         "margin": 1.25,
         "min_rows": 50,
         "min_roughness": 0.0,
+        "stat": "mean",
+        "trim": 0,
+        "conditions": "",
     }
-    """Settings of the shared pipeline (module docstring): rows in the trailing mean, the
-    training quantile and the margin of the threshold, the fewest training rows, and the
-    roughness below which a signal counts as drifting (:func:`roughness`)."""
+    """Settings of the shared pipeline (module docstring): rows in the trailing window, the
+    training quantile and the margin of the threshold, the fewest training rows, the
+    roughness below which a signal counts as drifting (:func:`roughness`), the window's
+    statistic (``mean`` or ``median``), the trimming rounds, and the condition signals."""
 
     def __init__(self, **params: Any) -> None:
         known = self.COMMON | self.DEFAULTS
@@ -85,7 +105,12 @@ class Detector(ABC):
         self.signals: list[str] = []
         self.used: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self.state: dict[str, F64] = {}
+        self.norm: dict[str, F64] = {}
+        """Per-mode normalisation (empty: none): ``modes``, ``coef`` (modes × 1+conditions ×
+        signals) and ``scale`` (modes × signals)."""
         self.threshold = float("nan")
+        if self.params["stat"] not in STATS:
+            raise ModelError(f"stat {self.params['stat']!r}: use one of {', '.join(STATS)}")
 
     # -- to implement ------------------------------------------------------------------------
     @abstractmethod
@@ -106,13 +131,16 @@ class Detector(ABC):
     def fitted(self) -> bool:
         return bool(self.state)
 
-    def fit(self, x: F64, signals: list[str] | None = None) -> Detector:
-        """Learn normal operation from ``x`` (rows × signals) and set the threshold."""
+    def fit(self, x: F64, signals: list[str] | None = None, mode: F64 | None = None) -> Detector:
+        """Learn normal operation from ``x`` (rows × signals; ``mode``: a code per row, when
+        normal differs by mode) and set the threshold."""
         x = _frame(x, "training data")
         names = signals if signals is not None else [f"signal {i}" for i in range(x.shape[1])]
         if len(names) != x.shape[1]:
             raise ModelError(f"{len(names)} signal names for {x.shape[1]} columns")
-        complete = x[~np.isnan(x).any(axis=1)]
+        m = _modes(mode, len(x))
+        ok = ~np.isnan(x).any(axis=1) & ~np.isnan(m)
+        complete, m = x[ok], m[ok]
         need = int(self.params["min_rows"])
         if len(complete) < need:
             raise ModelError(
@@ -120,36 +148,116 @@ class Detector(ABC):
                 f"detector {self.kind!r} needs at least {need}; widen the training window "
                 "or fill the gaps of its signals"
             )
-        spread = complete.max(axis=0) - complete.min(axis=0)
-        varies = spread > 1e-9 * np.maximum(1.0, np.abs(complete).max(axis=0))
+        self.signals = list(names)
+        cond = self._condition_columns()
+        normalise = mode is not None or bool(cond.any())
+        keep = np.ones(len(complete), dtype=bool)
+        for _ in range(int(self.params["trim"]) + 1):
+            z = self._fit_norm(complete[keep], m[keep], cond) if normalise else complete[keep]
+            learnt = np.asarray(~np.isnan(z).any(axis=1))  # not: a mode with too few rows
+            train = self._fit_rows(z[learnt], names)
+            still = learnt.copy()
+            still[learnt] = ~(train > self.threshold)  # NaN (the window's first rows) stays
+            if still.all():
+                break
+            kept = np.flatnonzero(keep)
+            keep = np.zeros(len(complete), dtype=bool)
+            keep[kept[still]] = True
+        return self
+
+    def _fit_rows(self, z: F64, names: list[str]) -> F64:
+        """Fit the kind on normalised rows; the training rows' window scores."""
+        spread = z.max(axis=0) - z.min(axis=0)
+        varies = spread > 1e-9 * np.maximum(1.0, np.abs(z).max(axis=0))
         if not varies.any():
             raise ModelError(
                 f"every signal is constant over the training data ({', '.join(names)}); "
                 "train on a window where the machine runs"
             )
-        used = varies & (roughness(complete) >= float(self.params["min_roughness"]))
+        used = varies & (roughness(z) >= float(self.params["min_roughness"]))
         if not used.any():
             raise ModelError(
                 f"every signal drifts over the training data ({', '.join(names)}): none "
                 "varies around a level; train on a longer window, or lower min_roughness"
             )
-        self.signals, self.used = list(names), used
+        self.used = used
         self.state = {}
-        self._fit(complete[:, used])
-        raw = self._train_raw(complete[:, used]).sum(axis=1)
-        train = _trailing_mean(raw, int(self.params["window"]))
-        train = train[~np.isnan(train)]
-        self.threshold = float(self.params["margin"]) * float(np.quantile(train, self.params["q"]))
-        return self
+        self._fit(z[:, used])
+        raw = self._train_raw(z[:, used]).sum(axis=1)
+        train = self._window(raw)
+        scored = train[~np.isnan(train)]
+        self.threshold = float(self.params["margin"]) * float(np.quantile(scored, self.params["q"]))
+        return train
 
-    def score(self, x: F64) -> Scores:
-        """Score each row of ``x`` (the signals of :meth:`fit`, in its order)."""
-        contributions = self.contributions(x)
-        raw = contributions.sum(axis=1)  # NaN where a value is missing
+    def _condition_columns(self) -> npt.NDArray[np.bool_]:
+        names = [c.strip() for c in str(self.params["conditions"]).split(",") if c.strip()]
+        unknown = [c for c in names if c not in self.signals]
+        if unknown:
+            raise ModelError(
+                f"conditions {', '.join(unknown)} are not among the signals "
+                f"({', '.join(self.signals)}); name signals the model reads"
+            )
+        return np.array([s in names for s in self.signals], dtype=bool)
+
+    def _fit_norm(self, x: F64, mode: F64, cond: npt.NDArray[np.bool_]) -> F64:
+        """Per mode, each signal's straight line on the conditions and its residual spread;
+        the rows normalised (conditions 0: they are not scored)."""
+        values, coef, scale = [], [], []
+        need = max(int(self.params["min_rows"]), int(cond.sum()) + 2)
+        for v in np.unique(mode):
+            r = x[mode == v]
+            if len(r) < need:
+                continue  # too few rows to learn this mode: its rows get no score
+            a = np.column_stack([np.ones(len(r)), r[:, cond]])
+            b, *_ = np.linalg.lstsq(a, r, rcond=None)
+            sd = (r - a @ b).std(axis=0)
+            values.append(v)
+            coef.append(b)
+            scale.append(np.where(sd > 0, sd, 1.0))
+        if not values:
+            raise ModelError(
+                f"no mode has {need} training rows: train on a longer window, or on fewer modes"
+            )
+        self.norm = {"modes": np.array(values), "coef": np.array(coef), "scale": np.array(scale)}
+        return self._normalise(x, mode)
+
+    def _normalise(self, x: F64, mode: F64) -> F64:
+        """Rows as residuals of their mode (NaN for a mode not learned); conditions 0."""
+        n = self.norm
+        if not n:
+            return x
+        k = np.searchsorted(n["modes"], mode)
+        k = np.minimum(k, len(n["modes"]) - 1)
+        known = n["modes"][k] == mode
+        cond = self._condition_columns()
+        a = np.column_stack([np.ones(len(x)), x[:, cond]])
+        pred = np.einsum("ij,ijk->ik", a, n["coef"][k])
+        z = (x - pred) / n["scale"][k]
+        z[:, cond] = 0.0
+        z[~known] = np.nan
+        return np.asarray(z)
+
+    def _window(self, raw: F64) -> F64:
+        """The trailing statistic of raw row scores (the score)."""
         window = int(self.params["window"])
-        return Scores(_trailing_mean(raw, window), contributions, self.threshold)
+        if self.params["stat"] == "median":
+            return _trailing_median(raw, window)
+        return _trailing_mean(raw, window)
 
-    def contributions(self, x: F64) -> F64:
+    def window_score(self, raw: F64) -> float:
+        """The score of the last ``window`` raw row scores (a stream keeps them)."""
+        if self.params["stat"] == "median":
+            return float(np.median(raw))
+        return float(np.mean(raw))
+
+    def score(self, x: F64, mode: F64 | None = None) -> Scores:
+        """Score each row of ``x`` (the signals of :meth:`fit`, in its order; ``mode`` as in
+        training)."""
+        contributions = self.contributions(x, mode)
+        raw = contributions.sum(axis=1)  # NaN where a value is missing
+        return Scores(self._window(raw), contributions, self.threshold)
+
+    def contributions(self, x: F64, mode: F64 | None = None) -> F64:
         """Each signal's part of each row's score before the window's mean (NaN rows stay
         NaN): what a stream scorer keeps a window of (see ``genba.node._ai``)."""
         if not self.fitted:
@@ -160,6 +268,13 @@ class Detector(ABC):
                 f"{x.shape[1]} columns to score, the model was trained on {len(self.signals)} "
                 f"({', '.join(self.signals)})"
             )
+        if self.norm:
+            if mode is None and self.norm["modes"].tolist() != [0.0]:
+                raise ModelError(
+                    f"the model learnt normal per mode ({self.norm['modes'].tolist()}): "
+                    "give each row's mode"
+                )
+            x = self._normalise(x, _modes(mode, len(x)))
         ok = ~np.isnan(x).any(axis=1)
         out = np.full(x.shape, np.nan)
         if ok.all():
@@ -185,6 +300,7 @@ class Detector(ABC):
         }
         buf = io.BytesIO()
         arrays = {f"state_{k}": v for k, v in self.state.items()}
+        arrays |= {f"norm_{k}": v for k, v in self.norm.items()}
         np.savez(buf, header=np.array(json.dumps(header)), used=self.used, **arrays)  # type: ignore[arg-type]
         return buf.getvalue()
 
@@ -206,6 +322,7 @@ def load_detector(data: bytes, kinds: dict[str, type[Detector]]) -> Detector:
     det.signals, det.threshold = list(header["signals"]), float(header["threshold"])
     det.used = arrays.pop("used").astype(bool)
     det.state = {k.removeprefix("state_"): v for k, v in arrays.items() if k.startswith("state_")}
+    det.norm = {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
     return det
 
 
@@ -230,6 +347,33 @@ def _frame(x: Any, what: str) -> F64:
     if a.ndim != 2:
         raise ModelError(f"{what} must be rows × signals (2-D), got shape {a.shape}")
     return a
+
+
+def _modes(mode: F64 | None, n: int) -> F64:
+    if mode is None:
+        return np.zeros(n)
+    m = np.asarray(mode, dtype=np.float64).ravel()
+    if len(m) != n:
+        raise ModelError(f"{len(m)} modes for {n} rows: give one mode per row")
+    return m
+
+
+def _trailing_median(x: F64, window: int) -> F64:
+    """Median of each row and the ``window - 1`` before it; NaN as :func:`_trailing_mean`.
+
+    >>> _trailing_median(np.array([1.0, 9, 2, np.nan, 5, 6, 7]), 3).tolist()
+    [nan, nan, 2.0, nan, nan, nan, 6.0]
+    """
+    out = np.full(len(x), np.nan)
+    if window <= 1:
+        return x.copy()
+    if len(x) < window:
+        return out
+    view = np.lib.stride_tricks.sliding_window_view(x, window)
+    step = max(1, 4_000_000 // window)  # a few tens of MB at a time
+    for a in range(0, len(view), step):
+        out[window - 1 + a : window - 1 + a + len(view[a : a + step])] = np.median(view[a : a + step], axis=1)  # fmt: skip
+    return out
 
 
 def _trailing_mean(x: F64, window: int) -> F64:

@@ -40,6 +40,8 @@ class ModelVersion:
     sha256: str
     created_ns: int
     model_b64: str
+    mode: str = ""
+    """The tag whose value is the operating mode ("" for none)."""
 
     @property
     def key(self) -> str:
@@ -75,6 +77,7 @@ def save_version(
     rows: int,
     metrics: dict[str, Any],
     now_ns: int,
+    mode: str = "",
 ) -> ModelVersion:
     """Append the next version of ``name`` for ``machine`` to the record log."""
     data = det.save()
@@ -95,6 +98,7 @@ def save_version(
         sha256=hashlib.sha256(data).hexdigest(),
         created_ns=now_ns,
         model_b64=base64.b64encode(data).decode("ascii"),
+        mode=mode,
     )
     store.append_records([Record(RECORD_KIND, now_ns, v.key, dict(v.__dict__))])
     return v

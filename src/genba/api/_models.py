@@ -17,7 +17,7 @@ class ModelVersionOut(BaseModel):
     name: str
     machine: str
     version: int
-    detector: str = Field(description="Detector kind (mad, pca).")
+    detector: str = Field(description="Detector kind (knn, mad, pca).")
     params: dict[str, Any] = Field(description="Its settings.")
     signals: list[str] = Field(description="The tags it reads, in its column order.")
     used: list[bool] = Field(description="Which signals the model uses (not constant or drifting).")
@@ -28,6 +28,7 @@ class ModelVersionOut(BaseModel):
     libraries: dict[str, str]
     sha256: str = Field(description="Of the model's bytes; checked whenever it is loaded.")
     created_ns: int
+    mode: str = Field("", description="The tag whose value is the operating mode ('' for none).")
 
 
 def router(node: Node) -> APIRouter:

@@ -301,11 +301,37 @@ class ModelSettings(_Strict):
     every_s: float = Field(
         10.0, gt=0, description="Rows every this many seconds (each tag's value then)."
     )
+    retrain_days: float = Field(
+        7.0,
+        ge=0,
+        description="The node trains a new version this often (days; 0: never), and trains a "
+        "model with no version as soon as its data allows.",
+    )
     running_only: bool = Field(
         True, description="Train on rows where the machine runs (its state timeline) only."
     )
+    mode: str | None = Field(
+        None,
+        description="Tag whose value is the operating mode (normal is learnt per mode); "
+        "unset: the machine's product signal, if it has that tag; '' for none.",
+    )
+    conditions: list[str] | None = Field(
+        None,
+        description="Tags the plan sets (e.g. ['speed']): each other signal is modelled as its "
+        "residual from a straight line on them, per mode; unset: the machine's speed "
+        "(speed_tag, or a tag named 'speed'), if it has one; [] for none.",
+    )
+    settle: float = Field(
+        2.0,
+        ge=0,
+        description="After a stop, rows are neither trained on nor scored for this many times "
+        "the stop's length (temperatures settle), at most settle_max_s.",
+    )
+    settle_max_s: float = Field(1800.0, ge=0, description="Longest settling time, seconds.")
     settings: dict[str, float | int | str] = Field(
-        default_factory=dict, description="Detector settings over its defaults, e.g. {window = 30}."
+        default_factory=dict,
+        description="Detector settings over the plant rule (window = 180, stat = 'median', "
+        "trim = 8) and the detector's defaults, e.g. {window = 90}.",
     )
 
     _machines = field_validator("machines")(lambda cls, v: _tag_filter(v))

@@ -2,18 +2,25 @@
 from the bus and publishes the score as tags the historian stores, with an ISA-18.2 alarm.
 
 Every ``every_s`` of the node's clock (the model's grid, as trained) each watched machine
-gives one row: the last value of each of its signals. A row counts only while the machine
-runs (its state tag says running, as in training) and every signal has a value; the detector
-scores the last ``window`` rows (its trailing mean), and the node publishes:
+gives one row: the last value of each of its signals (and of its mode tag). A row counts only
+as in training: while the machine runs (its state tag), past the settling time after a stop
+(``settle`` × the stop's length, at most ``settle_max_s``), with every signal given. The
+detector scores the last ``window`` rows that counted (a stop pauses the window, a gap in the
+data empties it), and the node publishes:
 
 * ``<machine>/anomaly/score`` — the score over the model's threshold: above 1 is anomalous
   (an ISA-18.2 ``high`` alarm at 1.0, named ``<model>/<machine>/anomaly``, goes with it);
 * ``<machine>/anomaly/<signal>`` — each signal's share of the score (0–1): what to look at;
   the alarm's text names the top three when it fires.
 
-A machine that stops gets no row (no score, no alarm: a stop is not an anomaly). A model with
-no trained version, or one that fails its hash, is listed in ``problems`` with the fix; the
-others run."""
+A machine that stops gets no row (no score, no alarm: a stop is not an anomaly).
+
+Training in the node: a model with no trained version is trained from the node's own store as
+soon as it holds enough data (tried every ``TRY_EVERY_S``), and each is trained again every
+``retrain_days`` (0: never) on the ``train_days`` before — in a worker thread, the bus and the
+other machines scored meanwhile; the new version replaces the old one on the next tick. A model
+that cannot be trained (too little data, a tag that does not exist), or one that fails its
+hash, is listed in ``problems`` with the fix; the others run."""
 
 from __future__ import annotations
 
@@ -24,19 +31,19 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from genba.ai import Detector, ModelVersion, latest, load_version
+from genba.ai import ALARM_DEADBAND, Detector, ModelVersion, latest, load_version
 from genba.alarms import AlarmRule
 from genba.bus import Bus, Overflow
 from genba.clock import Clock
 from genba.component import ComponentContext, Shutdown
-from genba.config import MachineSettings, ModelSettings, Section
+from genba.config import GenbaConfig, MachineSettings, ModelSettings, Section
 from genba.errors import GenbaError
 from genba.historian import Store
 from genba.node._alarms import AlarmService
 from genba.paths import matches
 from genba.states import MachineState
 from genba.tags import TagRegistry
-from genba.types import Quality, SampleBatch, TagSpec
+from genba.types import NS_PER_S, Quality, SampleBatch, TagSpec
 
 log = logging.getLogger("genba.ai")
 
@@ -54,8 +61,14 @@ class Watch:
     state: int | None
     outputs: list[int]
     """Tag ids of the score and of each signal's share."""
+    mode: int | None = None
+    """Tag id of the operating mode, when the model learnt one per mode."""
     raw: list[float] = field(default_factory=list)
-    """The raw scores of the last ``window`` rows (their mean is the score)."""
+    """The raw scores of the last ``window`` rows (their mean or median is the score)."""
+    stopped_ns: int | None = None
+    """When the machine stopped (its first tick not running), while it is stopped."""
+    settled_ns: int = 0
+    """Rows count again from this time (the settling after the last stop)."""
     shares: np.ndarray | None = None
     """Each signal's share of the last row's score."""
     scored: int = 0
@@ -77,6 +90,9 @@ class AnomalyWatch:
     sections: ClassVar[tuple[Section[Any], ...]] = ()
     shutdown: ClassVar[Shutdown] = Shutdown.CANCEL  # it publishes: stop before the bus closes
 
+    TRY_EVERY_S: ClassVar[float] = 3600.0
+    """How often a model that could not be trained yet is tried again (node clock)."""
+
     @classmethod
     def create(cls, ctx: ComponentContext) -> Self | None:
         if not ctx.config.model:
@@ -85,7 +101,7 @@ class AnomalyWatch:
         return cls(
             ctx.config.model, list(ctx.config.machine), store=ctx.store, bus=ctx.bus,
             registry=ctx.registry, clock=ctx.clock,
-            alarms=alarms if isinstance(alarms, AlarmService) else None,
+            alarms=alarms if isinstance(alarms, AlarmService) else None, config=ctx.config,
         )  # fmt: skip
 
     def __init__(
@@ -98,36 +114,45 @@ class AnomalyWatch:
         registry: TagRegistry,
         clock: Clock,
         alarms: AlarmService | None,
+        config: GenbaConfig | None = None,
     ) -> None:
+        """``config``: the node's, to train models in the node (none: only stored versions)."""
         self.bus, self.registry, self.clock = bus, registry, clock
+        self.store, self.alarms, self.config = store, alarms, config
         self.watches: list[Watch] = []
-        self._problems: list[str] = []
+        self._problems: dict[tuple[str, str], str] = {}
+        self._pairs: list[tuple[ModelSettings, MachineSettings]] = []
+        self._tried: dict[tuple[str, str], int] = {}
         self.errors = 0
+        self.trained = 0
         for model in models:
             mine = [m for m in machines if matches(model.machines, m.path)]
             if not mine:
-                self._problems.append(
+                self._problems[(model.name, "")] = (
                     f"[[model]] {model.name!r}: machines = {model.machines!r} matches no [[machine]]"
                 )
             for machine in mine:
+                self._pairs.append((model, machine))
                 try:
                     self._watch(store, model, machine, alarms)
                 except GenbaError as e:
-                    self._problems.append(str(e))
+                    self._problems[(model.name, machine.path)] = str(e)
         self.last = np.full(registry.max_id + 1024, np.nan)
         self.sub = bus.subscribe("#", name="ai", overflow=Overflow.DROP_OLDEST)
 
-    def _watch(self, store: Store, model: ModelSettings, machine: MachineSettings, alarms: AlarmService | None) -> None:  # fmt: skip
-        v = latest(store, model.name, machine.path)
+    def _watch(self, store: Store, model: ModelSettings, machine: MachineSettings, alarms: AlarmService | None, v: ModelVersion | None = None) -> None:  # fmt: skip
+        v = v or latest(store, model.name, machine.path)
         if v is None:
             raise GenbaError(
-                f"model {model.name} has no trained version for {machine.path}: run "
-                f"`genba ai train --model {model.name}` (node stopped), then restart the node"
+                f"model {model.name} has no trained version for {machine.path}: the node "
+                f"trains it once it holds {model.train_days:g} days of its data (or run "
+                f"`genba ai train --model {model.name}` with the node stopped)"
             )
         det = load_version(v)
         inputs = [self.registry.get(f"{machine.path}/{s}").id for s in v.signals]
         state_tag = machine.signals.state_tag
         state = self.registry.get(f"{machine.path}/{state_tag}").id if state_tag else None
+        mode = self.registry.get(f"{machine.path}/{v.mode}").id if v.mode else None
         score = f"{machine.path}/anomaly/score"
         specs = [TagSpec(score, "1", f"anomaly score of model {model.name} v{v.version} over its threshold: above 1 is anomalous", 0.0, 1.0)]  # fmt: skip
         specs += [
@@ -135,13 +160,15 @@ class AnomalyWatch:
             for s in v.signals
         ]
         outputs = [t.id for t in self.registry.ensure(specs)]
-        self.watches.append(Watch(model, machine, v, det, inputs, state, outputs))
+        self.watches = [w for w in self.watches if (w.model.name, w.machine.path) != (model.name, machine.path)]  # fmt: skip
+        self.watches.append(Watch(model, machine, v, det, inputs, state, outputs, mode))
+        self._problems.pop((model.name, machine.path), None)
         if alarms is not None:
             rule = AlarmRule(
                 tag=score, kind="high", limit=1.0, name=f"{model.name}/{machine.path}/anomaly",
-                priority="medium",
-                message=f"{machine.path} left its normal operation (model {model.name} "
-                f"v{v.version}; each signal's share in {machine.path}/anomaly/*).",
+                priority="medium", deadband=ALARM_DEADBAND,
+                message=f"{machine.path} left its normal operation (model {model.name}; each "
+                f"signal's share in {machine.path}/anomaly/*).",
             )  # fmt: skip
             if rule.key not in {a["name"] for a in alarms.engine.alarms()}:
                 alarms.engine.add_rule(rule)
@@ -151,6 +178,8 @@ class AnomalyWatch:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._take(), name="ai:bus")
+            if self.config is not None:
+                tg.create_task(self._trainer(), name="ai:train")
             every = min(w.model.every_s for w in self.watches) if self.watches else 10.0
             while True:
                 await self.clock.sleep(every)
@@ -159,6 +188,53 @@ class AnomalyWatch:
                 except Exception:  # one bad model must not stop the others, let alone the node
                     self.errors += 1
                     log.exception("anomaly scoring failed; trying again next tick")
+
+    async def _trainer(self) -> None:
+        while True:
+            try:
+                await self.train_due(self.clock.now_ns())
+            except Exception:  # never stop scoring for a training that failed
+                self.errors += 1
+                log.exception("training in the node failed; trying again later")
+            await self.clock.sleep(min(self.TRY_EVERY_S, *(m.retrain_days * 86_400 for m, _ in self._pairs if m.retrain_days > 0)))  # fmt: skip
+
+    async def train_due(self, now_ns: int) -> list[str]:
+        """Train every model for a machine that has no version yet (tried at most every
+        ``TRY_EVERY_S``) or whose version is ``retrain_days`` old; the new versions replace
+        the old. Returns the ``model/machine`` keys trained."""
+        from genba.ai import DETECTORS, train
+
+        assert self.config is not None
+        done = []
+        current = {(w.model.name, w.machine.path): w for w in self.watches}
+        for model, machine in self._pairs:
+            key = (model.name, machine.path)
+            w = current.get(key)
+            if w is not None:
+                due = model.retrain_days > 0 and now_ns - w.version.trained_to_ns >= model.retrain_days * 86_400 * NS_PER_S  # fmt: skip
+            else:
+                due = now_ns - self._tried.get(key, -(2**62)) >= self.TRY_EVERY_S * NS_PER_S
+            if not due or model.detector not in DETECTORS:
+                continue
+            self._tried[key] = now_ns
+            try:
+                v = await asyncio.to_thread(
+                    train, self.config, self.store, self.registry, self.clock, model, machine,
+                    now_ns, DETECTORS[model.detector],
+                )  # fmt: skip
+                self._watch(self.store, model, machine, self.alarms, v)
+            except GenbaError as e:
+                self._problems[key] = f"model {model.name} for {machine.path} not trained: {e}"
+                continue
+            except Exception as e:  # a bug in one model's training must not stop the others
+                self.errors += 1
+                log.exception("training %s for %s failed", model.name, machine.path)
+                self._problems[key] = f"model {model.name} for {machine.path} not trained: {e!r}"
+                continue
+            self.trained += 1
+            done.append(f"{model.name}/{machine.path}")
+            log.info("trained %s for %s: version %d", model.name, machine.path, v.version)
+        return done
 
     async def _take(self) -> None:
         async for item in self.sub:
@@ -174,23 +250,18 @@ class AnomalyWatch:
         self.last[batch.tag_ids] = values  # batches are in time order: the last write wins
 
     async def tick(self, now_ns: int) -> None:
-        """A row for every running machine; publish the scores of those with a full window."""
+        """A row for every steadily running machine; publish the scores of full windows."""
         ids: list[int] = []
         vals: list[float] = []
         for w in self.watches:
-            if w.state is None or self.last[w.state] != MachineState.RUNNING:
-                w.raw.clear()  # a stop ends the window: no score across it
-                continue
-            row = self.last[w.inputs]
-            if np.isnan(row).any():
-                w.raw.clear()
+            part = self._row(w, now_ns)
+            if part is None:
                 continue
             window = int(w.detector.params["window"])
-            part = w.detector.contributions(row[None, :])[0]
             w.raw = [*w.raw[1 - window :], float(part.sum())] if window > 1 else [float(part.sum())]  # fmt: skip
             if len(w.raw) < window:
                 continue
-            score = sum(w.raw) / window  # the trailing mean, as Detector.score takes it
+            score = w.detector.window_score(np.array(w.raw))
             total = float(np.abs(part).sum())
             shares = np.abs(part) / total if total > 0 else np.zeros(len(part))
             th = w.detector.threshold
@@ -207,6 +278,28 @@ class AnomalyWatch:
                 )
             )
 
+    def _row(self, w: Watch, now_ns: int) -> np.ndarray | None:
+        """The contributions of the machine's row now, or None if the row does not count
+        (the rule of ``genba.ai._train.steady``, row by row)."""
+        if w.state is None or self.last[w.state] != MachineState.RUNNING:
+            if w.stopped_ns is None:
+                w.stopped_ns = now_ns
+            return None
+        if w.stopped_ns is not None:
+            stop = now_ns - w.stopped_ns
+            settle = min(w.model.settle * stop, w.model.settle_max_s * NS_PER_S)
+            w.settled_ns = now_ns + int(settle)
+            w.stopped_ns = None
+        if now_ns < w.settled_ns:
+            return None
+        row = self.last[w.inputs]
+        mode = None if w.mode is None else self.last[w.mode : w.mode + 1]
+        part = None if np.isnan(row).any() else np.asarray(w.detector.contributions(row[None, :], mode)[0])  # fmt: skip
+        if part is None or np.isnan(part).any():
+            w.raw.clear()  # a gap (or a mode never trained): no score across it
+            return None
+        return part
+
     def health(self) -> dict[str, Any]:
         return {
             "models": [
@@ -215,7 +308,8 @@ class AnomalyWatch:
                 for w in self.watches
             ],
             "errors": self.errors,
+            "trained": self.trained,
         }  # fmt: skip
 
     def problems(self) -> list[str]:
-        return list(self._problems)
+        return list(self._problems.values())

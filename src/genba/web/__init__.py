@@ -58,8 +58,9 @@ PAGES = {
     "/": "index.html",  # machines with live values and trends
     "/andon": "andon.html",  # ?line=site/area/line
     "/line": "line.html",  # ?line=…&start=-8h&end=
-    "/machine": "machine.html",  # ?path=site/area/line/machine&tag=&start=&end=
+    "/machine": "machine.html",  # ?path=site/area/line/machine&tag=&under=&start=&end=
     "/alarms": "alarms.html",
+    "/models": "models.html",  # the model registry's versions
 }
 """The dashboard's pages: static files; each reads its parameters from the address."""
 

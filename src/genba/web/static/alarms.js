@@ -23,8 +23,13 @@ async function refresh() {
       if (a.state === "unack" || a.state === "rtn_unack") acts.push(action("Acknowledge", a.name, "ack", {}));
       if (a.state === "shelved") acts.push(action("Unshelve", a.name, "unshelve", {}));
       else acts.push(action("Shelve 30 min", a.name, "shelve", { minutes: 30 }));
+      const text = h("td", { title: a.tag }, a.message || a.name);
+      if (a.tag.endsWith("/anomaly/score")) {  // an anomaly model's alarm: what drove the score
+        const machine = a.tag.slice(0, -"/anomaly/score".length);
+        text.append(" ", h("a", { href: `/machine?path=${encodeURIComponent(machine)}&under=anomaly&start=-24h`, "data-contributions": "" }, "contributions"));
+      }
       return h("tr", { "data-alarm": a.name, "data-state": a.state, class: `prio-${a.priority}` },
-        h("td", {}, a.priority), h("td", { title: a.tag }, a.message || a.name),
+        h("td", {}, a.priority), text,
         h("td", { class: "state-cell" }, a.state.replace("_", " ") + (a.active ? " · active" : "")),
         h("td", {}, fmt(a.value)), h("td", {}, time(a.since_ms)), h("td", {}, ...acts));
     }));

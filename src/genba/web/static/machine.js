@@ -1,4 +1,6 @@
-// Machine trends (?path=site/area/line/machine[&tag=name][&start=&end=]): one chart per tag
+// Machine trends (?path=site/area/line/machine[&tag=name][&under=anomaly][&start=&end=]): one
+// chart per tag (``under``: only the tags below that folder, e.g. a model's score and each
+// signal's share in it); an anomaly score comes first, with its threshold (1) drawn in red
 // over days of history, always from time-bucket aggregates (min / avg / max) sized to the
 // chart's width, never the raw samples: zoom (drag, or + / −) and pan (◀ ▶, arrow keys)
 // fetch the buckets of the new window. ``&raw=1`` draws every raw sample instead (slow: only
@@ -27,7 +29,7 @@ async function load(c) {
   }
   const xs = d.ts_ms.map((x) => x / 1000);
   c.chart.batch(() => {
-    c.chart.setData([xs, d.min, d.avg, d.max], false);
+    c.chart.setData(c.score ? [xs, d.min, d.avg, d.max, xs.map(() => 1)] : [xs, d.min, d.avg, d.max], false);
     c.chart.setScale("x", { min: a / 1000, max: b / 1000 });
   });
   c.el.dataset.buckets = xs.length;
@@ -45,8 +47,11 @@ async function show(a, b) {
   document.body.dataset.ready = "1";
 }
 
+const isScore = (path) => path.endsWith("/anomaly/score");
+
 function chart(meta) {
-  const el = h("section", { class: "trend", "data-tag": meta.path },
+  const score = isScore(meta.path);
+  const el = h("section", { class: "trend", "data-tag": meta.path, ...(score ? { "data-threshold": "1" } : {}) },
     h("h2", {}, `${meta.path.split("/").pop()} `, h("span", { class: "muted" }, meta.unit && meta.unit !== "1" ? meta.unit : "")));
   const plot = h("div", { role: "img", "aria-label": `trend of ${meta.path.split("/").pop()}` });
   el.append(plot);
@@ -56,14 +61,16 @@ function chart(meta) {
     width: Math.max(plot.clientWidth, 300), height: 180, legend: { show: false },
     scales: { x: { time: true } }, cursor: { drag: { x: true, y: false } },
     axes: [{ stroke: "#9aa7b4", grid: { stroke: "#2c3640" } }, { size: 56, stroke: "#9aa7b4", grid: { stroke: "#2c3640" } }],
-    series: [{}, { stroke: "#58a6ff55", width: 1 }, { stroke: "#58a6ff", width: 1.5 }, { stroke: "#58a6ff55", width: 1 }],
+    series: [{}, { stroke: "#58a6ff55", width: 1 }, { stroke: "#58a6ff", width: 1.5 }, { stroke: "#58a6ff55", width: 1 },
+      ...(score ? [{ stroke: "#f85149", width: 1.5, dash: [6, 4] }] : [])],
     hooks: { setSelect: [(u) => {
       if (u.select.width < 4) return;
       const a = u.posToVal(u.select.left, "x") * 1000, b = u.posToVal(u.select.left + u.select.width, "x") * 1000;
       u.setSelect({ width: 0, height: 0 }, false);
       show(a, b);
     }] },
-  }, [[], [], [], []], plot);
+  }, score ? [[], [], [], [], []] : [[], [], [], []], plot);
+  c.score = score;
   charts.push(c);
 }
 
@@ -77,6 +84,8 @@ async function main() {
   document.getElementById("machine-name").textContent = machine;
   let tags = await getJSON(`/api/tags?pattern=${encodeURIComponent(machine + "/#")}`);
   if (params.get("tag")) tags = tags.filter((t) => t.path.endsWith("/" + params.get("tag")));
+  if (params.get("under")) tags = tags.filter((t) => t.path.startsWith(`${machine}/${params.get("under")}/`));
+  tags.sort((a, b) => isScore(b.path) - isScore(a.path));  // the anomaly score first
   for (const t of tags) chart(t);
   const newest = Math.max(...tags.map((t) => (t.last ? t.last.ts_ms : 0)), 0) || Date.now();
   const now = (await getJSON("/api/health")).now_ms;  // the node's clock: -15m counts from it
