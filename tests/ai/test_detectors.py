@@ -142,3 +142,47 @@ def test_a_drifting_signal_is_left_out_and_its_drift_raises_no_alarm(kind: str) 
     s = det.score(x)
     assert not s.alarm[400:].any()  # it drifted on; nothing else changed
     assert make_detector(kind).fit(x[:400], NAMES).used.all()  # by default every signal counts
+
+
+def _modal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pump at two products: the second runs at a higher flow, its relations shifted."""
+    x = _normal(n, seed)
+    mode = np.where(np.arange(n) % 7 < 3, 2.0, 1.0)
+    x[mode == 2.0] *= np.array([1.3, 1.5, 1.2, 1.05])
+    return x, mode
+
+
+@pytest.mark.parametrize("setup", ["plain", "modes", "conditions", "q", "combined", "mixed"])
+def test_a_stack_scores_each_row_as_its_own_detector_does(kind: str, setup: str) -> None:
+    from genba.ai._stack import Stack
+
+    dets, xs, modes = [], [], []
+    for i in range(5):  # five machines, each its own model
+        x, mode = _modal(600, seed=10 + i)
+        x[:, 3] += i  # each machine its own level
+        params: dict[str, object] = {}
+        if setup == "conditions":
+            params["conditions"] = "flow"
+        if setup in ("q", "combined") and kind == "pca":
+            params["statistic"] = setup  # every model the same: the padded pass
+        if setup == "mixed" and kind == "pca":
+            params["statistic"] = ("t2", "q", "combined")[i % 3]  # row by row
+        fit_mode = mode if setup in ("modes", "conditions") else None
+        dets.append(make_detector(kind, **params).fit(x, NAMES, mode=fit_mode))
+        xt, mt = _modal(40, seed=20 + i)
+        xt[:, 3] += i
+        xs.append(xt)
+        modes.append(mt if fit_mode is not None else None)
+    which = np.repeat(np.arange(5), 40)
+    rows = np.vstack(xs)
+    rows[7, 1] = np.nan  # a gap: no score
+    mode = None if modes[0] is None else np.concatenate([m for m in modes if m is not None])
+    if mode is not None:
+        mode[11] = 9.0  # a mode no model learnt: no score
+    got = Stack(dets).contributions(rows, which, mode)
+    for i, d in enumerate(dets):
+        sel = which == i
+        want = d.contributions(rows[sel], None if mode is None else mode[sel])
+        np.testing.assert_allclose(got[sel], want, rtol=1e-9, atol=1e-12)
+    assert np.isnan(got[7]).all()
+    assert np.isnan(got[11]).all() == (mode is not None)

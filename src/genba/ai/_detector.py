@@ -42,6 +42,7 @@ import io
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -120,6 +121,13 @@ class Detector(ABC):
     @abstractmethod
     def _raw(self, x: F64) -> F64:
         """Contributions (rows × used signals) of rows without NaN; their sum is the score."""
+
+    @classmethod
+    def _stacked(cls, dets: list[Detector]) -> Callable[[F64, npt.NDArray[np.int64]], F64] | None:
+        """For :class:`genba.ai._stack.Stack`: a function giving the contributions (rows × all
+        signals, unused ones 0) of normalised rows, row ``i`` by ``dets[which[i]]``, in a few
+        array calls; None: the stack scores row by row."""
+        return None
 
     def _train_raw(self, x: F64) -> F64:
         """:meth:`_raw` of the training rows, for the threshold; a kind that remembers its

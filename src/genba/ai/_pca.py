@@ -11,9 +11,11 @@ variance."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from genba.ai._detector import F64, Detector
 from genba.errors import ModelError
@@ -49,6 +51,44 @@ class PcaDetector(Detector):
             self.state["limits"] = np.array(
                 [np.quantile(t2.sum(axis=1), 0.99), np.quantile(q.sum(axis=1), 0.99)]
             )
+
+    @classmethod
+    def _stacked(cls, dets: list[Detector]) -> Callable[[F64, npt.NDArray[np.int64]], F64] | None:
+        """Every model's state padded to all signals and the most components: an unused signal
+        has mean 0, spread 1 and no loading (so it adds nothing), a missing component infinite
+        variance."""
+        stats = {d.params["statistic"] for d in dets}
+        if len(stats) != 1:
+            return None
+        stat = stats.pop()
+        m, s = len(dets), len(dets[0].signals)
+        k = max(d.state["loadings"].shape[1] for d in dets)
+        mean, sd = np.zeros((m, s)), np.ones((m, s))
+        load, var = np.zeros((m, s, k)), np.full((m, k), np.inf)
+        limits = np.ones((m, 2))
+        used = np.array([d.used for d in dets], dtype=bool)
+        for i, d in enumerate(dets):
+            u, st = d.used, d.state
+            mean[i, u], sd[i, u] = st["mean"], st["sd"]
+            kd = st["loadings"].shape[1]
+            load[i, np.flatnonzero(u), :kd] = st["loadings"]
+            var[i, :kd] = st["variances"]
+            limits[i] = np.maximum(st["limits"], 1e-12)
+
+        def raw(z: F64, which: npt.NDArray[np.int64]) -> F64:
+            p, keep = load[which], used[which]
+            x = np.where(keep, (z - mean[which]) / sd[which], 0.0)
+            t = np.einsum("rs,rsk->rk", x, p)
+            t2 = x * np.einsum("rk,rsk->rs", t / var[which], p)
+            if stat == "t2":
+                return np.asarray(t2)
+            q = np.where(keep, (x - np.einsum("rk,rsk->rs", t, p)) ** 2, 0.0)
+            if stat == "q":
+                return np.asarray(q)
+            lim = limits[which]
+            return np.asarray(t2 / lim[:, :1] + q / lim[:, 1:])
+
+        return raw
 
     def _parts(self, x: F64) -> tuple[F64, F64]:
         st = self.state

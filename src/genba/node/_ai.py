@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from genba.ai import ALARM_DEADBAND, Detector, ModelVersion, latest, load_version
+from genba.ai._stack import Stack
 from genba.alarms import AlarmRule
 from genba.bus import Bus, Overflow
 from genba.clock import Clock
@@ -63,12 +64,6 @@ class Watch:
     """Tag ids of the score and of each signal's share."""
     mode: int | None = None
     """Tag id of the operating mode, when the model learnt one per mode."""
-    raw: list[float] = field(default_factory=list)
-    """The raw scores of the last ``window`` rows (their mean or median is the score)."""
-    stopped_ns: int | None = None
-    """When the machine stopped (its first tick not running), while it is stopped."""
-    settled_ns: int = 0
-    """Rows count again from this time (the settling after the last stop)."""
     shares: np.ndarray | None = None
     """Each signal's share of the last row's score."""
     scored: int = 0
@@ -80,6 +75,76 @@ class Watch:
         order = np.argsort(-self.shares)[:n]
         parts = [f"{self.version.signals[i]} {100 * self.shares[i]:.0f} %" for i in order if self.shares[i] > 0]  # fmt: skip
         return f"Top signals: {', '.join(parts)}." if parts else ""
+
+
+class _Group:
+    """Watches whose detectors stack (one kind, signal count, window and statistic): each
+    tick scores all their rows in a few array calls (:class:`genba.ai._stack.Stack`), with
+    each machine's window, stop and settling kept in arrays."""
+
+    def __init__(self, watches: list[Watch]) -> None:
+        self.watches = watches
+        n = len(watches)
+        self.stack = Stack([w.detector for w in watches])
+        self.all = np.arange(n, dtype=np.int64)
+        self.inputs = np.array([w.inputs for w in watches], dtype=np.int64)
+        self.state = np.array([-1 if w.state is None else w.state for w in watches], dtype=np.int64)  # fmt: skip
+        self.mode = np.array([-1 if w.mode is None else w.mode for w in watches], dtype=np.int64)
+        self.outputs = np.array([w.outputs for w in watches], dtype=np.int32)
+        self.window = int(watches[0].detector.params["window"])
+        self.median = watches[0].detector.params["stat"] == "median"
+        self.threshold = np.array([w.detector.threshold for w in watches])
+        self.settle = np.array([w.model.settle for w in watches])
+        self.settle_max_ns = np.array([w.model.settle_max_s * NS_PER_S for w in watches])
+        self.raw = np.zeros((n, self.window))
+        """The raw scores of each machine's last ``window`` rows (a ring; order is moot)."""
+        self.filled = np.zeros(n, dtype=np.int64)
+        self.at = np.zeros(n, dtype=np.int64)
+        self.stopped = np.full(n, -1, dtype=np.int64)
+        """When each machine stopped (its first tick not running); -1 while it runs."""
+        self.settled = np.zeros(n, dtype=np.int64)
+        """Rows count again from this time (the settling after the last stop)."""
+
+    def tick(self, last: np.ndarray, now_ns: int) -> tuple[np.ndarray, np.ndarray]:
+        """Output tag ids and values of the machines whose row counts and window is full."""
+        state = np.where(self.state >= 0, last[np.maximum(self.state, 0)], np.nan)
+        running = state == MachineState.RUNNING
+        stopping = ~running & (self.stopped < 0)
+        self.stopped[stopping] = now_ns
+        back = running & (self.stopped >= 0)
+        wait = np.minimum(self.settle[back] * (now_ns - self.stopped[back]), self.settle_max_ns[back])  # fmt: skip
+        self.settled[back] = now_ns + wait.astype(np.int64)
+        self.stopped[back] = -1
+        rows = self.all[running & (now_ns >= self.settled)]
+        if not len(rows):
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
+        x = last[self.inputs[rows]]
+        mode = None
+        if self.stack.normalised:
+            mode = np.where(self.mode[rows] >= 0, last[np.maximum(self.mode[rows], 0)], 0.0)
+        part = self.stack.contributions(x, rows, mode)
+        gap = np.isnan(part).any(axis=1)
+        self.filled[rows[gap]] = 0  # a gap (or a mode never trained): no score across it
+        ok, part = rows[~gap], part[~gap]
+        self.raw[ok, self.at[ok] % self.window] = part.sum(axis=1)
+        self.at[ok] += 1
+        self.filled[ok] += 1
+        full = self.filled[ok] >= self.window
+        ok, part = ok[full], part[full]
+        if not len(ok):
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
+        win = self.raw[ok]
+        score = np.median(win, axis=1) if self.median else win.mean(axis=1)
+        th = self.threshold[ok]
+        mag = np.abs(part)
+        total = mag.sum(axis=1, keepdims=True)
+        shares = np.divide(mag, total, out=np.zeros_like(mag), where=total > 0)
+        for i, sh in zip(ok.tolist(), shares, strict=True):
+            w = self.watches[i]
+            w.shares = sh
+            w.scored += 1
+        values = np.column_stack([np.where(th > 0, score / np.where(th > 0, th, 1.0), score), shares])  # fmt: skip
+        return self.outputs[ok].ravel(), values.ravel()
 
 
 class AnomalyWatch:
@@ -120,6 +185,7 @@ class AnomalyWatch:
         self.bus, self.registry, self.clock = bus, registry, clock
         self.store, self.alarms, self.config = store, alarms, config
         self.watches: list[Watch] = []
+        self._groups: list[_Group] | None = None
         self._problems: dict[tuple[str, str], str] = {}
         self._pairs: list[tuple[ModelSettings, MachineSettings]] = []
         self._tried: dict[tuple[str, str], int] = {}
@@ -162,6 +228,7 @@ class AnomalyWatch:
         outputs = [t.id for t in self.registry.ensure(specs)]
         self.watches = [w for w in self.watches if (w.model.name, w.machine.path) != (model.name, machine.path)]  # fmt: skip
         self.watches.append(Watch(model, machine, v, det, inputs, state, outputs, mode))
+        self._groups = None  # regrouped on the next tick
         self._problems.pop((model.name, machine.path), None)
         if alarms is not None:
             rule = AlarmRule(
@@ -251,54 +318,23 @@ class AnomalyWatch:
 
     async def tick(self, now_ns: int) -> None:
         """A row for every steadily running machine; publish the scores of full windows."""
-        ids: list[int] = []
-        vals: list[float] = []
-        for w in self.watches:
-            part = self._row(w, now_ns)
-            if part is None:
-                continue
-            window = int(w.detector.params["window"])
-            w.raw = [*w.raw[1 - window :], float(part.sum())] if window > 1 else [float(part.sum())]  # fmt: skip
-            if len(w.raw) < window:
-                continue
-            score = w.detector.window_score(np.array(w.raw))
-            total = float(np.abs(part).sum())
-            shares = np.abs(part) / total if total > 0 else np.zeros(len(part))
-            th = w.detector.threshold
-            w.shares = shares
-            ids += w.outputs
-            vals += [score / th if th > 0 else score, *shares.tolist()]
-            w.scored += 1
-        if ids:
+        if self._groups is None:
+            keyed: dict[tuple[Any, ...], list[Watch]] = {}
+            for w in self.watches:
+                p = w.detector.params
+                key = (w.detector.kind, len(w.inputs), int(p["window"]), p["stat"])
+                keyed.setdefault(key, []).append(w)
+            self._groups = [_Group(ws) for ws in keyed.values()]
+        parts = [g.tick(self.last, now_ns) for g in self._groups]
+        ids = np.concatenate([i for i, _ in parts]) if parts else np.zeros(0, dtype=np.int32)
+        if len(ids):
             await self.bus.publish(
                 SampleBatch.from_columns(
-                    tag_ids=np.array(ids, dtype=np.int32),
+                    tag_ids=ids.astype(np.int32),
                     ts_ns=np.full(len(ids), now_ns, dtype=np.int64),
-                    values=np.array(vals),
+                    values=np.concatenate([v for _, v in parts]),
                 )
             )
-
-    def _row(self, w: Watch, now_ns: int) -> np.ndarray | None:
-        """The contributions of the machine's row now, or None if the row does not count
-        (the rule of ``genba.ai._train.steady``, row by row)."""
-        if w.state is None or self.last[w.state] != MachineState.RUNNING:
-            if w.stopped_ns is None:
-                w.stopped_ns = now_ns
-            return None
-        if w.stopped_ns is not None:
-            stop = now_ns - w.stopped_ns
-            settle = min(w.model.settle * stop, w.model.settle_max_s * NS_PER_S)
-            w.settled_ns = now_ns + int(settle)
-            w.stopped_ns = None
-        if now_ns < w.settled_ns:
-            return None
-        row = self.last[w.inputs]
-        mode = None if w.mode is None else self.last[w.mode : w.mode + 1]
-        part = None if np.isnan(row).any() else np.asarray(w.detector.contributions(row[None, :], mode)[0])  # fmt: skip
-        if part is None or np.isnan(part).any():
-            w.raw.clear()  # a gap (or a mode never trained): no score across it
-            return None
-        return part
 
     def health(self) -> dict[str, Any]:
         return {
