@@ -56,7 +56,12 @@ def test_a_fault_alarms_and_names_its_signal(kind: str) -> None:
     x = _normal(200, seed=3)
     x[100:, 1] += 1.0  # pressure 20 of its standard deviations high: a blocked line
     s = det.score(x)
-    assert s.alarm[110:].all()
+    # Isolation Forest cuts only inside the training range: a row beyond it is isolated no
+    # faster than the most extreme training row, so its score saturates (about 1.4 times a
+    # usual row's here, where PCA's T² is hundreds of times) and the window needs more of
+    # the fault to alarm (docs/ai.md)
+    after = 150 if kind == "iforest" else 110
+    assert s.alarm[after:].all()
     assert not s.alarm[:100].any()
     top = np.argmax(np.abs(s.contributions[110:]).mean(axis=0))
     assert NAMES[top] == "pressure"

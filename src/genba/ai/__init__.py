@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from genba.ai._autoencoder import AutoencoderDetector
 from genba.ai._detector import Detector, Scores, load_detector
+from genba.ai._iforest import IsolationForestDetector
 from genba.ai._knn import KnnDetector
 from genba.ai._pca import PcaDetector
 from genba.ai._registry import ModelVersion, latest, versions
@@ -25,7 +27,10 @@ from genba.errors import GenbaError, ModelError
 from genba.historian import Store
 from genba.tags import TagRegistry
 
-DETECTORS: dict[str, type[Detector]] = {d.kind: d for d in (MadDetector, PcaDetector, KnnDetector)}
+DETECTORS: dict[str, type[Detector]] = {
+    d.kind: d
+    for d in (MadDetector, PcaDetector, KnnDetector, IsolationForestDetector, AutoencoderDetector)
+}
 """Every detector kind by name."""
 
 
@@ -92,8 +97,10 @@ __all__ = [
     "ALARM_DEADBAND",
     "DETECTORS",
     "PLANT_RULE",
+    "AutoencoderDetector",
     "Detector",
     "FileResult",
+    "IsolationForestDetector",
     "KnnDetector",
     "MadDetector",
     "ModelVersion",

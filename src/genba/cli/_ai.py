@@ -48,16 +48,17 @@ def _setting(text: str) -> tuple[str, Any]:
 )
 @click.option(
     "--detector",
-    default="pca",
+    default="knn",
     show_default=True,
-    help="Detector kind (genba.ai.DETECTORS: knn, mad, pca).",
+    help="Detector kind (genba.ai.DETECTORS: ae, iforest, knn, mad, pca); knn is SKAB's rule.",
 )
 @click.option(
     "--set",
     "settings",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A detector setting over SKAB's rule (min_roughness=0.4) and the detector's "
+    help="A detector setting over SKAB's rule (min_roughness=0.3, margin=1.5, q=1.0) and the "
+    "detector's "
     "defaults, e.g. --set variance=0.9 (repeatable).",
 )
 @click.option(
@@ -119,7 +120,7 @@ def skab(data: Path, detector: str, settings: tuple[str, ...], patterns: tuple[s
     "example config, the demo line).",
 )
 @click.option("--model", "name", default=None, help="The config's [[model]] of this name (default: one with every default).")  # fmt: skip
-@click.option("--detector", default=None, help="Detector kind over the model's (knn, mad, pca).")  # fmt: skip
+@click.option("--detector", default=None, help="Detector kind over the model's (ae, iforest, knn, mad, pca).")  # fmt: skip
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A detector setting over the plant rule, e.g. --set window=120 (repeatable).")  # fmt: skip
 @click.option("--seeds", default="11,12,13", show_default=True, help="Simulator seeds, comma-separated: a plant each.")  # fmt: skip
 @click.option("--days", default=30.0, show_default=True, help="Simulated days per seed.")
