@@ -53,7 +53,7 @@ def normal(rows: int, seed: int = 0) -> np.ndarray:
 def plant_detector() -> object:
     """A PCA detector by the plant rule, fitted on two products' rows, normalised on speed."""
     x = normal(2000)
-    return make_detector("pca", **PLANT_RULE, conditions="speed").fit(x, SIGNALS, mode=np.arange(2000) % 2 + 1.0)  # fmt: skip
+    return make_detector("pca", **PLANT_RULE, conditions="speed").fit(x, SIGNALS, mode=(np.arange(2000) % 2 + 1).astype(np.float64))  # fmt: skip
 
 
 def median_s(fn: Callable[[], object], runs: int) -> float:

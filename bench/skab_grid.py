@@ -41,7 +41,7 @@ MAX_FAR = 0.20
 
 
 def _finite(x: np.ndarray) -> np.ndarray:
-    return x[~np.isnan(x)]
+    return np.asarray(x[~np.isnan(x)])
 
 
 def figures(c: np.ndarray) -> tuple[float, float, float]:

@@ -291,3 +291,48 @@ async def test_the_node_trains_a_model_without_a_version_and_retrains_it_on_sche
         assert any("model bad for berlin/packaging/line1/filler not trained" in p and "nope" in p for p in watch2.problems())  # fmt: skip
     finally:
         store.close()
+
+
+async def test_a_streaming_model_keeps_learning_normal_rows_in_the_node_and_not_a_fault(plant: Path) -> None:  # fmt: skip
+    from genba.bus import Bus
+    from genba.config import ModelSettings
+    from genba.node._ai import AnomalyWatch
+
+    config = load_config(plant)
+    model = ModelSettings(name="stream", machines="berlin/packaging/line1/filler", detector="hst", train_days=0.5, every_s=5, settings={"window": 20})  # fmt: skip
+    store = open_store(config.store, data_dir=config.data_dir)
+    try:
+        reg = TagRegistry(store.load_tags())
+        watch = AnomalyWatch(
+            [model], list(config.machine), store=store, bus=Bus(reg), registry=reg,
+            clock=RealClock(), alarms=None, config=config,
+        )  # fmt: skip
+        end = T0 + HOURS * 3600 * 10**9
+        assert await watch.train_due(end) == ["stream/berlin/packaging/line1/filler"]
+        (w,) = watch.watches
+        v = w.version
+        span = TimeRange(v.trained_to_ns - 3600 * 10**9, v.trained_to_ns)
+        f = frame(store, reg, w.machine.path, ["state", *v.signals, v.mode], span, 5 * 10**9)
+        rows = f.x[f.x[:, 0] == MachineState.RUNNING][:40]
+        assert w.state is not None
+        assert w.mode is not None
+        ids = np.array([w.state, *w.inputs, w.mode], dtype=np.int32)
+        out = watch.bus.subscribe(f"{w.machine.path}/anomaly/score", name="test")
+        j = v.signals.index("vibration")
+        faulty = rows.copy()
+        faulty[:, 1 + j] *= 10
+        t, learnt, alarmed = end, [], []
+        for row in [*rows, *faulty]:  # its own rows, then a fault
+            seen = float(w.detector.state["seen"][0])
+            t += 5 * 10**9
+            watch.take(SampleBatch.from_columns(tag_ids=ids, ts_ns=np.full(len(ids), t), values=row))  # fmt: skip
+            await watch.tick(t)
+            got = [b for b in await out.drain(timeout=0.01) if isinstance(b, SampleBatch)]
+            alarmed.append(bool(got) and float(got[0].values[0]) > 1.0)
+            learnt.append(float(w.detector.state["seen"][0]) - seen)
+        # every row it scored is learnt, unless its window is in alarm
+        assert learnt == [0.0 if a else 1.0 for a in alarmed]
+        assert sum(alarmed[len(rows) :]) > len(rows) // 2  # the fault alarms ...
+        assert alarmed[-1]  # ... and stays in alarm: the fault is not learnt as normal
+    finally:
+        store.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 from genba.ai._autoencoder import AutoencoderDetector
 from genba.ai._detector import Detector, Scores, load_detector
+from genba.ai._hst import HalfSpaceTreesDetector
 from genba.ai._iforest import IsolationForestDetector
 from genba.ai._knn import KnnDetector
 from genba.ai._pca import PcaDetector
@@ -29,7 +30,14 @@ from genba.tags import TagRegistry
 
 DETECTORS: dict[str, type[Detector]] = {
     d.kind: d
-    for d in (MadDetector, PcaDetector, KnnDetector, IsolationForestDetector, AutoencoderDetector)
+    for d in (
+        MadDetector,
+        PcaDetector,
+        KnnDetector,
+        IsolationForestDetector,
+        AutoencoderDetector,
+        HalfSpaceTreesDetector,
+    )
 }
 """Every detector kind by name."""
 
@@ -100,6 +108,7 @@ __all__ = [
     "AutoencoderDetector",
     "Detector",
     "FileResult",
+    "HalfSpaceTreesDetector",
     "IsolationForestDetector",
     "KnnDetector",
     "MadDetector",

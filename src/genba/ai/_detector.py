@@ -41,8 +41,8 @@ from __future__ import annotations
 import io
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -78,6 +78,8 @@ class Detector(ABC):
     """Base of every detector kind; subclasses set ``kind``, ``DEFAULTS`` and the raw score."""
 
     kind: ClassVar[str]
+    streaming: ClassVar[bool] = False
+    """Whether it keeps learning from the rows it scores (:meth:`learn`)."""
     DEFAULTS: ClassVar[dict[str, Any]] = {}
     COMMON: ClassVar[dict[str, Any]] = {
         "window": 60,
@@ -121,6 +123,9 @@ class Detector(ABC):
     @abstractmethod
     def _raw(self, x: F64) -> F64:
         """Contributions (rows × used signals) of rows without NaN; their sum is the score."""
+
+    def learn(self, x: F64, mode: F64 | None = None) -> None:  # noqa: B027 - optional hook
+        """A streaming kind adds rows to what it learnt; the others learn only in versions."""
 
     @classmethod
     def _stacked(cls, dets: list[Detector]) -> Callable[[F64, npt.NDArray[np.int64]], F64] | None:

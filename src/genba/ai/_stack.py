@@ -61,7 +61,10 @@ class Stack:
         if self.normalised:
             m = np.zeros(len(x)) if mode is None else mode
             rows = np.array(
-                [self.table[w].get(float(v), -1) if self.table[w] else 0 for w, v in zip(which.tolist(), m.tolist(), strict=True)],  # fmt: skip
+                [
+                    self.table[w].get(float(v), -1) if self.table[w] else 0
+                    for w, v in zip(which.tolist(), m.tolist(), strict=True)
+                ],
                 dtype=np.int64,
             )
             a = np.column_stack([np.ones(len(x)), x])

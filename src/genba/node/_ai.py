@@ -105,6 +105,18 @@ class _Group:
         self.settled = np.zeros(n, dtype=np.int64)
         """Rows count again from this time (the settling after the last stop)."""
 
+    def _learn(self, rows: np.ndarray, x: np.ndarray, mode: np.ndarray | None, scored: np.ndarray) -> None:  # fmt: skip
+        """A streaming detector learns each row it scored that is not in alarm."""
+        if not self.stack.dets[0].streaming:
+            return
+        win = self.raw[scored]
+        score = np.median(win, axis=1) if self.median else win.mean(axis=1)
+        alarmed = set(scored[score > self.threshold[scored]].tolist())
+        for j, i in enumerate(rows.tolist()):
+            if i not in alarmed:
+                m = None if mode is None else mode[j : j + 1]
+                self.watches[i].detector.learn(x[j : j + 1], m)
+
     def tick(self, last: np.ndarray, now_ns: int) -> tuple[np.ndarray, np.ndarray]:
         """Output tag ids and values of the machines whose row counts and window is full."""
         state = np.where(self.state >= 0, last[np.maximum(self.state, 0)], np.nan)
@@ -132,7 +144,9 @@ class _Group:
         full = self.filled[ok] >= self.window
         ok, part = ok[full], part[full]
         if not len(ok):
+            self._learn(rows[~gap], x[~gap], None if mode is None else mode[~gap], ok)
             return np.zeros(0, dtype=np.int32), np.zeros(0)
+        self._learn(rows[~gap], x[~gap], None if mode is None else mode[~gap], ok)
         win = self.raw[ok]
         score = np.median(win, axis=1) if self.median else win.mean(axis=1)
         th = self.threshold[ok]
