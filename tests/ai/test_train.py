@@ -44,6 +44,19 @@ tags = ["vibration", "no_such_tag"]
 """
 
 
+def watch_of(
+    models: list[Any], config: GenbaConfig, store: Any, reg: TagRegistry, *, bus: Any = None, trains: bool = False
+) -> Any:  # fmt: skip
+    """The node's ``ai`` component over ``store`` without a node (``trains``: it may train)."""
+    from genba.bus import Bus
+    from genba.node._ai import AnomalyWatch
+
+    return AnomalyWatch(
+        models, list(config.machine), store=store, bus=bus or Bus(reg), registry=reg,
+        clock=RealClock(), alarms=None, config=config if trains else None,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def plant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stopped node's store holding 12 simulated hours of the demo line at 1 Hz."""
@@ -166,7 +179,6 @@ async def test_the_api_lists_the_registry(plant: Path, run_node: Any) -> None:
 
 async def test_the_node_watch_scores_a_running_machine_and_alarms_on_a_fault(plant: Path) -> None:
     from genba.bus import Bus
-    from genba.node._ai import AnomalyWatch
 
     CliRunner().invoke(cli, ["ai", "train", "-c", str(plant), "--model", "watch"])
     config = load_config(plant)
@@ -175,10 +187,7 @@ async def test_the_node_watch_scores_a_running_machine_and_alarms_on_a_fault(pla
         reg = TagRegistry(store.load_tags())
         bus = Bus(reg)
         model = next(m for m in config.model if m.name == "watch")
-        watch = AnomalyWatch(
-            [model], list(config.machine), store=store, bus=bus, registry=reg,
-            clock=RealClock(), alarms=None,
-        )  # fmt: skip
+        watch = watch_of([model], config, store, reg, bus=bus)
         assert watch.problems() == []
         w = next(w for w in watch.watches if w.machine.path.endswith("/filler"))
         out = bus.subscribe(f"{w.machine.path}/anomaly/#", name="test")
@@ -236,17 +245,12 @@ async def test_the_node_watch_scores_a_running_machine_and_alarms_on_a_fault(pla
 
 
 def test_a_model_never_trained_is_a_problem_naming_the_fix(tmp_path: Path) -> None:
-    from genba.bus import Bus
-    from genba.node._ai import AnomalyWatch
 
     config = load_config(write_config(tmp_path, demo_config_text(extra=MODELS)))
     store = open_store(config.store, data_dir=config.data_dir)
     try:
         reg = TagRegistry(store.load_tags())
-        watch = AnomalyWatch(
-            list(config.model), list(config.machine), store=store, bus=Bus(reg),
-            registry=reg, clock=RealClock(), alarms=None,
-        )  # fmt: skip
+        watch = watch_of(list(config.model), config, store, reg)
         assert watch.watches == []
         assert len(watch.problems()) == 4  # three machines of one model, one of the other
         assert "model watch has no trained version for berlin/packaging/line1/filler: the node trains it once it holds 0.5 days of its data" in watch.problems()[0]  # fmt: skip
@@ -255,19 +259,14 @@ def test_a_model_never_trained_is_a_problem_naming_the_fix(tmp_path: Path) -> No
 
 
 async def test_the_node_trains_a_model_without_a_version_and_retrains_it_on_schedule(plant: Path) -> None:  # fmt: skip
-    from genba.bus import Bus
     from genba.config import ModelSettings
-    from genba.node._ai import AnomalyWatch
 
     config = load_config(plant)
     model = ModelSettings(name="in-node", machines="berlin/packaging/line1/filler", train_days=0.5, every_s=5, retrain_days=0.25)  # fmt: skip
     store = open_store(config.store, data_dir=config.data_dir)
     try:
         reg = TagRegistry(store.load_tags())
-        watch = AnomalyWatch(
-            [model], list(config.machine), store=store, bus=Bus(reg), registry=reg,
-            clock=RealClock(), alarms=None, config=config,
-        )  # fmt: skip
+        watch = watch_of([model], config, store, reg, trains=True)
         assert watch.watches == []
         assert len(watch.problems()) == 1
         end = T0 + HOURS * 3600 * 10**9
@@ -282,10 +281,7 @@ async def test_the_node_trains_a_model_without_a_version_and_retrains_it_on_sche
         assert [v.version for v in versions(store, "in-node")] == [1, 2]
         # a model that cannot be trained says why, and the trained one keeps watching
         bad = model.model_copy(update={"name": "bad", "tags": ["nope"]})
-        watch2 = AnomalyWatch(
-            [bad, model], list(config.machine), store=store, bus=Bus(reg), registry=reg,
-            clock=RealClock(), alarms=None, config=config,
-        )  # fmt: skip
+        watch2 = watch_of([bad, model], config, store, reg, trains=True)
         assert await watch2.train_due(later) == []
         assert [w.model.name for w in watch2.watches] == ["in-node"]
         assert any("model bad for berlin/packaging/line1/filler not trained" in p and "nope" in p for p in watch2.problems())  # fmt: skip
@@ -294,19 +290,14 @@ async def test_the_node_trains_a_model_without_a_version_and_retrains_it_on_sche
 
 
 async def test_a_streaming_model_keeps_learning_normal_rows_in_the_node_and_not_a_fault(plant: Path) -> None:  # fmt: skip
-    from genba.bus import Bus
     from genba.config import ModelSettings
-    from genba.node._ai import AnomalyWatch
 
     config = load_config(plant)
     model = ModelSettings(name="stream", machines="berlin/packaging/line1/filler", detector="hst", train_days=0.5, every_s=5, settings={"window": 20})  # fmt: skip
     store = open_store(config.store, data_dir=config.data_dir)
     try:
         reg = TagRegistry(store.load_tags())
-        watch = AnomalyWatch(
-            [model], list(config.machine), store=store, bus=Bus(reg), registry=reg,
-            clock=RealClock(), alarms=None, config=config,
-        )  # fmt: skip
+        watch = watch_of([model], config, store, reg, trains=True)
         end = T0 + HOURS * 3600 * 10**9
         assert await watch.train_due(end) == ["stream/berlin/packaging/line1/filler"]
         (w,) = watch.watches

@@ -290,7 +290,9 @@ class ModelSettings(_Strict):
 
     name: str = Field(description="The model's name, unique, e.g. 'pumps-pca'.")
     machines: str = Field("#", description="Which machines (MQTT-style filter over their paths).")
-    detector: str = Field("pca", description="Detector kind: pca, mad or knn (genba.ai).")
+    detector: str = Field(
+        "pca", description="Detector kind: pca, mad, knn, hst, ae or iforest (genba.ai)."
+    )
     tags: list[str] = Field(
         default_factory=list,
         description="Tag names under each machine, e.g. ['vibration', 'motor_current']; empty: "
