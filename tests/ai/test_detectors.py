@@ -229,3 +229,16 @@ def test_half_space_trees_keep_learning_and_rank_a_fault_as_river_does() -> None
     # other random trees, the same algorithm: the two rank the rows alike
     rank = np.corrcoef(np.argsort(np.argsort(ours)), np.argsort(np.argsort(theirs)))[0, 1]
     assert rank > 0.85
+
+
+@pytest.mark.parametrize("stat", ["mean", "median", "ewma"])
+def test_a_stream_keeping_the_last_window_scores_what_the_batch_scores(stat: str) -> None:
+    det = make_detector("pca", window=7, stat=stat).fit(_normal(400), NAMES)
+    raw = det.contributions(_normal(60, seed=11)).sum(axis=1)
+    batch = det._window(raw)
+    windows = np.lib.stride_tricks.sliding_window_view(raw, 7)  # oldest first
+    np.testing.assert_allclose(det.window_scores(windows), batch[6:], rtol=1e-12)
+    assert np.isnan(batch[:6]).all()
+    if stat == "ewma":  # the newest row weighs most: a late jump moves it more than the mean
+        jump = np.r_[np.zeros(6), 1.0]
+        assert det.window_scores(jump[None, :])[0] > jump.mean()

@@ -327,3 +327,43 @@ async def test_a_streaming_model_keeps_learning_normal_rows_in_the_node_and_not_
         assert alarmed[-1]  # ... and stays in alarm: the fault is not learnt as normal
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("stat", ["mean", "ewma"])
+async def test_the_node_keeps_each_window_in_order(plant: Path, stat: str) -> None:
+    """The watch's ring of raw scores, read oldest first: a weighted window (ewma) scores in the
+    node what it scores in the batch, as the median and the mean do."""
+    from genba.bus import Bus
+
+    CliRunner().invoke(cli, ["ai", "train", "-c", str(plant), "--model", "watch"])
+    config = load_config(plant)
+    store = open_store(config.store, data_dir=config.data_dir)
+    try:
+        reg = TagRegistry(store.load_tags())
+        bus = Bus(reg)
+        model = next(m for m in config.model if m.name == "watch")
+        watch = watch_of([model], config, store, reg, bus=bus)
+        w = next(w for w in watch.watches if w.machine.path.endswith("/filler"))
+        w.detector.params.update(stat=stat, window=25)
+        out = bus.subscribe(f"{w.machine.path}/anomaly/score", name="test")
+        v = w.version
+        span = TimeRange(v.trained_from_ns, v.trained_from_ns + 3 * 3600 * 10**9)
+        f = frame(store, reg, w.machine.path, ["state", *v.signals, v.mode], span, 5 * 10**9)
+        assert w.state is not None
+        assert w.mode is not None
+        ids = np.array([w.state, *w.inputs, w.mode], dtype=np.int32)
+        published: dict[int, float] = {}
+        for t, row in zip(f.t_ns.tolist(), f.x, strict=True):
+            watch.take(SampleBatch.from_columns(tag_ids=ids, ts_ns=np.full(len(ids), t), values=row))  # fmt: skip
+            await watch.tick(t)
+            for item in await out.drain(timeout=0):
+                if isinstance(item, SampleBatch):
+                    published[t] = float(item.values[0])
+        rows = steady(f.t_ns, f.x[:, 0] == MachineState.RUNNING, model.settle, model.settle_max_s)
+        batch = w.detector.score(f.x[rows, 1:-1], mode=f.x[rows, -1]).score / w.detector.threshold
+        want = {t: s for t, s in zip(f.t_ns[rows].tolist(), batch.tolist(), strict=True) if s == s}
+        assert len(want) > 500
+        assert published.keys() == want.keys()
+        assert np.allclose([published[t] for t in want], list(want.values()), rtol=1e-9)
+    finally:
+        store.close()

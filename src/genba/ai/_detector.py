@@ -33,7 +33,8 @@ Two settings make it fit a machine's operating modes (docs/ai.md, "Operating mod
   not its worst hours.
 
 ``stat`` = ``median`` takes the trailing median instead of the mean: more than half the window
-must be anomalous, so a transient shorter than half the window never alarms.
+must be anomalous, so a transient shorter than half the window never alarms; ``ewma`` an
+exponentially weighted mean (span ``window``): the newest rows weigh most.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ F64 = npt.NDArray[np.float64]
 
 FORMAT = 1
 """Version of the saved layout (the JSON header's ``format``)."""
-STATS = ("mean", "median")
+STATS = ("mean", "median", "ewma")
 
 
 @dataclass(frozen=True)
@@ -255,13 +256,18 @@ class Detector(ABC):
         window = int(self.params["window"])
         if self.params["stat"] == "median":
             return _trailing_median(raw, window)
+        if self.params["stat"] == "ewma":
+            return _trailing_ewma(raw, window)
         return _trailing_mean(raw, window)
 
-    def window_score(self, raw: F64) -> float:
-        """The score of the last ``window`` raw row scores (a stream keeps them)."""
+    def window_scores(self, raw: F64) -> F64:
+        """The score of each row of ``raw`` (rows × ``window`` raw scores, oldest first): what
+        a stream that keeps each machine's last ``window`` raw scores publishes."""
         if self.params["stat"] == "median":
-            return float(np.median(raw))
-        return float(np.mean(raw))
+            return np.asarray(np.median(raw, axis=1))
+        if self.params["stat"] == "ewma":
+            return np.asarray(raw @ ewma_weights(raw.shape[1]))
+        return np.asarray(raw.mean(axis=1))
 
     def score(self, x: F64, mode: F64 | None = None) -> Scores:
         """Score each row of ``x`` (the signals of :meth:`fit`, in its order; ``mode`` as in
@@ -386,6 +392,34 @@ def _trailing_median(x: F64, window: int) -> F64:
     step = max(1, 4_000_000 // window)  # a few tens of MB at a time
     for a in range(0, len(view), step):
         out[window - 1 + a : window - 1 + a + len(view[a : a + step])] = np.median(view[a : a + step], axis=1)  # fmt: skip
+    return out
+
+
+def ewma_weights(window: int) -> F64:
+    """Weights of the exponentially weighted mean over ``window`` rows, oldest first: span
+    ``window`` (α = 2 / (window + 1)), cut at the window and normalised to add up to 1.
+
+    >>> ewma_weights(3).round(3).tolist()
+    [0.143, 0.286, 0.571]
+    """
+    alpha = 2.0 / (window + 1)
+    w = (1 - alpha) ** np.arange(window - 1, -1, -1)
+    return np.asarray(w / w.sum())
+
+
+def _trailing_ewma(x: F64, window: int) -> F64:
+    """The exponentially weighted mean of each row and the ``window - 1`` before it (the
+    newest weighs most); NaN as :func:`_trailing_mean`.
+
+    >>> _trailing_ewma(np.array([1.0, 1, 4, np.nan, 2, 2, 2]), 3).round(3).tolist()
+    [nan, nan, 2.714, nan, nan, nan, 2.0]
+    """
+    out = np.full(len(x), np.nan)
+    if window <= 1:
+        return x.copy()
+    if len(x) < window:
+        return out
+    out[window - 1 :] = np.convolve(x, ewma_weights(window)[::-1], mode="valid")
     return out
 
 

@@ -92,12 +92,12 @@ class _Group:
         self.mode = np.array([-1 if w.mode is None else w.mode for w in watches], dtype=np.int64)
         self.outputs = np.array([w.outputs for w in watches], dtype=np.int32)
         self.window = int(watches[0].detector.params["window"])
-        self.median = watches[0].detector.params["stat"] == "median"
         self.threshold = np.array([w.detector.threshold for w in watches])
         self.settle = np.array([w.model.settle for w in watches])
         self.settle_max_ns = np.array([w.model.settle_max_s * NS_PER_S for w in watches])
         self.raw = np.zeros((n, self.window))
-        """The raw scores of each machine's last ``window`` rows (a ring; order is moot)."""
+        """The raw scores of each machine's last ``window`` rows (a ring, its next slot at
+        ``at``)."""
         self.filled = np.zeros(n, dtype=np.int64)
         self.at = np.zeros(n, dtype=np.int64)
         self.stopped = np.full(n, -1, dtype=np.int64)
@@ -109,13 +109,17 @@ class _Group:
         """A streaming detector learns each row it scored that is not in alarm."""
         if not self.stack.dets[0].streaming:
             return
-        win = self.raw[scored]
-        score = np.median(win, axis=1) if self.median else win.mean(axis=1)
+        score = self._scores(scored)
         alarmed = set(scored[score > self.threshold[scored]].tolist())
         for j, i in enumerate(rows.tolist()):
             if i not in alarmed:
                 m = None if mode is None else mode[j : j + 1]
                 self.watches[i].detector.learn(x[j : j + 1], m)
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        """The window scores of full windows, oldest raw score first (the ring's next slot)."""
+        order = (self.at[rows][:, None] + np.arange(self.window)) % self.window
+        return self.stack.dets[0].window_scores(self.raw[rows[:, None], order])
 
     def tick(self, last: np.ndarray, now_ns: int) -> tuple[np.ndarray, np.ndarray]:
         """Output tag ids and values of the machines whose row counts and window is full."""
@@ -147,8 +151,7 @@ class _Group:
             self._learn(rows[~gap], x[~gap], None if mode is None else mode[~gap], ok)
             return np.zeros(0, dtype=np.int32), np.zeros(0)
         self._learn(rows[~gap], x[~gap], None if mode is None else mode[~gap], ok)
-        win = self.raw[ok]
-        score = np.median(win, axis=1) if self.median else win.mean(axis=1)
+        score = self._scores(ok)
         th = self.threshold[ok]
         mag = np.abs(part)
         total = mag.sum(axis=1, keepdims=True)
