@@ -367,3 +367,21 @@ async def test_the_node_keeps_each_window_in_order(plant: Path, stat: str) -> No
         assert np.allclose([published[t] for t in want], list(want.values()), rtol=1e-9)
     finally:
         store.close()
+
+
+def test_a_version_names_the_library_that_fitted_it(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    from genba.ai import make_detector
+    from genba.ai._registry import save_version
+    from genba.historian.duckdb import DuckDBStore
+
+    store = DuckDBStore(tmp_path / "models.duckdb")
+    try:
+        x = np.random.default_rng(0).normal(size=(300, 3))
+        det = make_detector("iforest").fit(x, ["a", "b", "c"])
+        v = save_version(store, "m", "s/a/l/m", det, trained_from_ns=0, trained_to_ns=1, rows=300, metrics={}, now_ns=1)  # fmt: skip
+        assert v.libraries["scikit-learn"] == metadata.version("scikit-learn")
+        np.testing.assert_array_equal(load_version(v).score(x).score, det.score(x).score)
+    finally:
+        store.close()

@@ -22,6 +22,7 @@ from genba.ai._iforest import sklearn_needed
 
 
 class AutoencoderDetector(Detector):
+    fitted_by: ClassVar[tuple[str, ...]] = ("scikit-learn",)
     kind: ClassVar[str] = "ae"
     DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 200, "steps": 4000, "seed": 0}
 

@@ -81,6 +81,8 @@ class Detector(ABC):
     kind: ClassVar[str]
     streaming: ClassVar[bool] = False
     """Whether it keeps learning from the rows it scores (:meth:`learn`)."""
+    fitted_by: ClassVar[tuple[str, ...]] = ()
+    """Distributions beyond numpy that fit it (their versions go into the registry)."""
     DEFAULTS: ClassVar[dict[str, Any]] = {}
     COMMON: ClassVar[dict[str, Any]] = {
         "window": 60,

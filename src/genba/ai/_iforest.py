@@ -48,6 +48,7 @@ def sklearn_needed(kind: str) -> Any:
 
 
 class IsolationForestDetector(Detector):
+    fitted_by: ClassVar[tuple[str, ...]] = ("scikit-learn",)
     kind: ClassVar[str] = "iforest"
     DEFAULTS: ClassVar[dict[str, Any]] = {"trees": 100, "samples": 256, "seed": 0}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from importlib import metadata
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,8 @@ def save_version(
         trained_to_ns=trained_to_ns,
         rows=rows,
         metrics=metrics,
-        libraries={"genba": __version__, "numpy": np.__version__},
+        libraries={"genba": __version__, "numpy": np.__version__}
+        | {d: metadata.version(d) for d in det.fitted_by},  # fmt: skip
         sha256=hashlib.sha256(data).hexdigest(),
         created_ns=now_ns,
         model_b64=base64.b64encode(data).decode("ascii"),
