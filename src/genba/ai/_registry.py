@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from importlib import metadata
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 import numpy as np
