@@ -96,7 +96,7 @@ def save_version(
         rows=rows,
         metrics=metrics,
         libraries={"genba": __version__, "numpy": np.__version__}
-        | {d: metadata.version(d) for d in det.fitted_by},  # fmt: skip
+        | {d: metadata.version(d) for d in det.fitted_by},
         sha256=hashlib.sha256(data).hexdigest(),
         created_ns=now_ns,
         model_b64=base64.b64encode(data).decode("ascii"),
