@@ -173,6 +173,29 @@ def sim(config_path: Path | None, name: str | None, detector: str | None, settin
     click.echo(f"detector {kind} {json.dumps(model.settings)} over the plant rule; scenario {report.scenario}, trained on {train_days} of {days} days")  # fmt: skip
 
 
+@evaluate.command()
+@click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="A folder of C-MAPSS files: train_FDxxx.txt(.gz), and test_FDxxx / RUL_FDxxx when there.")  # fmt: skip
+@click.option("--subset", "subsets", multiple=True, type=click.Choice(["FD001", "FD002", "FD003", "FD004"]), help="Only this subset (repeatable; default: every one found).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)  # fmt: skip
+def cmapss(data: Path, subsets: tuple[str, ...], fmt: str) -> None:
+    """Remaining useful life on NASA's C-MAPSS: trained on train_FDxxx (RUL capped at 125);
+    each test unit predicted at its last cycle when test_FDxxx and RUL_FDxxx are in --data
+    (RMSE against the capped and the uncapped truth, NASA's score), cross-validation by unit
+    otherwise (docs/ai.md). Needs the ml extra (scikit-learn)."""
+    from genba.ai._cmapss import evaluate_cmapss, to_json
+
+    try:
+        results = evaluate_cmapss(data, list(subsets) or None)
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+    if fmt == "json":
+        click.echo(json.dumps(to_json(results), indent=1))
+        return
+    cols = ["subset", "protocol", "units", "predictions", "rmse", "rmse_uncapped", "nasa_score"]
+    rows = [[r.subset, r.protocol, r.units, r.predictions, round(r.rmse, 2), round(r.rmse_uncapped, 2), round(r.nasa, 1)] for r in results]  # fmt: skip
+    click.echo(render(cols, rows, "table"))
+
+
 @ai.command()
 @config_option
 @click.option("--model", "name", default=None, help="Only the [[model]] of this name.")
