@@ -84,7 +84,7 @@ def nasa_score(pred: F64, true: F64) -> float:
     """NASA's asymmetric score (Saxena et al. 2008): late predictions cost more.
 
     >>> round(nasa_score(np.array([110.0, 90.0]), np.array([100.0, 100.0])), 4)
-    2.8214
+    2.8764
     """
     d = pred - true
     return float(np.sum(np.where(d < 0, np.exp(-d / 13.0), np.exp(d / 10.0)) - 1.0))
@@ -202,7 +202,7 @@ def validate(train: Units, subset: str, params: dict[str, Any] | None = None, se
                      rmse(p, t), nasa_score(p, np.minimum(t, CAP)), per_fold)  # fmt: skip
 
 
-def test_set(train: Units, test: Units, true_rul: F64, subset: str) -> SetResult:
+def score_test_set(train: Units, test: Units, true_rul: F64, subset: str) -> SetResult:
     """Trained on every training unit; each test unit predicted at its last cycle."""
     feats, model = fit(train)
     x = feats(test)
@@ -232,7 +232,7 @@ def evaluate_cmapss(folder: Path, subsets: list[str] | None = None) -> list[SetR
             opener = gzip.open if ru.suffix == ".gz" else open
             with opener(ru, "rt") as f:
                 true = np.atleast_1d(np.loadtxt(f)).astype(np.float64)
-            out.append(test_set(train, read(te), true, s))
+            out.append(score_test_set(train, read(te), true, s))
         else:
             out.append(validate(train, s))
     if not out:
