@@ -50,7 +50,7 @@ def normal(rows: int, seed: int = 0) -> np.ndarray:
     return np.asarray(base @ mix + rng.normal(0, 0.1, (rows, 6)) + 50)
 
 
-def plant_detector() -> object:
+def plant_detector() -> Detector:
     """A PCA detector by the plant rule, fitted on two products' rows, normalised on speed."""
     x = normal(2000)
     return make_detector("pca", **PLANT_RULE, conditions="speed").fit(x, SIGNALS, mode=(np.arange(2000) % 2 + 1).astype(np.float64))  # fmt: skip
@@ -77,7 +77,6 @@ def bus_path(machines: int, runs: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         store = DuckDBStore(Path(tmp) / "bench.duckdb")
         det = plant_detector()
-        assert isinstance(det, Detector)
         for p in paths:  # one trained version a machine (the same model: cost is what counts)
             save_version(store, "watch", p, det, trained_from_ns=0, trained_to_ns=1, rows=2000, metrics={}, now_ns=1, mode="product")  # fmt: skip
         watch = AnomalyWatch(config.model, list(config.machine), store=store, bus=Bus(reg), registry=reg, clock=RealClock(), alarms=None)  # fmt: skip
@@ -102,7 +101,6 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     det = plant_detector()
-    assert isinstance(det, Detector)
     x = normal(args.rows, seed=2)
     modes = np.arange(args.rows) % 2 + 1.0
     score_s = median_s(lambda: det.score(x, mode=modes), args.runs)

@@ -57,6 +57,22 @@ def watch_of(
     )  # fmt: skip
 
 
+async def replay(watch: Any, w: Any, out: Any, f: Any, ids: np.ndarray, model: Any) -> tuple[dict[int, float], dict[int, float], np.ndarray]:  # fmt: skip
+    """Feed frame ``f`` (state, signals, mode) to the watch tick by tick: the scores it
+    published, the batch path's scores of the same steady rows, and those rows."""
+    published: dict[int, float] = {}
+    for t, row in zip(f.t_ns.tolist(), f.x, strict=True):
+        watch.take(SampleBatch.from_columns(tag_ids=ids, ts_ns=np.full(len(ids), t), values=row))  # fmt: skip
+        await watch.tick(t)
+        for item in await out.drain(timeout=0):
+            if isinstance(item, SampleBatch):
+                published[t] = float(item.values[0])
+    rows = steady(f.t_ns, f.x[:, 0] == MachineState.RUNNING, model.settle, model.settle_max_s)
+    batch = w.detector.score(f.x[rows, 1:-1], mode=f.x[rows, -1]).score / w.detector.threshold
+    want = {t: s for t, s in zip(f.t_ns[rows].tolist(), batch.tolist(), strict=True) if s == s}
+    return published, want, rows
+
+
 @pytest.fixture(scope="module")
 def plant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stopped node's store holding 12 simulated hours of the demo line at 1 Hz."""
@@ -199,16 +215,7 @@ async def test_the_node_watch_scores_a_running_machine_and_alarms_on_a_fault(pla
         assert w.state is not None
         assert w.mode is not None
         ids = np.array([w.state, *w.inputs, w.mode], dtype=np.int32)
-        published: dict[int, float] = {}
-        for t, row in zip(f.t_ns.tolist(), f.x, strict=True):
-            watch.take(SampleBatch.from_columns(tag_ids=ids, ts_ns=np.full(len(ids), t), values=row))  # fmt: skip
-            await watch.tick(t)
-            for item in await out.drain(timeout=0):
-                if isinstance(item, SampleBatch):
-                    published[t] = float(item.values[0])
-        rows = steady(f.t_ns, f.x[:, 0] == MachineState.RUNNING, model.settle, model.settle_max_s)
-        batch = w.detector.score(f.x[rows, 1:-1], mode=f.x[rows, -1]).score / w.detector.threshold
-        want = {t: s for t, s in zip(f.t_ns[rows].tolist(), batch.tolist(), strict=True) if s == s}
+        published, want, rows = await replay(watch, w, out, f, ids, model)
         assert len(want) > 1000
         assert published.keys() == want.keys()
         assert np.allclose([published[t] for t in want], list(want.values()), rtol=1e-9)
@@ -352,16 +359,7 @@ async def test_the_node_keeps_each_window_in_order(plant: Path, stat: str) -> No
         assert w.state is not None
         assert w.mode is not None
         ids = np.array([w.state, *w.inputs, w.mode], dtype=np.int32)
-        published: dict[int, float] = {}
-        for t, row in zip(f.t_ns.tolist(), f.x, strict=True):
-            watch.take(SampleBatch.from_columns(tag_ids=ids, ts_ns=np.full(len(ids), t), values=row))  # fmt: skip
-            await watch.tick(t)
-            for item in await out.drain(timeout=0):
-                if isinstance(item, SampleBatch):
-                    published[t] = float(item.values[0])
-        rows = steady(f.t_ns, f.x[:, 0] == MachineState.RUNNING, model.settle, model.settle_max_s)
-        batch = w.detector.score(f.x[rows, 1:-1], mode=f.x[rows, -1]).score / w.detector.threshold
-        want = {t: s for t, s in zip(f.t_ns[rows].tolist(), batch.tolist(), strict=True) if s == s}
+        published, want, _ = await replay(watch, w, out, f, ids, model)
         assert len(want) > 500
         assert published.keys() == want.keys()
         assert np.allclose([published[t] for t in want], list(want.values()), rtol=1e-9)
