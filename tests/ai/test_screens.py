@@ -33,7 +33,11 @@ async def test_models_page_trends_and_the_alarm_link(
     rn: RunningNode = await run_node(load_config(plant))
     p, problems = page
     await p.goto(rn.url + "/models")
-    await p.wait_for_function("document.body.dataset.ready === '1'", timeout=15_000)
+    try:
+        await p.wait_for_function("document.body.dataset.ready === '1'", timeout=15_000)
+    except Exception:
+        shown = await p.locator("#error").inner_text()
+        raise AssertionError(f"the models page never got ready: {problems} {shown!r}") from None
     rows = p.locator("#model-list tbody tr")
     want = {v["version"] for v in (await rn.http.get("/api/models", params={"name": "watch"})).json() if v["machine"] == FILLER}  # fmt: skip
     row = p.locator(f'tr[data-model="watch/{FILLER}"][data-version="{max(want)}"]')
@@ -43,6 +47,12 @@ async def test_models_page_trends_and_the_alarm_link(
     assert "vibration" in text
     assert "product" in text
     assert await rows.count() >= 3
+    assert await row.get_attribute("data-serving") == "1"  # the first version: in service
+    assert "in service" in text
+    # the champion/challenger history: the first version of each machine, promoted on arrival
+    first = p.locator(f'#decisions tr[data-model="watch/{FILLER}"][data-challenger="1"]')
+    assert await first.count() == 1
+    assert "the first version" in await first.inner_text()
     await p.screenshot(path=ARTIFACTS / "models.png", full_page=True)
     # an anomaly: the score over its threshold, vibration's share largest
     reg = rn.node.registry

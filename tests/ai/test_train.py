@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genba.ai import load_version, versions
+from genba.ai import decisions, load_version, pin, versions
 from genba.ai._registry import RECORD_KIND
 from genba.ai._train import frame, running_rows, steady
 from genba.cli import cli
@@ -151,7 +151,7 @@ def test_a_version_scores_its_training_rows_as_trained_and_fails_when_altered(pl
 def test_an_unknown_model_name_lists_the_known_ones(plant: Path) -> None:
     r = CliRunner().invoke(cli, ["ai", "train", "-c", str(plant), "--model", "nope"])
     assert r.exit_code == 1
-    assert "no [[model]] named 'nope'; models: watch, broken" in r.output
+    assert "no [[model]] or [[rul]] named 'nope'; models: watch, broken" in r.output
 
 
 async def test_the_api_lists_the_registry(plant: Path, run_node: Any) -> None:
@@ -269,7 +269,7 @@ async def test_the_node_trains_a_model_without_a_version_and_retrains_it_on_sche
     from genba.config import ModelSettings
 
     config = load_config(plant)
-    model = ModelSettings(name="in-node", machines="berlin/packaging/line1/filler", train_days=0.5, every_s=5, retrain_days=0.25)  # fmt: skip
+    model = ModelSettings(name="in-node", machines="berlin/packaging/line1/filler", train_days=0.5, every_s=5, retrain_days=0.25, holdout_days=0.1)  # fmt: skip
     store = open_store(config.store, data_dir=config.data_dir)
     try:
         reg = TagRegistry(store.load_tags())
@@ -283,9 +283,22 @@ async def test_the_node_trains_a_model_without_a_version_and_retrains_it_on_sche
         assert await watch.train_due(end + 3600 * 10**9) == []  # not due yet
         later = end + 6 * 3600 * 10**9
         assert await watch.train_due(later) == ["in-node/berlin/packaging/line1/filler"]
+        # the retrained version is a challenger, trained up to holdout_days before: the
+        # store holds nothing after `end`, so there is nothing unseen to judge it on, and the
+        # champion stays in service (a person can still pin it)
+        assert [(v.version, v.trained_to_ns, v.as_of_ns) for v in versions(store, "in-node")] == [
+            (1, end, end), (2, later - 8640 * 10**9, later),
+        ]  # fmt: skip
         (w,) = watch.watches
-        assert (w.version.version, w.version.trained_to_ns) == (2, later)
-        assert [v.version for v in versions(store, "in-node")] == [1, 2]
+        assert w.version.version == 1
+        d = decisions(store, "in-node")
+        assert [(x.challenger, x.promoted) for x in d] == [(1, True), (2, False)]
+        assert d[1].reason.startswith("champion kept: ")
+        assert d[1].rows == 0
+        assert await watch.train_due(later + 3600 * 10**9) == []  # not due again yet
+        pin(store, "in-node", w.machine.path, 2, later)
+        assert watch.serve("in-node", w.machine.path).version == 2
+        assert [w.version.version for w in watch.watches] == [2]
         # a model that cannot be trained says why, and the trained one keeps watching
         bad = model.model_copy(update={"name": "bad", "tags": ["nope"]})
         watch2 = watch_of([bad, model], config, store, reg, trains=True)

@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from genba.ai._autoencoder import AutoencoderDetector
+from genba.ai._champion import Decision, decisions, in_service, pin, pinned, rollback
 from genba.ai._detector import Detector, Scores, load_detector
 from genba.ai._hst import HalfSpaceTreesDetector
 from genba.ai._iforest import IsolationForestDetector
+from genba.ai._iterate import challenge
 from genba.ai._knn import KnnDetector
 from genba.ai._pca import PcaDetector
 from genba.ai._registry import ModelVersion, latest, versions
 from genba.ai._robust import MadDetector
+from genba.ai._rul import RulModel, RulNow, estimate_now, train_rul
 from genba.ai._simeval import ALARM_DEADBAND, SimReport, evaluate_sim
 from genba.ai._skab import FileResult, SkabReport, evaluate_skab, nab_score, outlier_counts
 from genba.ai._train import PLANT_RULE, machines_of, train
@@ -59,6 +62,13 @@ def load_version(v: ModelVersion) -> Detector:
     return v.load(DETECTORS)
 
 
+def load_rul(v: ModelVersion) -> RulModel:
+    """The RUL model of a registry version, once it passes its hash check."""
+    if v.detector != RulModel.kind:
+        raise ModelError(f"model {v.name} of {v.machine} is a {v.detector} detector, not a RUL model")  # fmt: skip
+    return RulModel.load(v.data())
+
+
 @dataclass(frozen=True)
 class Trained:
     """What training one model for one machine gave: a version, or why not."""
@@ -67,6 +77,8 @@ class Trained:
     machine: str
     version: ModelVersion | None
     error: str = ""
+    decision: Decision | None = None
+    """Whether the new version went into service, and why (:mod:`genba.ai._champion`)."""
 
 
 def train_models(
@@ -78,14 +90,24 @@ def train_models(
     name: str | None = None,
     end_ns: int | None = None,
 ) -> list[Trained]:
-    """Train every ``[[model]]`` (or the one named) for each machine it matches, on the data
-    before ``end_ns`` (now); one machine that cannot be trained does not stop the others."""
+    """Train every ``[[model]]`` and ``[[rul]]`` (or the one named) for each machine it
+    matches, on the data before ``end_ns`` (now), as a challenger to the version in service
+    (:func:`~genba.ai._iterate.challenge`); one machine that cannot be trained does not stop
+    the others."""
     models = [m for m in config.model if name is None or m.name == name]
-    if not models:
-        known = ", ".join(m.name for m in config.model) or "(no [[model]] in the config)"
-        raise ModelError(f"no [[model]] named {name!r}; models: {known}")
+    ruls = [r for r in config.rul if name is None or r.name == name]
+    if not models and not ruls:
+        known = ", ".join(m.name for m in [*config.model, *config.rul]) or "(no [[model]] or [[rul]] in the config)"  # fmt: skip
+        raise ModelError(f"no [[model]] or [[rul]] named {name!r}; models: {known}")
     end = clock.now_ns() if end_ns is None else end_ns
     out = []
+    for rul in ruls:
+        for machine in machines_of(config, rul):
+            try:
+                v, d = challenge(config, store, registry, clock, rul, machine, end)
+                out.append(Trained(rul.name, machine.path, v, decision=d))
+            except GenbaError as e:
+                out.append(Trained(rul.name, machine.path, None, str(e)))
     for model in models:
         if model.detector not in DETECTORS:
             raise ModelError(
@@ -94,8 +116,8 @@ def train_models(
             )
         for machine in machines_of(config, model):
             try:
-                v = train(config, store, registry, clock, model, machine, end, DETECTORS[model.detector])  # fmt: skip
-                out.append(Trained(model.name, machine.path, v))
+                v, d = challenge(config, store, registry, clock, model, machine, end, DETECTORS)
+                out.append(Trained(model.name, machine.path, v, decision=d))
             except GenbaError as e:
                 out.append(Trained(model.name, machine.path, None, str(e)))
     return out
@@ -106,6 +128,7 @@ __all__ = [
     "DETECTORS",
     "PLANT_RULE",
     "AutoencoderDetector",
+    "Decision",
     "Detector",
     "FileResult",
     "HalfSpaceTreesDetector",
@@ -114,19 +137,30 @@ __all__ = [
     "MadDetector",
     "ModelVersion",
     "PcaDetector",
+    "RulModel",
+    "RulNow",
     "Scores",
     "SimReport",
     "SkabReport",
     "Trained",
+    "challenge",
+    "decisions",
+    "estimate_now",
     "evaluate_sim",
     "evaluate_skab",
+    "in_service",
     "latest",
     "load",
+    "load_rul",
     "load_version",
     "make_detector",
     "nab_score",
     "outlier_counts",
+    "pin",
+    "pinned",
+    "rollback",
     "train",
     "train_models",
+    "train_rul",
     "versions",
 ]

@@ -27,7 +27,7 @@ class AutoencoderDetector(Detector):
     DEFAULTS: ClassVar[dict[str, Any]] = {"epochs": 200, "steps": 4000, "seed": 0}
 
     def _fit(self, x: F64) -> None:
-        sklearn_needed(self.kind)
+        sklearn_needed(f"detector {self.kind!r}")
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPRegressor
 

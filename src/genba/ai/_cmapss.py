@@ -148,7 +148,7 @@ def _trailing(z: F64, unit: I64, w: int, what: str) -> F64:
 
 
 def fit(train: Units, params: dict[str, Any] | None = None, seed: int = 0) -> tuple[Features, Any]:
-    sklearn_needed("cmapss")
+    sklearn_needed("genba ai evaluate cmapss")
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     feats = Features(train)

@@ -218,40 +218,15 @@ class Detector(ABC):
     def _fit_norm(self, x: F64, mode: F64, cond: npt.NDArray[np.bool_]) -> F64:
         """Per mode, each signal's straight line on the conditions and its residual spread;
         the rows normalised (conditions 0: they are not scored)."""
-        values, coef, scale = [], [], []
         need = max(int(self.params["min_rows"]), int(cond.sum()) + 2)
-        for v in np.unique(mode):
-            r = x[mode == v]
-            if len(r) < need:
-                continue  # too few rows to learn this mode: its rows get no score
-            a = np.column_stack([np.ones(len(r)), r[:, cond]])
-            b, *_ = np.linalg.lstsq(a, r, rcond=None)
-            sd = (r - a @ b).std(axis=0)
-            values.append(v)
-            coef.append(b)
-            scale.append(np.where(sd > 0, sd, 1.0))
-        if not values:
-            raise ModelError(
-                f"no mode has {need} training rows: train on a longer window, or on fewer modes"
-            )
-        self.norm = {"modes": np.array(values), "coef": np.array(coef), "scale": np.array(scale)}
+        self.norm = fit_norm(x, mode, cond, need)
         return self._normalise(x, mode)
 
     def _normalise(self, x: F64, mode: F64) -> F64:
         """Rows as residuals of their mode (NaN for a mode not learned); conditions 0."""
-        n = self.norm
-        if not n:
+        if not self.norm:
             return x
-        k = np.searchsorted(n["modes"], mode)
-        k = np.minimum(k, len(n["modes"]) - 1)
-        known = n["modes"][k] == mode
-        cond = self._condition_columns()
-        a = np.column_stack([np.ones(len(x)), x[:, cond]])
-        pred = np.einsum("ij,ijk->ik", a, n["coef"][k])
-        z = (x - pred) / n["scale"][k]
-        z[:, cond] = 0.0
-        z[~known] = np.nan
-        return np.asarray(z)
+        return apply_norm(self.norm, x, mode, self._condition_columns())
 
     def _window(self, raw: F64) -> F64:
         """The trailing statistic of raw row scores (the score)."""
@@ -345,6 +320,48 @@ def load_detector(data: bytes, kinds: dict[str, type[Detector]]) -> Detector:
     det.state = {k.removeprefix("state_"): v for k, v in arrays.items() if k.startswith("state_")}
     det.norm = {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
     return det
+
+
+def fit_norm(x: F64, mode: F64, cond: npt.NDArray[np.bool_], need: int) -> dict[str, F64]:
+    """Per mode (a code per row), each column's least-squares line on the condition columns
+    ``cond`` and the spread of its residual; a mode with fewer than ``need`` rows is not
+    learnt (its rows normalise to NaN).
+
+    >>> x = np.array([[1.0, 12.0], [2.0, 22.5], [3.0, 31.5], [4.0, 42.0]])
+    >>> n = fit_norm(x, np.zeros(4), np.array([True, False]), 3)
+    >>> n["coef"][0].round(2).tolist()  # intercepts, then slopes: column 1 = 2.25 + 9.9 × column 0
+    [[0.0, 2.25], [1.0, 9.9]]
+    """
+    values, coef, scale = [], [], []
+    for v in np.unique(mode):
+        r = x[mode == v]
+        if len(r) < need:
+            continue  # too few rows to learn this mode: its rows get no score
+        a = np.column_stack([np.ones(len(r)), r[:, cond]])
+        b, *_ = np.linalg.lstsq(a, r, rcond=None)
+        sd = (r - a @ b).std(axis=0)
+        values.append(v)
+        coef.append(b)
+        scale.append(np.where(sd > 0, sd, 1.0))
+    if not values:
+        raise ModelError(
+            f"no mode has {need} training rows: train on a longer window, or on fewer modes"
+        )
+    return {"modes": np.array(values), "coef": np.array(coef), "scale": np.array(scale)}
+
+
+def apply_norm(norm: dict[str, F64], x: F64, mode: F64, cond: npt.NDArray[np.bool_]) -> F64:
+    """Rows as residuals of their mode's lines over the residual spread (:func:`fit_norm`);
+    NaN for a mode not learnt; the condition columns 0."""
+    k = np.searchsorted(norm["modes"], mode)
+    k = np.minimum(k, len(norm["modes"]) - 1)
+    known = norm["modes"][k] == mode
+    a = np.column_stack([np.ones(len(x)), x[:, cond]])
+    pred = np.einsum("ij,ijk->ik", a, norm["coef"][k])
+    z = (x - pred) / norm["scale"][k]
+    z[:, cond] = 0.0
+    z[~known] = np.nan
+    return np.asarray(z)
 
 
 def roughness(x: F64) -> F64:

@@ -36,13 +36,19 @@ def average_path(n: F64) -> F64:
     return np.asarray(np.where(n > 2, big, np.where(n == 2, 1.0, 0.0)))
 
 
-def sklearn_needed(kind: str) -> Any:
+def sklearn_needed(what: str, scoring: bool = False) -> Any:
+    """scikit-learn, or an error naming ``what`` needs it and the extra that brings it."""
     try:
         import sklearn
     except ImportError:
         raise ModelError(
-            f"detector {kind!r} is fitted with scikit-learn, which is not installed: "
-            "pip install 'genba[ml]' (scoring a saved model does not need it)"
+            f"{what} is fitted with scikit-learn, which is not installed: pip install "
+            "'genba[ml]'"
+            + (
+                " (it scores with it too)"
+                if scoring
+                else " (scoring a saved model does not need it)"
+            )
         ) from None
     return sklearn
 
@@ -53,7 +59,7 @@ class IsolationForestDetector(Detector):
     DEFAULTS: ClassVar[dict[str, Any]] = {"trees": 100, "samples": 256, "seed": 0}
 
     def _fit(self, x: F64) -> None:
-        sklearn_needed(self.kind)
+        sklearn_needed(f"detector {self.kind!r}")
         from sklearn.ensemble import IsolationForest
 
         psi = min(int(self.params["samples"]), len(x))

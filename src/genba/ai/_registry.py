@@ -10,9 +10,10 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from genba._version import __version__
 from genba.ai._detector import Detector, load_detector
@@ -20,6 +21,18 @@ from genba.errors import ModelError
 from genba.historian import Record, Store
 
 RECORD_KIND = "ai.model"
+
+
+class Saved(Protocol):
+    """What the registry keeps of a model: a detector, or a RUL model."""
+
+    kind: ClassVar[str]
+    fitted_by: ClassVar[tuple[str, ...]]
+    params: dict[str, Any]
+    signals: list[str]
+    used: npt.NDArray[np.bool_]
+
+    def save(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,13 @@ class ModelVersion:
     model_b64: str
     mode: str = ""
     """The tag whose value is the operating mode ("" for none)."""
+    as_of_ns: int = 0
+    """When it was trained, in the data's time (its training end, or a challenger's
+    training end plus the days held out to judge it on); 0 in versions from before."""
+
+    @property
+    def as_of(self) -> int:
+        return self.as_of_ns or self.trained_to_ns
 
     @property
     def key(self) -> str:
@@ -56,6 +76,10 @@ class ModelVersion:
 
     def load(self, kinds: dict[str, type[Detector]]) -> Detector:
         """The detector, once its bytes match the hash they were saved under."""
+        return load_detector(self.data(), kinds)
+
+    def data(self) -> bytes:
+        """The model's bytes, once they match the hash they were saved under."""
         data = base64.b64decode(self.model_b64)
         got = hashlib.sha256(data).hexdigest()
         if got != self.sha256:
@@ -64,14 +88,14 @@ class ModelVersion:
                 f"(stored {self.sha256[:12]}…, the bytes give {got[:12]}…): the record was "
                 f"altered; train the model again (`genba ai train --model {self.name}`)"
             )
-        return load_detector(data, kinds)
+        return data
 
 
 def save_version(
     store: Store,
     name: str,
     machine: str,
-    det: Detector,
+    det: Saved,
     *,
     trained_from_ns: int,
     trained_to_ns: int,
@@ -79,6 +103,7 @@ def save_version(
     metrics: dict[str, Any],
     now_ns: int,
     mode: str = "",
+    as_of_ns: int | None = None,
 ) -> ModelVersion:
     """Append the next version of ``name`` for ``machine`` to the record log."""
     data = det.save()
@@ -101,6 +126,7 @@ def save_version(
         created_ns=now_ns,
         model_b64=base64.b64encode(data).decode("ascii"),
         mode=mode,
+        as_of_ns=trained_to_ns if as_of_ns is None else as_of_ns,
     )
     store.append_records([Record(RECORD_KIND, now_ns, v.key, dict(v.__dict__))])
     return v

@@ -24,6 +24,8 @@ last ``wear_warning_h`` running hours of its part's life (the drift the sampler 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from genba.ai._train import frame, steady, train
 from genba.clock import RealClock
 from genba.config import GenbaConfig, ModelSettings, StoreSettings
 from genba.errors import ConfigError
-from genba.historian import TimeRange, open_store
+from genba.historian import Store, TimeRange, open_store
 from genba.paths import matches
 from genba.sim import Simulator, load_scenario
 from genba.states import MachineState
@@ -149,14 +151,7 @@ def evaluate_sim(
     lead_h: float = 1.0,
 ) -> SimReport:
     """Score ``model`` on a simulated plant per seed (module docstring)."""
-    sims = [c for c in config.connector if c.kind == "simulator"]
-    if not sims:
-        raise ConfigError(
-            "genba ai evaluate sim needs a [[connector]] kind = 'simulator' in the config: it "
-            "names the scenario whose machines are scored"
-        )
-    extra = sims[0].model_extra or {}
-    scenario = str(extra.get("scenario", "demo"))
+    scenario = scenario_of(config, "genba ai evaluate sim")
     if not 0 < train_days < days:
         raise ConfigError(f"train_days ({train_days}) must be more than 0 and under days ({days})")
     report = SimReport(scenario, make.kind, dict(model.settings), days, train_days, lead_h)
@@ -165,7 +160,10 @@ def evaluate_sim(
     return report
 
 
-def _one_seed(config: GenbaConfig, model: ModelSettings, make: type[Detector], scenario: str, seed: int, days: float, train_days: float, lead_h: float) -> list[MachineResult]:  # fmt: skip
+@contextmanager
+def simulated(scenario: str, seed: int, days: float) -> Iterator[tuple[Simulator, Store, TagRegistry]]:  # fmt: skip
+    """``days`` of the scenario's plant (with ``seed``) stored in a fresh DuckDB store in a
+    temporary folder, as a node stores it; the folder goes when the block ends."""
     sc = load_scenario(scenario)
     sc = sc.model_copy(update={"plant": sc.plant.model_copy(update={"seed": seed})})
     sim = Simulator(sc, t0_ns=T0_NS)
@@ -181,27 +179,43 @@ def _one_seed(config: GenbaConfig, model: ModelSettings, make: type[Detector], s
                 ts, values = sim.advance(min(k * step, days * DAY_S))
                 rows, cols = np.nonzero(~np.isnan(values))
                 store.append(SampleBatch.from_columns(tag_ids=ids[cols], ts_ns=ts[rows], values=values[rows, cols]))  # fmt: skip
-            split = T0_NS + int(train_days * DAY_S * NS_PER_S)
-            end = T0_NS + int(days * DAY_S * NS_PER_S)
-            paths = [m.path for m in sim.plant.machines]
-            out = []
-            for machine in config.machine:
-                if not matches(model.machines, machine.path) or machine.path not in paths:
-                    continue
-                v = train(config, store, reg, RealClock(), model, machine, split, make)
-                det = v.load({make.kind: make})
-                f = frame(store, reg, machine.path, [machine.signals.state_tag, *v.signals] + ([v.mode] if v.mode else []), TimeRange(split, end), int(model.every_s * NS_PER_S))  # fmt: skip
-                n_sig = len(v.signals)
-                x, mode = f.x[:, 1 : 1 + n_sig], (f.x[:, -1] if v.mode else None)
-                running = f.x[:, 0] == MachineState.RUNNING
-                ok = steady(f.t_ns, running, model.settle, model.settle_max_s)
-                z = np.full(len(f.t_ns), np.nan)
-                z[ok] = det.score(x[ok], None if mode is None else mode[ok]).score / det.threshold
-                idx = paths.index(machine.path)
-                out.append(_judge(sim, idx, seed, machine.path, f.t_ns, running, z, model.every_s, lead_h, det.threshold))  # fmt: skip
-            return out
+            yield sim, store, reg
         finally:
             store.close()
+
+
+def scenario_of(config: GenbaConfig, what: str) -> str:
+    """The scenario of the config's simulator connector; none is an error naming ``what``."""
+    sims = [c for c in config.connector if c.kind == "simulator"]
+    if not sims:
+        raise ConfigError(
+            f"{what} needs a [[connector]] kind = 'simulator' in the config: it names the "
+            "scenario whose machines are scored"
+        )
+    return str((sims[0].model_extra or {}).get("scenario", "demo"))
+
+
+def _one_seed(config: GenbaConfig, model: ModelSettings, make: type[Detector], scenario: str, seed: int, days: float, train_days: float, lead_h: float) -> list[MachineResult]:  # fmt: skip
+    with simulated(scenario, seed, days) as (sim, store, reg):
+        split = T0_NS + int(train_days * DAY_S * NS_PER_S)
+        end = T0_NS + int(days * DAY_S * NS_PER_S)
+        paths = [m.path for m in sim.plant.machines]
+        out = []
+        for machine in config.machine:
+            if not matches(model.machines, machine.path) or machine.path not in paths:
+                continue
+            v = train(config, store, reg, RealClock(), model, machine, split, make)
+            det = v.load({make.kind: make})
+            f = frame(store, reg, machine.path, [machine.signals.state_tag, *v.signals] + ([v.mode] if v.mode else []), TimeRange(split, end), int(model.every_s * NS_PER_S))  # fmt: skip
+            n_sig = len(v.signals)
+            x, mode = f.x[:, 1 : 1 + n_sig], (f.x[:, -1] if v.mode else None)
+            running = f.x[:, 0] == MachineState.RUNNING
+            ok = steady(f.t_ns, running, model.settle, model.settle_max_s)
+            z = np.full(len(f.t_ns), np.nan)
+            z[ok] = det.score(x[ok], None if mode is None else mode[ok]).score / det.threshold
+            idx = paths.index(machine.path)
+            out.append(_judge(sim, idx, seed, machine.path, f.t_ns, running, z, model.every_s, lead_h, det.threshold))  # fmt: skip
+        return out
 
 
 def _judge(sim: Simulator, idx: int, seed: int, path: str, t_ns: npt.NDArray[np.int64], running: npt.NDArray[np.bool_], z: npt.NDArray[np.float64], every_s: float, lead_h: float, threshold: float) -> MachineResult:  # fmt: skip

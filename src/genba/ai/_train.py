@@ -13,7 +13,7 @@ import numpy.typing as npt
 from genba.ai._detector import Detector
 from genba.ai._registry import ModelVersion, save_version
 from genba.clock import Clock
-from genba.config import GenbaConfig, MachineSettings, ModelSettings
+from genba.config import GenbaConfig, LearntSettings, MachineSettings, ModelSettings
 from genba.errors import ModelError, UnknownTagError
 from genba.historian import Store, TimeRange, resample
 from genba.kpi import Kpi
@@ -42,19 +42,23 @@ class Frame:
     signals: list[str]
 
 
-def machines_of(config: GenbaConfig, model: ModelSettings) -> list[MachineSettings]:
+def machines_of(config: GenbaConfig, model: LearntSettings) -> list[MachineSettings]:
     """The machines ``model.machines`` matches; none is an error naming the fix."""
     found = [m for m in config.machine if matches(model.machines, m.path)]
     if not found:
         known = ", ".join(m.path for m in config.machine) or "(none declared)"
         raise ModelError(
-            f"[[model]] {model.name!r}: machines = {model.machines!r} matches no [[machine]]; "
+            f"{_section(model)} {model.name!r}: machines = {model.machines!r} matches no [[machine]]; "
             f"machines: {known}"
         )
     return found
 
 
-def tags_of(model: ModelSettings, machine: MachineSettings, registry: TagRegistry) -> list[str]:
+def _section(model: LearntSettings) -> str:
+    return "[[model]]" if isinstance(model, ModelSettings) else "[[rul]]"
+
+
+def tags_of(model: LearntSettings, machine: MachineSettings, registry: TagRegistry) -> list[str]:
     """The tag names the model reads on ``machine``: its own list, or every tag of the machine
     but the KPI signals and setpoints."""
     if model.tags:
@@ -70,12 +74,12 @@ def tags_of(model: ModelSettings, machine: MachineSettings, registry: TagRegistr
     if not out:
         raise ModelError(
             f"machine {machine.path} has no tags to model (only its signals and setpoints); "
-            f"name them in [[model]] {model.name!r} tags = [...]"
+            f"name them in {_section(model)} {model.name!r} tags = [...]"
         )
     return out
 
 
-def mode_of(model: ModelSettings, machine: MachineSettings, registry: TagRegistry) -> str:
+def mode_of(model: LearntSettings, machine: MachineSettings, registry: TagRegistry) -> str:
     """The tag giving ``machine``'s operating mode under ``model`` ("" for none)."""
     if model.mode is not None:
         return model.mode
@@ -83,7 +87,7 @@ def mode_of(model: ModelSettings, machine: MachineSettings, registry: TagRegistr
     return product if product and f"{machine.path}/{product}" in registry else ""
 
 
-def conditions_of(model: ModelSettings, machine: MachineSettings, registry: TagRegistry) -> list[str]:  # fmt: skip
+def conditions_of(model: LearntSettings, machine: MachineSettings, registry: TagRegistry) -> list[str]:  # fmt: skip
     """The tags the plan sets that the other signals are normalised on."""
     if model.conditions is not None:
         return list(model.conditions)
@@ -104,12 +108,14 @@ def steady(
     [1, 1, 0, 0, 0, 0, 0, 0, 1, 1]
     >>> steady(t, ~run, 2.0, 3600.0).astype(int).tolist()  # the first stop's length is unknown
     [0, 0, 1, 1, 0, 0, 0, 0, 0, 0]
+    >>> steady(t, run | True, 2.0, 3600.0).astype(int).tolist()  # running all along: no start
+    [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     """
     n = len(t_ns)
-    if n == 0 or settle <= 0:
-        return running.copy()
     prev = np.r_[True, running[:-1]]
     starts = np.flatnonzero(running & ~prev)  # a row running after one that is not
+    if n == 0 or settle <= 0 or not len(starts):
+        return running.copy()
     stops = np.flatnonzero(~running & np.r_[False, running[:-1]])  # first row of each stop
     # the stop each start ends (none before the first row counts: its length is unknown)
     k = np.searchsorted(stops, starts) - 1
@@ -164,8 +170,10 @@ def train(
     machine: MachineSettings,
     end_ns: int,
     make: type[Detector],
+    as_of_ns: int | None = None,
 ) -> ModelVersion:
-    """Fit ``model`` for ``machine`` on the data before ``end_ns`` and store the version."""
+    """Fit ``model`` for ``machine`` on the data before ``end_ns`` and store the version
+    (``as_of_ns``: when, in the data's time, if not ``end_ns``)."""
     span = TimeRange(end_ns - int(model.train_days * DAY_NS), end_ns)
     names = tags_of(model, machine, registry)
     conditions = conditions_of(model, machine, registry)
@@ -200,5 +208,5 @@ def train(
     return save_version(
         store, model.name, machine.path, det, trained_from_ns=span.start_ns,
         trained_to_ns=span.end_ns, rows=int(keep.sum()), metrics=metrics, now_ns=clock.now_ns(),
-        mode=mode,
+        mode=mode, as_of_ns=as_of_ns,
     )  # fmt: skip

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from genba.alarms import AlarmStateError
 from genba.errors import (
     GenbaError,
+    ModelError,
     NotAcceptingError,
     NotConnectedError,
     NotWritableError,
@@ -53,6 +54,7 @@ _STATUS: list[tuple[type[GenbaError], int, str]] = [
     (NotWritableError, 403, "not_writable"),
     (WriteRejectedError, 409, "write_rejected"),
     (WriteTimeoutError, 504, "write_timeout"),
+    (ModelError, 409, "model"),
 ]
 
 

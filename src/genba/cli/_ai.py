@@ -28,6 +28,12 @@ def _pct(x: float | None) -> float | None:
     return None if x is None else round(100 * x, 2)
 
 
+def _threshold(metrics: dict[str, Any]) -> float | None:
+    """A detector's threshold (a RUL model has none)."""
+    t = metrics.get("threshold")
+    return None if t is None else round(float(t), 4)
+
+
 def _setting(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -174,6 +180,63 @@ def sim(config_path: Path | None, name: str | None, detector: str | None, settin
 
 
 @evaluate.command()
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A node config with the scenario's [[machine]]s (default: the example config, the demo line's machines, which the wear scenario shares).")  # fmt: skip
+@click.option("--model", "name", default=None, help="The config's [[rul]] of this name (default: one with every default).")  # fmt: skip
+@click.option("--scenario", default="wear", show_default=True, help="Simulator scenario: a built-in name or a scenario file.")  # fmt: skip
+@click.option("--seeds", default="11,12,13", show_default=True, help="Simulator seeds, comma-separated: a plant each.")  # fmt: skip
+@click.option("--days", default=90.0, show_default=True, help="Simulated days per seed (a quarter).")  # fmt: skip
+@click.option("--train-days", default=45.0, show_default=True, help="Train on the first days; score the rest.")  # fmt: skip
+@click.option("--window-h", default=48.0, show_default=True, help="RUL error over this many running hours before each wear-out failure.")  # fmt: skip
+@click.option("--lead-h", default=1.0, show_default=True, help="A warning must be active at least this many running hours before the failure.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)  # fmt: skip
+def rul(config_path: Path | None, name: str | None, scenario: str, seeds: str, days: float, train_days: float, window_h: float, lead_h: float, fmt: str) -> None:  # fmt: skip
+    """Remaining useful life against the simulator's truth: a simulated quarter per seed of
+    the wear-heavy plant, stored as a node stores it; each machine's [[rul]] model trained on
+    the first days from the historian alone, then every later row predicted. RUL error over
+    the last --window-h running hours before each wear-out failure, the coverage of its 80 %
+    interval, and precision/recall of the "fails within horizon_h" warnings (docs/ai.md says
+    exactly how). Minutes per seed; needs the ml extra."""
+    from genba.ai._rulsim import evaluate_rul
+    from genba.config import RulSettings, example_config, parse_config
+
+    config = load_or_exit(config_path) if config_path else parse_config(example_config())
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{seeds!r}: give whole numbers, e.g. 11,12,13", param_hint="--seeds") from None  # fmt: skip
+    model = RulSettings(name="rul")
+    if name is not None:
+        found = [m for m in config.rul if m.name == name]
+        if not found:
+            known = ", ".join(m.name for m in config.rul) or "(none)"
+            raise click.ClickException(f"no [[rul]] named {name!r}; RUL models: {known}")
+        model = found[0]
+    try:
+        report = evaluate_rul(config, model, scenario=scenario, seeds=seed_list, days=days, train_days=train_days, window_h=window_h, lead_h=lead_h)  # fmt: skip
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=1))
+        return
+
+    def r(x: float | None, d: int = 2) -> float | None:
+        return None if x is None else round(x, d)
+
+    cols = ["seed", "machines", "trained", "wear_outs", "mae_h", "rmse_h", "coverage_%", "warnings", "precision_%", "judged", "recall_%", "sudden"]  # fmt: skip
+    rows = [
+        [p.get("seed", "pooled"), p["machines"], p["trained"], p["wear_outs"],
+         r(p["mae_h"]), r(p["rmse_h"]), _pct(p["coverage"]), p["warnings"], _pct(p["precision"]),
+         p["judged"], _pct(p["recall"]), p["sudden_failures"]]
+        for p in [*report.per_seed(), report.pooled()]
+    ]  # fmt: skip
+    click.echo(render(cols, rows, "table"))
+    for m in report.machines:
+        if m.error:
+            click.echo(f"seed {m.seed} {m.machine} not trained: {m.error}")
+    click.echo(f"scenario {scenario}, trained on {train_days} of {days} days; horizon {model.horizon_h} running h, warning at p > {model.alarm_probability}")  # fmt: skip
+
+
+@evaluate.command()
 @click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="A folder of C-MAPSS files: train_FDxxx.txt(.gz), and test_FDxxx / RUL_FDxxx when there.")  # fmt: skip
 @click.option("--subset", "subsets", multiple=True, type=click.Choice(["FD001", "FD002", "FD003", "FD004"]), help="Only this subset (repeatable; default: every one found).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)  # fmt: skip
@@ -231,15 +294,76 @@ def train(config_path: Path, name: str | None, end: str | None) -> None:
     for r in results:
         v = r.version
         if v is None:
-            rows.append([r.model, r.machine, None, None, None, None, f"not trained: {r.error}"])
+            rows.append([r.model, r.machine, None, None, None, None, None, f"not trained: {r.error}"])  # fmt: skip
         else:
             used = [s for s, u in zip(v.signals, v.used, strict=True) if u]
-            rows.append([r.model, r.machine, v.version, v.rows, round(v.metrics["threshold"], 4),
-                         ", ".join(used), v.sha256[:12]])  # fmt: skip
-    cols = ["model", "machine", "version", "rows", "threshold", "signals", "sha256"]
+            rows.append([r.model, r.machine, v.version, v.rows, _threshold(v.metrics),
+                         ", ".join(used), v.sha256[:12], r.decision.reason if r.decision else ""])  # fmt: skip
+    cols = ["model", "machine", "version", "rows", "threshold", "signals", "sha256", "decision"]
     click.echo(render(cols, rows, "table"))
     if any(r.version is None for r in results):
         raise SystemExit(1)
+
+
+@ai.command()
+@config_option
+@click.option("--model", "name", default=None, help="Only this model's decisions.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def decisions(config_path: Path, name: str | None, fmt: str) -> None:
+    """Champion/challenger decisions: whether each new version replaced the one in service,
+    on which unseen data, with the paired bootstrap's evidence (docs/ai.md)."""
+    from dataclasses import asdict
+
+    from genba.ai import decisions as all_decisions
+
+    config = load_or_exit(config_path)
+    with store_or_exit(config, read_only=True) as store:
+        found = all_decisions(store, name)
+    if fmt == "json":
+        click.echo(json.dumps([asdict(d) for d in found], indent=1))
+        return
+
+    def r4(x: float | None) -> float | None:
+        return None if x is None else round(x, 4)
+
+    rows = [
+        [d.name, d.machine, d.champion, d.challenger, "yes" if d.promoted else "no", d.metric,
+         r4(d.champion_loss), r4(d.challenger_loss), r4(d.ci_low), r4(d.ci_high), d.reason]
+        for d in found
+    ]  # fmt: skip
+    cols = ["model", "machine", "champion", "challenger", "promoted", "metric", "champion_loss", "challenger_loss", "ci_low", "ci_high", "reason"]  # fmt: skip
+    click.echo(render(cols, rows, fmt))
+
+
+@ai.command("pin")
+@config_option
+@click.option("--model", "name", required=True, help="The model's name.")
+@click.option("--machine", required=True, help="The machine's path.")
+@click.option("--version", "version", type=int, default=None, help="The version to put in service (leave out with --unpin).")  # fmt: skip
+@click.option("--unpin", is_flag=True, help="Remove the pin: the decisions rule again.")
+@click.option("--rollback", "back", is_flag=True, help="Pin the version in service before the current one.")  # fmt: skip
+@click.option("--note", default="", help="Why, for the record.")
+def pin_cmd(config_path: Path, name: str, machine: str, version: int | None, unpin: bool, back: bool, note: str) -> None:  # fmt: skip
+    """Put a version in service over any champion/challenger decision, unpin, or roll back to
+    the version served before (stop the node first on DuckDB, or use POST
+    /api/models/{name}/pin on the running node)."""
+    from genba.ai import in_service, pin, rollback
+    from genba.clock import RealClock
+
+    if sum([version is not None, unpin, back]) != 1:
+        raise click.UsageError("give exactly one of --version N, --unpin, --rollback")
+    config = load_or_exit(config_path)
+    now = RealClock().now_ns()
+    with store_or_exit(config, read_only=False, hint=" Stop the node, or pin through its API.") as store:  # fmt: skip
+        try:
+            if back:
+                rollback(store, name, machine, now)
+            else:
+                pin(store, name, machine, None if unpin else version, now, note)
+        except GenbaError as e:
+            raise click.ClickException(str(e)) from None
+        v = in_service(store, name, machine)
+    click.echo(f"{name} on {machine}: version {None if v is None else v.version} in service")
 
 
 @ai.command()
@@ -259,7 +383,7 @@ def models(config_path: Path, name: str | None, fmt: str) -> None:
     rows = [
         [v.name, v.machine, v.version, v.detector, format_time(v.trained_from_ns),
          format_time(v.trained_to_ns), v.rows,
-         round(v.metrics.get("threshold", float("nan")), 4), v.sha256[:12]]
+         _threshold(v.metrics), v.sha256[:12]]
         for v in found
     ]  # fmt: skip
     cols = ["model", "machine", "version", "detector", "from", "to", "rows", "threshold", "sha256"]

@@ -18,6 +18,7 @@ from genba.config._model import (
     MachineSettings,
     ModelSettings,
     NodeSettings,
+    RulSettings,
     TagSettings,
     registered_sections,
 )
@@ -93,6 +94,7 @@ def render_reference() -> str:
     parts.append(table("[costs]", CostSettings))
     parts.append(table("[[reason]]", ReasonSettings))
     parts.append(table("[[model]]", ModelSettings))
+    parts.append(table("[[rul]]", RulSettings))
     for section in registered_sections():  # each registered component's own tables
         sub = tuple(key for key, _ in section.subtables)
         parts.append(table(section.title, section.model, skip=sub))

@@ -284,15 +284,12 @@ ALARM_RULES: Section[list[AlarmRule]] = Section(
 ALARMS: Section[AlarmSettings] = Section("alarms", AlarmSettings, AlarmSettings)
 
 
-class ModelSettings(_Strict):
-    """``[[model]]``: an anomaly detector trained for each machine that ``machines`` matches,
-    on its ``tags`` over the last ``train_days`` of running time (docs/ai.md)."""
+class LearntSettings(_Strict):
+    """What every model learnt per machine shares: which machines, which of their tags, on
+    what grid and history, normalised how (``[[model]]``, ``[[rul]]``)."""
 
     name: str = Field(description="The model's name, unique, e.g. 'pumps-pca'.")
     machines: str = Field("#", description="Which machines (MQTT-style filter over their paths).")
-    detector: str = Field(
-        "pca", description="Detector kind: pca, mad, knn, hst, ae or iforest (genba.ai)."
-    )
     tags: list[str] = Field(
         default_factory=list,
         description="Tag names under each machine, e.g. ['vibration', 'motor_current']; empty: "
@@ -309,8 +306,12 @@ class ModelSettings(_Strict):
         description="The node trains a new version this often (days; 0: never), and trains a "
         "model with no version as soon as its data allows.",
     )
-    running_only: bool = Field(
-        True, description="Train on rows where the machine runs (its state timeline) only."
+    holdout_days: float = Field(
+        2.0,
+        gt=0,
+        description="A new version is trained on the data up to this many days ago and "
+        "judged against the one in service on those days, which neither saw; it replaces it "
+        "only when measurably better (docs/ai.md, 'Champion and challenger').",
     )
     mode: str | None = Field(
         None,
@@ -330,13 +331,68 @@ class ModelSettings(_Strict):
         "the stop's length (temperatures settle), at most settle_max_s.",
     )
     settle_max_s: float = Field(1800.0, ge=0, description="Longest settling time, seconds.")
+
+    _machines = field_validator("machines")(lambda cls, v: _tag_filter(v))
+
+
+class ModelSettings(LearntSettings):
+    """``[[model]]``: an anomaly detector trained for each machine that ``machines`` matches,
+    on its ``tags`` over the last ``train_days`` of running time (docs/ai.md)."""
+
+    detector: str = Field(
+        "pca", description="Detector kind: pca, mad, knn, hst, ae or iforest (genba.ai)."
+    )
+    running_only: bool = Field(
+        True, description="Train on rows where the machine runs (its state timeline) only."
+    )
     settings: dict[str, float | int | str] = Field(
         default_factory=dict,
         description="Detector settings over the plant rule (window = 180, stat = 'median', "
         "trim = 8) and the detector's defaults, e.g. {window = 90}.",
     )
 
-    _machines = field_validator("machines")(lambda cls, v: _tag_filter(v))
+
+class RulSettings(LearntSettings):
+    """``[[rul]]``: remaining useful life for each machine that ``machines`` matches — running
+    hours to its next wear-out failure, learnt from the failures in its history (docs/ai.md)."""
+
+    train_days: float = Field(
+        90.0, gt=0, description="Learn from the failures of this many days before the end."
+    )
+    every_s: float = Field(
+        60.0, gt=0, description="Rows every this many seconds (each tag's value then)."
+    )
+    holdout_days: float = Field(
+        30.0,
+        gt=0,
+        description="A new version is trained on the data up to this many days ago and "
+        "judged against the one in service on the failures of those days (at least four); "
+        "it replaces it only when measurably better.",
+    )
+    failure_reasons: list[str] = Field(
+        default_factory=lambda: ["wear_out"],
+        description="Reason names (of the reason tree) of the failures to predict: a down "
+        "period with one of them ends a part's life.",
+    )
+    horizon_h: float = Field(
+        24.0, gt=0, description="The probability of a failure within this many running hours."
+    )
+    alarm_probability: float = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="Raise an alarm when the probability of failing within horizon_h passes "
+        "this; it clears under half of it.",
+    )
+    cap_h: float = Field(
+        96.0,
+        gt=0,
+        description="Remaining lives longer than this many running hours are learnt as this "
+        "(the usual piecewise cap: early life shows no wear to learn from).",
+    )
+    min_failures: int = Field(
+        4, ge=2, description="Train a machine only once its history holds this many failures."
+    )
 
 
 class GenbaConfig(_Strict):
@@ -355,6 +411,7 @@ class GenbaConfig(_Strict):
     costs: CostSettings = Field(default_factory=CostSettings)
     reason: list[ReasonSettings] = Field(default_factory=list)
     model: list[ModelSettings] = Field(default_factory=list)
+    rul: list[RulSettings] = Field(default_factory=list)
     _source: Path | None = PrivateAttr(None)
     _environment: tuple[str, ...] = PrivateAttr(())
 
@@ -444,7 +501,15 @@ def _check_production(config: GenbaConfig) -> None:
     _unique([p.name for p in config.product], "product")
     _unique([str(p.code) for p in config.product], "product code")
     _unique([str(r.code) for r in config.reason], "reason code")
-    _unique([m.name for m in config.model], "model")
+    _unique([m.name for m in [*config.model, *config.rul]], "model")
+    reasons = {r.name for r in config.reasons()}
+    for r in config.rul:
+        unknown = [x for x in r.failure_reasons if x not in reasons]
+        if unknown:
+            raise ValueError(
+                f"[[rul]] {r.name!r}: failure_reasons {', '.join(unknown)} are not in the "
+                f"reason tree; reasons: {', '.join(sorted(reasons))}"
+            )
     calendars = {c.name for c in config.calendar}
     products = {p.name for p in config.product}
     for ln in config.line:

@@ -17,8 +17,10 @@ A machine that stops gets no row (no score, no alarm: a stop is not an anomaly).
 
 Training in the node: a model with no trained version is trained from the node's own store as
 soon as it holds enough data (tried every ``TRY_EVERY_S``), and each is trained again every
-``retrain_days`` (0: never) on the ``train_days`` before — in a worker thread, the bus and the
-other machines scored meanwhile; the new version replaces the old one on the next tick. A model
+``retrain_days`` (0: never) — in a worker thread, the bus and the other machines scored
+meanwhile. A new version is a challenger: it replaces the one in service on the next tick only
+when it measures better on the newest days neither saw (:mod:`genba.ai._champion`), or when a
+person pins it. A model
 that cannot be trained (too little data, a tag that does not exist), or one that fails its
 hash, is listed in ``problems`` with the fix; the others run."""
 
@@ -31,7 +33,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from genba.ai import ALARM_DEADBAND, Detector, ModelVersion, latest, load_version
+from genba.ai import ALARM_DEADBAND, Detector, ModelVersion, in_service, latest, load_version
 from genba.ai._stack import Stack
 from genba.alarms import AlarmRule
 from genba.bus import Bus, Overflow
@@ -224,7 +226,7 @@ class AnomalyWatch:
         self.sub = bus.subscribe("#", name="ai", overflow=Overflow.DROP_OLDEST)
 
     def _watch(self, store: Store, model: ModelSettings, machine: MachineSettings, alarms: AlarmService | None, v: ModelVersion | None = None) -> None:  # fmt: skip
-        v = v or latest(store, model.name, machine.path)
+        v = v or in_service(store, model.name, machine.path)
         if v is None:
             raise GenbaError(
                 f"model {model.name} has no trained version for {machine.path}: the node "
@@ -284,29 +286,30 @@ class AnomalyWatch:
 
     async def train_due(self, now_ns: int) -> list[str]:
         """Train every model for a machine that has no version yet (tried at most every
-        ``TRY_EVERY_S``) or whose version is ``retrain_days`` old; the new versions replace
-        the old. Returns the ``model/machine`` keys trained."""
-        from genba.ai import DETECTORS, train
+        ``TRY_EVERY_S``) or whose newest version is ``retrain_days`` old, as a challenger to
+        the version in service (:func:`genba.ai.challenge`): it replaces it only when it
+        measures better. Returns the ``model/machine`` keys trained."""
+        from genba.ai import DETECTORS, challenge
 
         assert self.config is not None
         done = []
-        current = {(w.model.name, w.machine.path): w for w in self.watches}
         for model, machine in self._pairs:
             key = (model.name, machine.path)
-            w = current.get(key)
-            if w is not None:
-                due = model.retrain_days > 0 and now_ns - w.version.trained_to_ns >= model.retrain_days * 86_400 * NS_PER_S  # fmt: skip
+            newest = latest(self.store, model.name, machine.path)
+            if newest is not None:
+                due = model.retrain_days > 0 and now_ns - newest.as_of >= model.retrain_days * 86_400 * NS_PER_S  # fmt: skip
             else:
                 due = now_ns - self._tried.get(key, -(2**62)) >= self.TRY_EVERY_S * NS_PER_S
             if not due or model.detector not in DETECTORS:
                 continue
             self._tried[key] = now_ns
             try:
-                v = await asyncio.to_thread(
-                    train, self.config, self.store, self.registry, self.clock, model, machine,
-                    now_ns, DETECTORS[model.detector],
+                v, decision = await asyncio.to_thread(
+                    challenge, self.config, self.store, self.registry, self.clock, model,
+                    machine, now_ns, DETECTORS,
                 )  # fmt: skip
-                self._watch(self.store, model, machine, self.alarms, v)
+                if decision.promoted:
+                    self._watch(self.store, model, machine, self.alarms, v)
             except GenbaError as e:
                 self._problems[key] = f"model {model.name} for {machine.path} not trained: {e}"
                 continue
@@ -317,8 +320,19 @@ class AnomalyWatch:
                 continue
             self.trained += 1
             done.append(f"{model.name}/{machine.path}")
-            log.info("trained %s for %s: version %d", model.name, machine.path, v.version)
+            log.info("trained %s for %s: version %d, %s", model.name, machine.path, v.version, decision.reason)  # fmt: skip
         return done
+
+    def serve(self, name: str, machine: str) -> ModelVersion | None:
+        """Put the version in service for ``name`` on ``machine`` (after a pin or a rollback)
+        into the watch; returns it (None: this node does not run that model there)."""
+        for model, m in self._pairs:
+            if (model.name, m.path) == (name, machine):
+                v = in_service(self.store, name, machine)
+                if v is not None:
+                    self._watch(self.store, model, m, self.alarms, v)
+                return v
+        return None
 
     async def _take(self) -> None:
         async for item in self.sub:

@@ -2,7 +2,7 @@
 
 A scenario names lines of machines in series, their buffers, failure and wear parameters,
 products and orders, the shift calendar and cost rates. ``[generator]`` adds N lines × M
-machines for large plants. Built-in scenarios: ``demo`` and ``large``
+machines for large plants. Built-in scenarios: ``demo``, ``large`` and ``wear``
 (``genba/sim/scenarios/``). Reference: docs/simulator.md.
 
 >>> s = load_scenario("demo")
@@ -26,7 +26,7 @@ from genba.config._production import ShiftSettings
 from genba.errors import ConfigError
 from genba.paths import check_asset_path, check_level
 
-BUILT_IN = ("demo", "large")
+BUILT_IN = ("demo", "large", "wear")
 
 
 class _Strict(BaseModel):
@@ -211,7 +211,7 @@ class Scenario(_Strict):
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
-    """A built-in scenario by name (``demo``, ``large``) or a scenario file by path.
+    """A built-in scenario by name (``demo``, ``large``, ``wear``) or a scenario file by path.
 
     Machine settings not written in ``[[line.machine]]`` come from ``[machine_defaults]``.
     """

@@ -1,6 +1,8 @@
 // The andon board of one line (?line=site/area/line, default the first): a tile per machine
 // coloured by its state (live over the WebSocket), its product, count against target and OEE
-// this shift (from /api/kpi, every 10 s) and its most urgent alarm (/api/alarms, every 3 s).
+// this shift (from /api/kpi, every 10 s), its most urgent alarm (/api/alarms, every 3 s) and,
+// where a [[rul]] model estimates it, the date to plan its maintenance before (/api/rul, every
+// minute).
 // A tile never shows a state nobody vouches for: a stale mark (the source is gone) makes it
 // STALE, and a sample older than the machine's max_gap_s makes it NO DATA, the moment the
 // KPIs count the time as unknown; a lost connection to the node greys the whole board.
@@ -19,7 +21,8 @@ function tile(path) {
     h("dl", {},
       h("dt", {}, "Product"), h("dd", { class: "product" }, "–"),
       h("dt", {}, "Count / target"), h("dd", { class: "count" }, "–"),
-      h("dt", {}, "OEE this shift"), h("dd", { class: "oee" }, "–")),
+      h("dt", {}, "OEE this shift"), h("dd", { class: "oee" }, "–"),
+      h("dt", { class: "rul", hidden: "" }, "Plan maintenance before"), h("dd", { class: "rul", hidden: "" }, "–")),
     h("div", { class: "alarm", role: "alert" }));
   el.querySelector(".alarm").hidden = true;
   el.setAttribute("aria-label", `${name}: no data`);
@@ -116,6 +119,20 @@ async function refreshAlarms() {
   } catch (e) { showError(`Alarms: ${e.message}`); }
 }
 
+async function refreshRul() {
+  try {
+    for (const r of await getJSON("/api/rul")) {
+      const el = tiles.get(r.machine);
+      if (!el) continue;
+      el.querySelectorAll(".rul").forEach((x) => { x.hidden = false; });
+      const dd = el.querySelector("dd.rul");
+      dd.textContent = r.plan_before_local ? r.plan_before_local.slice(0, 16).replace("T", " ") : r.rul_h !== null && r.rul_h !== undefined ? "not running" : "–";
+      dd.title = r.problem || `${Math.round(r.rul_h)} running h left (${Math.round(r.low_h)}–${Math.round(r.high_h)}), p(fail in ${r.horizon_h} h) ${pct(r.p_fail)}`;
+      el.dataset.rulAlarm = r.alarm ? "1" : "";
+    }
+  } catch (e) { showError(`RUL: ${e.message}`); }
+}
+
 async function main() {
   const assets = await getJSON("/api/assets");
   const line = new URLSearchParams(location.search).get("line") || (assets[0] && assets[0].line);
@@ -138,6 +155,7 @@ async function main() {
   setInterval(watchGaps, 1000);
   refreshKpis(line); setInterval(() => refreshKpis(line), 10000);
   refreshAlarms(); setInterval(refreshAlarms, 3000);
+  refreshRul(); setInterval(refreshRul, 60000);
 }
 
 main().catch((e) => showError(e.message));

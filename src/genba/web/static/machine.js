@@ -4,8 +4,10 @@
 // over days of history, always from time-bucket aggregates (min / avg / max) sized to the
 // chart's width, never the raw samples: zoom (drag, or + / −) and pan (◀ ▶, arrow keys)
 // fetch the buckets of the new window. ``&raw=1`` draws every raw sample instead (slow: only
-// to compare, bench/dashboard.py).
-import { getJSON, h, parseTime, pathURL, showError } from "./common.js";
+// to compare, bench/dashboard.py). Where a [[rul]] model estimates the machine, its remaining
+// useful life heads the page (/api/rul): running hours left with their interval, the chance of
+// failing within the horizon, and the date to plan maintenance before.
+import { getJSON, h, parseTime, pathURL, pct, showError } from "./common.js";
 
 const BUCKETS = 1000;          // per chart: about one bucket per horizontal pixel
 const STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
@@ -77,11 +79,31 @@ function chart(meta) {
 function zoom(f) { const [a, b] = view, mid = (a + b) / 2, half = ((b - a) * f) / 2; show(mid - half, mid + half); }
 function pan(d) { const [a, b] = view, step = ((b - a) / 2) * d; show(a + step, b + step); }
 
+async function showRul(machine) {
+  const rows = await getJSON(`/api/rul?machine=${encodeURIComponent(machine)}`);
+  const box = document.getElementById("rul");
+  for (const r of rows) {
+    box.hidden = false;
+    if (r.rul_h === null || r.rul_h === undefined) {
+      box.append(h("p", { class: "muted" }, `Remaining useful life (${r.model}): ${r.problem}`));
+      continue;
+    }
+    box.dataset.alarm = r.alarm ? "1" : "";
+    box.append(h("dl", { "data-model": r.model },
+      h("dt", {}, "Remaining useful life"), h("dd", { class: "rul-hours" }, `${Math.round(r.rul_h)} running h (${Math.round(r.low_h)}–${Math.round(r.high_h)})`),
+      h("dt", {}, `Failure within ${r.horizon_h} running h`), h("dd", { class: "rul-p" }, pct(r.p_fail)),
+      h("dt", {}, "Plan maintenance before"), h("dd", { class: "rul-plan" }, r.plan_before_local ? r.plan_before_local.slice(0, 16).replace("T", " ") : "– (not running)"),
+      h("dt", {}, "Since the last wear-out repair"), h("dd", {}, r.age_h === null ? "– (none in the history read)" : `${Math.round(r.age_h)} running h`)),
+      h("a", { href: `/machine?path=${encodeURIComponent(machine)}&under=rul` }, "RUL trends"));
+  }
+}
+
 async function main() {
   const assets = await getJSON("/api/assets");
   const machine = params.get("path") || (assets[0] && assets[0].path);
   if (!machine) { showError("No machines in genba.toml: add [[machine]] entries."); return; }
   document.getElementById("machine-name").textContent = machine;
+  showRul(machine).catch((e) => showError(`RUL: ${e.message}`));
   let tags = await getJSON(`/api/tags?pattern=${encodeURIComponent(machine + "/#")}`);
   if (params.get("tag")) tags = tags.filter((t) => t.path.endsWith("/" + params.get("tag")));
   if (params.get("under")) tags = tags.filter((t) => t.path.startsWith(`${machine}/${params.get("under")}/`));
