@@ -222,6 +222,16 @@ class Detector(ABC):
         self.norm = fit_norm(x, mode, cond, need)
         return self._normalise(x, mode)
 
+    def residuals(self, x: F64, mode: F64 | None = None) -> F64:
+        """The rows as the model sees them: each signal's residual from its mode's line on
+        the conditions over its spread (NaN in a mode never learnt; the rows as they are when
+        the model normalises nothing)."""
+        return self._normalise(_frame(x, "rows"), _modes(mode, len(x)))
+
+    def condition_columns(self) -> npt.NDArray[np.bool_]:
+        """Which signals are conditions (the plan sets them; they are not scored)."""
+        return self._condition_columns()
+
     def _normalise(self, x: F64, mode: F64) -> F64:
         """Rows as residuals of their mode (NaN for a mode not learned); conditions 0."""
         if not self.norm:

@@ -39,7 +39,7 @@ from genba.ai._iforest import sklearn_needed
 from genba.ai._registry import ModelVersion, save_version
 from genba.ai._train import conditions_of, frame, mode_of, steady, tags_of
 from genba.clock import Clock
-from genba.config import GenbaConfig, MachineSettings, RulSettings
+from genba.config import GenbaConfig, LearntSettings, MachineSettings, RulSettings
 from genba.errors import ModelError
 from genba.historian import Store, TimeRange
 from genba.kpi import Kpi
@@ -233,8 +233,7 @@ class RulModel:
 
     def features(self, lives: Lives) -> F64:
         """The feature rows (module docstring); NaN rows where not steady."""
-        cond = self._cond()
-        z = apply_norm(self.norm, lives.x, lives.mode, cond)[:, ~cond]
+        z = self.residuals(lives)
         rows = np.flatnonzero(lives.steady)
         zs = z[rows]
         life = lives.life()[rows]
@@ -248,6 +247,12 @@ class RulModel:
         out[rows, 0] = lives.age_h()[rows]
         out[rows, 1:] = per
         return out
+
+    def residuals(self, lives: Lives) -> F64:
+        """Each signal but the conditions as the model sees it: its residual from its mode's
+        line on the conditions over its spread."""
+        cond = self._cond()
+        return apply_norm(self.norm, lives.x, lives.mode, cond)[:, ~cond]
 
     def feature_names(self) -> list[str]:
         sig = [s for s, c in zip(self.signals, self._cond(), strict=True) if not c]
@@ -413,9 +418,42 @@ def hours_to_date(now_ns: int, running_h: float, running_share: float) -> int | 
 
 
 # -- from the historian ---------------------------------------------------------------------
-def failure_codes(config: GenbaConfig, rul: RulSettings) -> list[int]:
-    """The reason codes of ``rul.failure_reasons`` in the config's reason tree."""
-    return [r.code for r in config.reasons() if r.name in rul.failure_reasons]
+def failure_codes(config: GenbaConfig, spec: LearntSettings) -> list[int]:
+    """The reason codes of ``spec.failure_reasons`` in the config's reason tree."""
+    return [r.code for r in config.reasons() if r.name in spec.failure_reasons]
+
+
+def timeline_of(
+    config: GenbaConfig,
+    store: Store,
+    registry: TagRegistry,
+    clock: Clock,
+    spec: LearntSettings,
+    machine: MachineSettings,
+    span: TimeRange,
+    t_ns: I64,
+) -> tuple[Mask, I64, I64]:
+    """From the machine's state timeline (the KPIs', operator-given reasons included): which
+    of the times ``t_ns`` it runs, and the start and end of each failure with one of
+    ``spec.failure_reasons`` (runs that touch merged: a reason given later, a restart
+    attempt)."""
+    kpi = Kpi(config, registry, store, clock, vouched_until=lambda: span.end_ns)
+    tl = kpi.timeline(machine.path, str(span.start_ns // 1_000_000), str(span.end_ns // 1_000_000))  # fmt: skip
+    runs = tl.machines[0]
+    idx = np.searchsorted(runs.start_ns, t_ns, "right") - 1
+    inside = (idx >= 0) & (t_ns < runs.end_ns[np.maximum(idx, 0)])
+    running = inside & (runs.state[np.maximum(idx, 0)] == MachineState.RUNNING)
+    failed = (runs.state == MachineState.DOWN) & np.isin(runs.reason_code, failure_codes(config, spec))  # fmt: skip
+    starts, ends = runs.start_ns[failed], runs.end_ns[failed]
+    if len(starts):
+        new = np.r_[True, starts[1:] > ends[:-1]]
+        ends = np.maximum.reduceat(ends, np.flatnonzero(new))
+        starts = starts[new]
+    return (
+        np.asarray(running),
+        np.asarray(starts, dtype=np.int64),
+        np.asarray(np.minimum(ends, span.end_ns), dtype=np.int64),
+    )
 
 
 def read_lives(
@@ -436,29 +474,16 @@ def read_lives(
     every = int(rul.every_s * NS_PER_S)
     f = frame(store, registry, machine.path, names + ([mode] if mode else []), span, every)
     x, m = (f.x[:, :-1], f.x[:, -1]) if mode else (f.x, np.zeros(len(f.t_ns)))
-    kpi = Kpi(config, registry, store, clock, vouched_until=lambda: span.end_ns)
-    tl = kpi.timeline(machine.path, str(span.start_ns // 1_000_000), str(span.end_ns // 1_000_000))  # fmt: skip
-    runs = tl.machines[0]
-    idx = np.searchsorted(runs.start_ns, f.t_ns, "right") - 1
-    inside = (idx >= 0) & (f.t_ns < runs.end_ns[np.maximum(idx, 0)])
-    running = inside & (runs.state[np.maximum(idx, 0)] == MachineState.RUNNING)
-    failed = (runs.state == MachineState.DOWN) & np.isin(runs.reason_code, failure_codes(config, rul))  # fmt: skip
-    # one failure may come as several runs (a reason given later, a restart attempt): merge
-    # runs that touch
-    starts, ends = runs.start_ns[failed], runs.end_ns[failed]
-    if len(starts):
-        new = np.r_[True, starts[1:] > ends[:-1]]
-        ends = np.maximum.reduceat(ends, np.flatnonzero(new))
-        starts = starts[new]
+    running, starts, ends = timeline_of(config, store, registry, clock, rul, machine, span, f.t_ns)
     lives = Lives(
         t_ns=f.t_ns,
         x=x,
         mode=np.nan_to_num(m, nan=-1.0),
         running=running,
         steady=steady(f.t_ns, running, rul.settle, rul.settle_max_s) & ~np.isnan(x).any(axis=1),
-        run_h=(np.cumsum(running) - running) * rul.every_s / 3600.0,
-        failures_ns=np.asarray(starts, dtype=np.int64),
-        repairs_ns=np.asarray(np.minimum(ends, span.end_ns), dtype=np.int64),
+        run_h=(np.cumsum(running, dtype=np.float64) - running) * (rul.every_s / 3600.0),
+        failures_ns=starts,
+        repairs_ns=ends,
         every_s=rul.every_s,
         end_ns=span.end_ns,
     )

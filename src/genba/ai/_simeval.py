@@ -24,7 +24,7 @@ last ``wear_warning_h`` running hours of its part's life (the drift the sampler 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -161,9 +161,11 @@ def evaluate_sim(
 
 
 @contextmanager
-def simulated(scenario: str, seed: int, days: float) -> Iterator[tuple[Simulator, Store, TagRegistry]]:  # fmt: skip
+def simulated(scenario: str, seed: int, days: float, *, step_s: float = 6 * 3600.0, before: Callable[[Simulator, float], None] | None = None) -> Iterator[tuple[Simulator, Store, TagRegistry]]:  # fmt: skip
     """``days`` of the scenario's plant (with ``seed``) stored in a fresh DuckDB store in a
-    temporary folder, as a node stores it; the folder goes when the block ends."""
+    temporary folder, as a node stores it; the folder goes when the block ends. ``before``
+    is called with the simulator and the time (s) before each ``step_s`` is simulated (to
+    write setpoints, as an operator would)."""
     sc = load_scenario(scenario)
     sc = sc.model_copy(update={"plant": sc.plant.model_copy(update={"seed": seed})})
     sim = Simulator(sc, t0_ns=T0_NS)
@@ -174,9 +176,10 @@ def simulated(scenario: str, seed: int, days: float) -> Iterator[tuple[Simulator
             tags = reg.ensure(sim.tag_specs())
             store.save_tags(tags)
             ids = np.array([t.id for t in tags], dtype=np.int32)
-            step = 6 * 3600.0
-            for k in range(1, int(np.ceil(days * DAY_S / step)) + 1):
-                ts, values = sim.advance(min(k * step, days * DAY_S))
+            for k in range(1, int(np.ceil(days * DAY_S / step_s)) + 1):
+                if before is not None:
+                    before(sim, (k - 1) * step_s)
+                ts, values = sim.advance(min(k * step_s, days * DAY_S))
                 rows, cols = np.nonzero(~np.isnan(values))
                 store.append(SampleBatch.from_columns(tag_ids=ids[cols], ts_ns=ts[rows], values=values[rows, cols]))  # fmt: skip
             yield sim, store, reg

@@ -237,6 +237,81 @@ def rul(config_path: Path | None, name: str | None, scenario: str, seeds: str, d
 
 
 @evaluate.command()
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A node config with the scenario's [[machine]]s (default: the example config).")  # fmt: skip
+@click.option("--model", "name", default=None, help="The config's [[rul]] of this name (default: one with every default).")  # fmt: skip
+@click.option("--scenario", default="wear", show_default=True, help="Simulator scenario: a built-in name or a scenario file.")  # fmt: skip
+@click.option("--seed", default=11, show_default=True, help="Simulator seed.")
+@click.option("--steps", default=12, show_default=True, help="How many times the models are retrained.")  # fmt: skip
+@click.option("--step-days", default=7.0, show_default=True, help="Days between retrainings (and scored after each).")  # fmt: skip
+@click.option("--window-h", default=48.0, show_default=True, help="RUL error over this many running hours before each wear-out failure.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)  # fmt: skip
+def curve(config_path: Path | None, name: str | None, scenario: str, seed: int, steps: int, step_days: float, window_h: float, fmt: str) -> None:  # fmt: skip
+    """The learning curve: a simulated plant retrains its [[rul]] models every --step-days
+    as the node does (champion and challenger), and the version in service after each
+    retraining is scored on the following days, which it never saw (docs/ai.md)."""
+    from genba.ai._curve import learning_curve
+    from genba.config import RulSettings, example_config, parse_config
+
+    config = load_or_exit(config_path) if config_path else parse_config(example_config())
+    model = RulSettings(name="rul")
+    if name is not None:
+        found = [m for m in config.rul if m.name == name]
+        if not found:
+            known = ", ".join(m.name for m in config.rul) or "(none)"
+            raise click.ClickException(f"no [[rul]] named {name!r}; RUL models: {known}")
+        model = found[0]
+    try:
+        c = learning_curve(config, model, scenario=scenario, seed=seed, steps=steps, step_days=step_days, window_h=window_h)  # fmt: skip
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+    if fmt == "json":
+        click.echo(json.dumps(c.to_json(), indent=1))
+        return
+
+    def r(x: float | None) -> float | None:
+        return None if x is None else round(x, 2)
+
+    rows = [[s.day, s.trained, s.promoted, s.in_service, len(s.errors_h), r(s.mae_h), len(s.test_errors_h), r(s.test_mae_h)] for s in c.steps]  # fmt: skip
+    click.echo(render(["after_day", "trained", "promoted", "in_service", "rows_next", "mae_next_h", "rows_test", "mae_test_h"], rows, "table"))  # fmt: skip
+    click.echo(f"scenario {scenario}, seed {seed}; RUL error of the versions in service over the next {step_days:g} days and over the fixed test span after the last step ({2 * step_days:g} days), last {window_h:g} running hours before each wear-out")  # fmt: skip
+
+
+@evaluate.command()
+@click.option("--scenario", default="demo", show_default=True, help="Simulator scenario: a built-in name or a scenario file.")  # fmt: skip
+@click.option("--seeds", default="11,12,13", show_default=True, help="Simulator seeds, comma-separated: a plant each.")  # fmt: skip
+@click.option("--days", default=14.0, show_default=True, help="Simulated days per seed.")
+@click.option("--train-share", default=0.7, show_default=True, help="Share of the days trained on (setpoints in the visited box only).")  # fmt: skip
+@click.option("--change-h", default=2.0, show_default=True, help="Hours between the operator's setpoint changes.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)  # fmt: skip
+def quality(scenario: str, seeds: str, days: float, train_share: float, change_h: float, fmt: str) -> None:  # fmt: skip
+    """The reject-rate surrogate against the simulator's exact reject probability: trained
+    on windows whose setpoints stayed in a visited box, judged on later windows in that box and
+    outside it — error, calibration, and the coverage of its 80 % intervals (docs/ai.md).
+    Minutes per seed; needs the ml extra."""
+    from genba.ai._qualitysim import evaluate_quality
+
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{seeds!r}: give whole numbers, e.g. 11,12,13", param_hint="--seeds") from None  # fmt: skip
+    try:
+        report = evaluate_quality(scenario=scenario, seeds=seed_list, days=days, train_share=train_share, change_h=change_h)  # fmt: skip
+    except GenbaError as e:
+        raise click.ClickException(str(e)) from None
+    out = report.to_json()
+    if fmt == "json":
+        click.echo(json.dumps(out, indent=1))
+        return
+
+    def r(x: float | None, d: int = 2) -> float | None:
+        return None if x is None else round(x, d)
+
+    rows = [[k, g["windows"], r(g["mae_pp"]), r(g["mean_predicted_pct"]), r(g["mean_observed_pct"]), _pct(g["coverage"])] for k, g in out["groups"].items()]  # fmt: skip
+    click.echo(render(["setpoints", "windows", "mae_pp", "predicted_%", "observed_%", "coverage_80_%"], rows, "table"))  # fmt: skip
+    click.echo(f"scenario {scenario}, seeds {seeds}; trained on the first {train_share:.0%} of {days:g} days; windows dropped for counter resets: {report.dropped_resets}")  # fmt: skip
+
+
+@evaluate.command()
 @click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="A folder of C-MAPSS files: train_FDxxx.txt(.gz), and test_FDxxx / RUL_FDxxx when there.")  # fmt: skip
 @click.option("--subset", "subsets", multiple=True, type=click.Choice(["FD001", "FD002", "FD003", "FD004"]), help="Only this subset (repeatable; default: every one found).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)  # fmt: skip

@@ -313,6 +313,18 @@ class LearntSettings(_Strict):
         "judged against the one in service on those days, which neither saw; it replaces it "
         "only when measurably better (docs/ai.md, 'Champion and challenger').",
     )
+    drift_days: float = Field(
+        1.0,
+        ge=0,
+        description="Every hour the node compares the newest this many days with what the "
+        "version in service was trained on (PSI); drift trains a challenger at once (0: never).",
+    )
+    failure_reasons: list[str] = Field(
+        default_factory=lambda: ["wear_out"],
+        description="Reason names (of the reason tree) of the failures a model is about: a "
+        "down period with one of them ends a part's life (RUL), and is what a detector should "
+        "warn of (when a new version is judged).",
+    )
     mode: str | None = Field(
         None,
         description="Tag whose value is the operating mode (normal is learnt per mode); "
@@ -345,6 +357,12 @@ class ModelSettings(LearntSettings):
     running_only: bool = Field(
         True, description="Train on rows where the machine runs (its state timeline) only."
     )
+    warning_h: float = Field(
+        8.0,
+        gt=0,
+        description="Running hours before a failure (failure_reasons) in which an alarm is a "
+        "hit, not a false one, when a new version is judged against the one in service.",
+    )
     settings: dict[str, float | int | str] = Field(
         default_factory=dict,
         description="Detector settings over the plant rule (window = 180, stat = 'median', "
@@ -363,16 +381,11 @@ class RulSettings(LearntSettings):
         60.0, gt=0, description="Rows every this many seconds (each tag's value then)."
     )
     holdout_days: float = Field(
-        30.0,
+        14.0,
         gt=0,
         description="A new version is trained on the data up to this many days ago and "
-        "judged against the one in service on the failures of those days (at least four); "
-        "it replaces it only when measurably better.",
-    )
-    failure_reasons: list[str] = Field(
-        default_factory=lambda: ["wear_out"],
-        description="Reason names (of the reason tree) of the failures to predict: a down "
-        "period with one of them ends a part's life.",
+        "judged against the one in service on the failures of those days; it replaces it "
+        "only when measurably better.",
     )
     horizon_h: float = Field(
         24.0, gt=0, description="The probability of a failure within this many running hours."
@@ -503,11 +516,12 @@ def _check_production(config: GenbaConfig) -> None:
     _unique([str(r.code) for r in config.reason], "reason code")
     _unique([m.name for m in [*config.model, *config.rul]], "model")
     reasons = {r.name for r in config.reasons()}
-    for r in config.rul:
+    for r in [*config.model, *config.rul]:
         unknown = [x for x in r.failure_reasons if x not in reasons]
         if unknown:
+            section = "[[rul]]" if isinstance(r, RulSettings) else "[[model]]"
             raise ValueError(
-                f"[[rul]] {r.name!r}: failure_reasons {', '.join(unknown)} are not in the "
+                f"{section} {r.name!r}: failure_reasons {', '.join(unknown)} are not in the "
                 f"reason tree; reasons: {', '.join(sorted(reasons))}"
             )
     calendars = {c.name for c in config.calendar}

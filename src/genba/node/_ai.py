@@ -43,6 +43,7 @@ from genba.config import GenbaConfig, MachineSettings, ModelSettings, Section
 from genba.errors import GenbaError
 from genba.historian import Store
 from genba.node._alarms import AlarmService
+from genba.node._drift import DriftReport, DriftWatch, check_drift
 from genba.paths import matches
 from genba.states import MachineState
 from genba.tags import TagRegistry
@@ -208,6 +209,7 @@ class AnomalyWatch:
         self._problems: dict[tuple[str, str], str] = {}
         self._pairs: list[tuple[ModelSettings, MachineSettings]] = []
         self._tried: dict[tuple[str, str], int] = {}
+        self.drift = DriftWatch()
         self.errors = 0
         self.trained = 0
         for model in models:
@@ -278,6 +280,7 @@ class AnomalyWatch:
     async def _trainer(self) -> None:
         while True:
             try:
+                await self.check_drift(self.clock.now_ns())
                 await self.train_due(self.clock.now_ns())
             except Exception:  # never stop scoring for a training that failed
                 self.errors += 1
@@ -296,13 +299,19 @@ class AnomalyWatch:
         for model, machine in self._pairs:
             key = (model.name, machine.path)
             newest = latest(self.store, model.name, machine.path)
-            if newest is not None:
+            if key in self.drift.force:
+                due = True
+            elif newest is not None:
                 due = model.retrain_days > 0 and now_ns - newest.as_of >= model.retrain_days * 86_400 * NS_PER_S  # fmt: skip
             else:
                 due = now_ns - self._tried.get(key, -(2**62)) >= self.TRY_EVERY_S * NS_PER_S
+            champion = next((w.version for w in self.watches if (w.model.name, w.machine.path) == key), None)  # fmt: skip
+            if champion is not None and now_ns - model.holdout_days * 86_400 * NS_PER_S <= champion.trained_to_ns:  # fmt: skip
+                due = False  # a challenger must be trained on newer data than the champion
             if not due or model.detector not in DETECTORS:
                 continue
             self._tried[key] = now_ns
+            self.drift.force.discard(key)
             try:
                 v, decision = await asyncio.to_thread(
                     challenge, self.config, self.store, self.registry, self.clock, model,
@@ -322,6 +331,16 @@ class AnomalyWatch:
             done.append(f"{model.name}/{machine.path}")
             log.info("trained %s for %s: version %d, %s", model.name, machine.path, v.version, decision.reason)  # fmt: skip
         return done
+
+    async def check_drift(self, now_ns: int) -> list[DriftReport]:
+        """Compare each version in service with its training data (every hour at most);
+        drift is recorded and trains a challenger on the next :meth:`train_due`."""
+        from genba.ai import DETECTORS
+
+        if self.config is None:
+            return []
+        watched = [(w.model, w.machine, w.version) for w in self.watches]
+        return await self.drift.round(watched, now_ns, check_drift, (self.config, self.store, self.registry, self.clock), DETECTORS)  # fmt: skip
 
     def serve(self, name: str, machine: str) -> ModelVersion | None:
         """Put the version in service for ``name`` on ``machine`` (after a pin or a rollback)
@@ -379,4 +398,4 @@ class AnomalyWatch:
         }  # fmt: skip
 
     def problems(self) -> list[str]:
-        return list(self._problems.values())
+        return list(self._problems.values()) + self.drift.problems()

@@ -49,6 +49,7 @@ from genba.config import GenbaConfig, MachineSettings, RulSettings, Section
 from genba.errors import GenbaError
 from genba.historian import Store
 from genba.node._alarms import AlarmService
+from genba.node._drift import DriftReport, DriftWatch, check_drift
 from genba.paths import matches
 from genba.tags import TagRegistry
 from genba.timeparse import format_time
@@ -98,6 +99,7 @@ class RulWatch:
         self.estimates: dict[tuple[str, str], RulNow] = {}
         self._problems: dict[tuple[str, str], str] = {}
         self._tried: dict[tuple[str, str], int] = {}
+        self.drift = DriftWatch()
         self.errors = 0
         self.trained = 0
         for rul in config.rul:
@@ -165,6 +167,7 @@ class RulWatch:
     async def run(self) -> None:
         while True:
             try:
+                await self.check_drift(self.clock.now_ns())
                 await self.train_due(self.clock.now_ns())
                 await self.estimate(self.clock.now_ns())
             except Exception:  # never stop the node for a model
@@ -181,15 +184,21 @@ class RulWatch:
         for rul, machine in self.pairs:
             key = (rul.name, machine.path)
             newest = latest(self.store, rul.name, machine.path)
-            if newest is not None:
+            if key in self.drift.force:
+                due = True
+            elif newest is not None:
                 e = self.estimates.get(key)
                 new_failure = e is not None and (e.last_failure_ns or 0) > newest.as_of
                 due = new_failure or (rul.retrain_days > 0 and now_ns - newest.as_of >= rul.retrain_days * 86_400 * NS_PER_S)  # fmt: skip
             else:
                 due = now_ns - self._tried.get(key, -(2**62)) >= self.TRY_EVERY_S * NS_PER_S
+            have = self.models.get(key)
+            if have is not None and now_ns - rul.holdout_days * 86_400 * NS_PER_S <= have[0].trained_to_ns:  # fmt: skip
+                due = False  # a challenger must be trained on newer data than the champion
             if not due:
                 continue
             self._tried[key] = now_ns
+            self.drift.force.discard(key)
             try:
                 v, decision = await asyncio.to_thread(
                     challenge, self.config, self.store, self.registry, self.clock, rul, machine, now_ns
@@ -208,6 +217,13 @@ class RulWatch:
             done.append(f"{rul.name}/{machine.path}")
             log.info("trained %s for %s: version %d, %s", rul.name, machine.path, v.version, decision.reason)  # fmt: skip
         return done
+
+    async def check_drift(self, now_ns: int) -> list[DriftReport]:
+        """Compare each version in service with its training data (every hour at most);
+        drift is recorded and trains a challenger on the next :meth:`train_due`."""
+        specs = {(r.name, m.path): (r, m) for r, m in self.pairs}
+        watched = [(*specs[k], v) for k, (v, _) in self.models.items() if k in specs]
+        return await self.drift.round(watched, now_ns, check_drift, (self.config, self.store, self.registry, self.clock))  # fmt: skip
 
     def serve(self, name: str, machine: str) -> ModelVersion | None:
         """Put the version in service for ``name`` on ``machine`` (after a pin or a rollback)
@@ -301,4 +317,4 @@ class RulWatch:
         }
 
     def problems(self) -> list[str]:
-        return list(self._problems.values())
+        return list(self._problems.values()) + self.drift.problems()
