@@ -452,3 +452,21 @@ async def test_the_machine_page_and_the_andon_show_when_to_plan_maintenance(
     assert await dd.inner_text() == plan
     await p.screenshot(path=ARTIFACTS / "andon-rul.png", full_page=True)
     assert problems == []
+
+
+def test_the_learning_curve_scores_each_version_in_service_on_days_it_never_saw(plant: tuple[Path, Path, dict[str, Any]]) -> None:  # fmt: skip
+    path, scenario, _ = plant
+    r = CliRunner().invoke(cli, [
+        "ai", "evaluate", "curve", "-c", str(path), "--model", "bearings", "--scenario", str(scenario),
+        "--seed", "42", "--steps", "2", "--step-days", "2", "--window-h", "4", "--format", "json",
+    ])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    steps = json.loads(r.output)["steps"]
+    assert [s["day"] for s in steps] == [2.0, 4.0]
+    last = steps[-1]
+    assert last["in_service"] == 3  # every machine has a version once its failures allow
+    # the versions in service are scored on the fixed span after day 4 that none saw
+    assert last["test_rows"] > 100
+    assert last["test_mae_h"] < 2.0  # over the last 4 running hours before each wear-out
+    # before that, too few failures: not trained, and said so
+    assert all("not enough failures" in n for n in steps[0]["not_trained"])
