@@ -5,6 +5,7 @@ that reads 40 % higher with an offset, the plant change a model must survive."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,8 +19,7 @@ from genba.config import ModelSettings, load_config
 from genba.historian import open_store
 from genba.sim import Simulator, load_scenario
 from genba.tags import TagRegistry
-from genba.types import SampleBatch
-from tests.ai.test_train import watch_of
+from tests.ai.test_train import store_run, watch_of
 from tests.conftest import demo_config_text, write_config
 
 T0 = 1_767_571_200 * 10**9  # Monday 2026-01-05 00:00Z
@@ -38,21 +38,13 @@ def swapped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     1.4 × the old one + 0.6 mm/s (one product all along: the second starts after hour 17)."""
     tmp = tmp_path_factory.mktemp("swap")
     path = write_config(tmp, demo_config_text())
-    config = load_config(path)
-    store = open_store(config.store, data_dir=config.data_dir)
-    sim = Simulator(load_scenario("demo"), t0_ns=T0)
-    reg = TagRegistry()
-    tags = reg.ensure(sim.tag_specs())
-    store.save_tags(tags)
-    ids = np.array([t.id for t in tags], dtype=np.int32)
-    vib = [i for i, t in enumerate(tags) if t.path == f"{FILLER}/vibration"]
-    for h in range(1, 17):
-        ts, values = sim.advance(h * 3600.0)
-        if h > SWAP_H:
+
+    def swap(tags: list[Any], end_s: float, values: np.ndarray) -> None:
+        if end_s > SWAP_H * 3600:
+            vib = [i for i, t in enumerate(tags) if t.path == f"{FILLER}/vibration"]
             values[:, vib] = values[:, vib] * 1.4 + 0.6
-        rows, cols = np.nonzero(~np.isnan(values))
-        store.append(SampleBatch.from_columns(tag_ids=ids[cols], ts_ns=ts[rows], values=values[rows, cols]))  # fmt: skip
-    store.close()
+
+    store_run(path, Simulator(load_scenario("demo"), t0_ns=T0), [h * 3600.0 for h in range(1, 17)], swap)  # fmt: skip
     return path
 
 

@@ -28,6 +28,7 @@ from genba.historian import TimeRange, open_store
 from genba.sim import Simulator, load_scenario
 from genba.tags import TagRegistry
 from genba.types import NS_PER_S, SampleBatch
+from tests.ai.test_train import store_run
 from tests.conftest import demo_config_text, write_config
 from tests.web.test_dashboard import browser, page  # noqa: F401 - fixtures
 
@@ -70,18 +71,8 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
     tmp = tmp_path_factory.mktemp("rul")
     scenario = short_lives_scenario(tmp)
     path = write_config(tmp, demo_config_text(extra=RUL))
-    config = load_config(path)
-    store = open_store(config.store, data_dir=config.data_dir)
     sim = Simulator(load_scenario(str(scenario)), t0_ns=T0)
-    reg = TagRegistry()
-    tags = reg.ensure(sim.tag_specs())
-    store.save_tags(tags)
-    ids = np.array([t.id for t in tags], dtype=np.int32)
-    for k in range(1, DAYS * 4 + 1):
-        ts, values = sim.advance(k * 6 * 3600.0)
-        rows, cols = np.nonzero(~np.isnan(values))
-        store.append(SampleBatch.from_columns(tag_ids=ids[cols], ts_ns=ts[rows], values=values[rows, cols]))  # fmt: skip
-    store.close()
+    store_run(path, sim, [k * 6 * 3600.0 for k in range(1, DAYS * 4 + 1)])
     truth = {
         m.path: [
             (T0 + int(f.start_s * NS_PER_S), f.wear_out)

@@ -73,23 +73,32 @@ async def replay(watch: Any, w: Any, out: Any, f: Any, ids: np.ndarray, model: A
     return published, want, rows
 
 
+def store_run(path: Path, sim: Simulator, steps_s: list[float], transform: Any = None) -> None:
+    """Simulate up to each of ``steps_s`` and store it in the config's store as a node does
+    (``transform(tags, hour_end_s, values)`` may change the values first: a swapped sensor)."""
+    config = load_config(path)
+    store = open_store(config.store, data_dir=config.data_dir)
+    try:
+        reg = TagRegistry()
+        tags = reg.ensure(sim.tag_specs())
+        store.save_tags(tags)
+        ids = np.array([t.id for t in tags], dtype=np.int32)
+        for end in steps_s:
+            ts, values = sim.advance(end)
+            if transform is not None:
+                transform(tags, end, values)
+            rows, cols = np.nonzero(~np.isnan(values))
+            store.append(SampleBatch.from_columns(tag_ids=ids[cols], ts_ns=ts[rows], values=values[rows, cols]))  # fmt: skip
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="module")
 def plant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stopped node's store holding 12 simulated hours of the demo line at 1 Hz."""
     tmp = tmp_path_factory.mktemp("plant")
     path = write_config(tmp, demo_config_text(extra=MODELS))
-    config = load_config(path)
-    store = open_store(config.store, data_dir=config.data_dir)
-    sim = Simulator(load_scenario("demo"), t0_ns=T0)
-    reg = TagRegistry()
-    tags = reg.ensure(sim.tag_specs())
-    store.save_tags(tags)
-    ids = np.array([t.id for t in tags], dtype=np.int32)
-    for h in range(1, HOURS + 1):
-        ts, values = sim.advance(h * 3600.0)
-        rows, cols = np.nonzero(~np.isnan(values))
-        store.append(SampleBatch.from_columns(tag_ids=ids[cols], ts_ns=ts[rows], values=values[rows, cols]))  # fmt: skip
-    store.close()
+    store_run(path, Simulator(load_scenario("demo"), t0_ns=T0), [h * 3600.0 for h in range(1, HOURS + 1)])  # fmt: skip
     return path
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from genba.cli._format import FORMATS, render
 from genba.cli._options import config_option, load_or_exit, store_or_exit
 from genba.errors import GenbaError
+
+if TYPE_CHECKING:
+    from genba.config import GenbaConfig, RulSettings
 from genba.timeparse import format_time, parse_time
 
 
@@ -32,6 +35,26 @@ def _threshold(metrics: dict[str, Any]) -> float | None:
     """A detector's threshold (a RUL model has none)."""
     t = metrics.get("threshold")
     return None if t is None else round(float(t), 4)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give whole numbers, e.g. 11,12,13", param_hint="--seeds") from None  # fmt: skip
+
+
+def _rul_settings(config: GenbaConfig, name: str | None) -> RulSettings:
+    """The config's ``[[rul]]`` named ``name``, or one with every default."""
+    from genba.config import RulSettings
+
+    if name is None:
+        return RulSettings(name="rul")
+    found = [m for m in config.rul if m.name == name]
+    if not found:
+        known = ", ".join(m.name for m in config.rul) or "(none)"
+        raise click.ClickException(f"no [[rul]] named {name!r}; RUL models: {known}")
+    return found[0]
 
 
 def _setting(text: str) -> tuple[str, Any]:
@@ -143,10 +166,7 @@ def sim(config_path: Path | None, name: str | None, detector: str | None, settin
     from genba.config import ModelSettings, example_config, parse_config
 
     config = load_or_exit(config_path) if config_path else parse_config(example_config())
-    try:
-        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{seeds!r}: give whole numbers, e.g. 11,12,13", param_hint="--seeds") from None  # fmt: skip
+    seed_list = _seeds(seeds)
     model = ModelSettings(name="sim")
     if name is not None:
         found = [m for m in config.model if m.name == name]
@@ -197,20 +217,11 @@ def rul(config_path: Path | None, name: str | None, scenario: str, seeds: str, d
     interval, and precision/recall of the "fails within horizon_h" warnings (docs/ai.md says
     exactly how). Minutes per seed; needs the ml extra."""
     from genba.ai._rulsim import evaluate_rul
-    from genba.config import RulSettings, example_config, parse_config
+    from genba.config import example_config, parse_config
 
     config = load_or_exit(config_path) if config_path else parse_config(example_config())
-    try:
-        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{seeds!r}: give whole numbers, e.g. 11,12,13", param_hint="--seeds") from None  # fmt: skip
-    model = RulSettings(name="rul")
-    if name is not None:
-        found = [m for m in config.rul if m.name == name]
-        if not found:
-            known = ", ".join(m.name for m in config.rul) or "(none)"
-            raise click.ClickException(f"no [[rul]] named {name!r}; RUL models: {known}")
-        model = found[0]
+    seed_list = _seeds(seeds)
+    model = _rul_settings(config, name)
     try:
         report = evaluate_rul(config, model, scenario=scenario, seeds=seed_list, days=days, train_days=train_days, window_h=window_h, lead_h=lead_h)  # fmt: skip
     except GenbaError as e:
@@ -250,16 +261,10 @@ def curve(config_path: Path | None, name: str | None, scenario: str, seed: int, 
     as the node does (champion and challenger), and the version in service after each
     retraining is scored on the following days, which it never saw (docs/ai.md)."""
     from genba.ai._curve import learning_curve
-    from genba.config import RulSettings, example_config, parse_config
+    from genba.config import example_config, parse_config
 
     config = load_or_exit(config_path) if config_path else parse_config(example_config())
-    model = RulSettings(name="rul")
-    if name is not None:
-        found = [m for m in config.rul if m.name == name]
-        if not found:
-            known = ", ".join(m.name for m in config.rul) or "(none)"
-            raise click.ClickException(f"no [[rul]] named {name!r}; RUL models: {known}")
-        model = found[0]
+    model = _rul_settings(config, name)
     try:
         c = learning_curve(config, model, scenario=scenario, seed=seed, steps=steps, step_days=step_days, window_h=window_h)  # fmt: skip
     except GenbaError as e:
@@ -290,10 +295,7 @@ def quality(scenario: str, seeds: str, days: float, train_share: float, change_h
     Minutes per seed; needs the ml extra."""
     from genba.ai._qualitysim import evaluate_quality
 
-    try:
-        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{seeds!r}: give whole numbers, e.g. 11,12,13", param_hint="--seeds") from None  # fmt: skip
+    seed_list = _seeds(seeds)
     try:
         report = evaluate_quality(scenario=scenario, seeds=seed_list, days=days, train_share=train_share, change_h=change_h)  # fmt: skip
     except GenbaError as e:
@@ -446,20 +448,25 @@ def pin_cmd(config_path: Path, name: str, machine: str, version: int | None, unp
 @click.option("--model", "name", default=None, help="Only the versions of this model.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 def models(config_path: Path, name: str | None, fmt: str) -> None:
-    """The model registry: every trained version, its training range, rows and metrics."""
-    from genba.ai import versions
+    """The model registry: every trained version, whether it is the one in service, its
+    training range, rows and metrics."""
+    from genba.ai import in_service, versions
 
     config = load_or_exit(config_path)
     with store_or_exit(config, read_only=True) as store:
         found = versions(store, name)
+        serving = {}
+        for key in {(v.name, v.machine) for v in found}:
+            s = in_service(store, *key)
+            serving[key] = None if s is None else s.version
     if fmt == "json":
-        click.echo(json.dumps([v.summary() for v in found], indent=1))
+        click.echo(json.dumps([v.summary() | {"in_service": serving[(v.name, v.machine)] == v.version} for v in found], indent=1))  # fmt: skip
         return
     rows = [
-        [v.name, v.machine, v.version, v.detector, format_time(v.trained_from_ns),
-         format_time(v.trained_to_ns), v.rows,
+        [v.name, v.machine, v.version, "yes" if serving[(v.name, v.machine)] == v.version else "",
+         v.detector, format_time(v.trained_from_ns), format_time(v.trained_to_ns), v.rows,
          _threshold(v.metrics), v.sha256[:12]]
         for v in found
     ]  # fmt: skip
-    cols = ["model", "machine", "version", "detector", "from", "to", "rows", "threshold", "sha256"]
+    cols = ["model", "machine", "version", "in_service", "detector", "from", "to", "rows", "threshold", "sha256"]  # fmt: skip
     click.echo(render(cols, rows, fmt))

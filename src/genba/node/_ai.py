@@ -43,7 +43,7 @@ from genba.config import GenbaConfig, MachineSettings, ModelSettings, Section
 from genba.errors import GenbaError
 from genba.historian import Store
 from genba.node._alarms import AlarmService
-from genba.node._drift import DriftReport, DriftWatch, check_drift
+from genba.node._drift import DriftReport, DriftWatch, attempt, check_drift, too_soon
 from genba.paths import matches
 from genba.states import MachineState
 from genba.tags import TagRegistry
@@ -306,27 +306,23 @@ class AnomalyWatch:
             else:
                 due = now_ns - self._tried.get(key, -(2**62)) >= self.TRY_EVERY_S * NS_PER_S
             champion = next((w.version for w in self.watches if (w.model.name, w.machine.path) == key), None)  # fmt: skip
-            if champion is not None and now_ns - model.holdout_days * 86_400 * NS_PER_S <= champion.trained_to_ns:  # fmt: skip
-                due = False  # a challenger must be trained on newer data than the champion
-            if not due or model.detector not in DETECTORS:
+            if not due or too_soon(model, champion, now_ns) or model.detector not in DETECTORS:
                 continue
             self._tried[key] = now_ns
             self.drift.force.discard(key)
-            try:
-                v, decision = await asyncio.to_thread(
-                    challenge, self.config, self.store, self.registry, self.clock, model,
-                    machine, now_ns, DETECTORS,
-                )  # fmt: skip
-                if decision.promoted:
-                    self._watch(self.store, model, machine, self.alarms, v)
-            except GenbaError as e:
-                self._problems[key] = f"model {model.name} for {machine.path} not trained: {e}"
+            errors = [0]
+            got = await attempt(
+                f"model {model.name} for {machine.path}", challenge, self.config, self.store,
+                self.registry, self.clock, model, machine, now_ns, DETECTORS,
+                problems=self._problems, key=key, errors=errors,
+            )  # fmt: skip
+            self.errors += errors[0]
+            if got is None:
                 continue
-            except Exception as e:  # a bug in one model's training must not stop the others
-                self.errors += 1
-                log.exception("training %s for %s failed", model.name, machine.path)
-                self._problems[key] = f"model {model.name} for {machine.path} not trained: {e!r}"
-                continue
+            v, decision = got
+            self._problems.pop(key, None)
+            if decision.promoted:
+                self._watch(self.store, model, machine, self.alarms, v)
             self.trained += 1
             done.append(f"{model.name}/{machine.path}")
             log.info("trained %s for %s: version %d, %s", model.name, machine.path, v.version, decision.reason)  # fmt: skip

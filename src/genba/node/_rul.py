@@ -49,7 +49,7 @@ from genba.config import GenbaConfig, MachineSettings, RulSettings, Section
 from genba.errors import GenbaError
 from genba.historian import Store
 from genba.node._alarms import AlarmService
-from genba.node._drift import DriftReport, DriftWatch, check_drift
+from genba.node._drift import DriftReport, DriftWatch, attempt, check_drift, too_soon
 from genba.paths import matches
 from genba.tags import TagRegistry
 from genba.timeparse import format_time
@@ -193,26 +193,23 @@ class RulWatch:
             else:
                 due = now_ns - self._tried.get(key, -(2**62)) >= self.TRY_EVERY_S * NS_PER_S
             have = self.models.get(key)
-            if have is not None and now_ns - rul.holdout_days * 86_400 * NS_PER_S <= have[0].trained_to_ns:  # fmt: skip
-                due = False  # a challenger must be trained on newer data than the champion
-            if not due:
+            if not due or too_soon(rul, have[0] if have else None, now_ns):
                 continue
             self._tried[key] = now_ns
             self.drift.force.discard(key)
-            try:
-                v, decision = await asyncio.to_thread(
-                    challenge, self.config, self.store, self.registry, self.clock, rul, machine, now_ns
-                )  # fmt: skip
-                if decision.promoted:
-                    self._use(rul, machine, v)
-            except GenbaError as e:
-                self._problems[key] = f"RUL model {rul.name} for {machine.path} not trained: {e}"
+            errors = [0]
+            got = await attempt(
+                f"RUL model {rul.name} for {machine.path}", challenge, self.config, self.store,
+                self.registry, self.clock, rul, machine, now_ns, problems=self._problems, key=key,
+                errors=errors,
+            )  # fmt: skip
+            self.errors += errors[0]
+            if got is None:
                 continue
-            except Exception as e:  # a bug in one machine's training must not stop the others
-                self.errors += 1
-                log.exception("training %s for %s failed", rul.name, machine.path)
-                self._problems[key] = f"RUL model {rul.name} for {machine.path} not trained: {e!r}"
-                continue
+            v, decision = got
+            self._problems.pop(key, None)
+            if decision.promoted:
+                self._use(rul, machine, v)
             self.trained += 1
             done.append(f"{rul.name}/{machine.path}")
             log.info("trained %s for %s: version %d, %s", rul.name, machine.path, v.version, decision.reason)  # fmt: skip
