@@ -101,6 +101,7 @@ def test_builtins_register_as_components_in_order() -> None:
         "compaction",
         "alarms",
         "ai",
+        "rul",
         "forward",
     ]
     assert [s.key for s in registered_sections()] == ["retention", "alarm", "alarms", "forward"]
