@@ -73,7 +73,7 @@ def test_conditions_normalise_each_sensor_in_its_own_flight_condition() -> None:
 
 @needs_data
 def test_cross_validation_holds_out_units_and_beats_a_constant(tmp_path: Path) -> None:
-    got = evaluate_cmapss(CMAPSS, ["FD001"])
+    got = evaluate_cmapss(CMAPSS, ["FD001"], tune=False)  # the settings' choice: below
     (r,) = got
     assert (r.protocol, r.units, r.predictions) == ("held-out units", 100, 500)
     train = read(CMAPSS / "train_FD001.txt.gz")
@@ -82,6 +82,19 @@ def test_cross_validation_holds_out_units_and_beats_a_constant(tmp_path: Path) -
     assert r.rmse < 0.45 * float(y.std())
     assert len(r.fold_rmse) == 5
     assert r.rmse_uncapped > r.rmse  # early cuts: the truth past 125 is not observable
+
+
+@needs_data
+def test_the_settings_are_chosen_by_cross_validation_inside_each_folds_training_units() -> None:
+    from genba.ai._cmapss import GRID, Units, validate
+
+    full = read(CMAPSS / "train_FD001.txt.gz")
+    rows = full.unit <= 30  # thirty units: the nested loops' cost, not its logic, shrinks
+    train = Units(full.unit[rows], full.cycle[rows], full.settings[rows], full.sensors[rows])
+    r = validate(train, "FD001", tune=True)
+    assert len(r.chosen) == 5  # one choice per outer fold, made without its held-out units
+    assert all(c in GRID for c in r.chosen)
+    assert r.rmse < 20
 
 
 @needs_data

@@ -14,7 +14,9 @@ The model (one rule for all four sets): each sensor normalised per operating con
 settings rounded to their six flight conditions in FD002/FD004), sensors constant in training
 left out; per row, causal features over the unit's history — the value, means over the last
 5, 10 and 30 cycles, slopes over the last 10 and 30, the cycle; a gradient-boosted regressor
-(scikit-learn's ``HistGradientBoostingRegressor``, the ``ml`` extra) on the capped RUL.
+(scikit-learn's ``HistGradientBoostingRegressor``, the ``ml`` extra) on the capped RUL, its
+settings chosen among :data:`GRID` by cross-validation over the training units (nested inside
+the held-out-unit validation).
 """
 
 from __future__ import annotations
@@ -42,8 +44,16 @@ SLOPES = (10, 30)
 SETTING_DECIMALS = (0, 2, 0)
 """Rounding that maps the three operational settings onto C-MAPSS's six flight conditions."""
 PARAMS: dict[str, Any] = {"max_iter": 300, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 50, "l2_regularization": 1.0}  # fmt: skip
-"""The regressor's settings: a first choice, not tuned yet (a choice by cross-validation over
-training units, nested so that its estimate stays honest, is issue 18's next step)."""
+"""The regressor's base settings; :data:`GRID` says what cross-validation chooses among."""
+GRID: tuple[dict[str, Any], ...] = (
+    {},
+    {"max_leaf_nodes": 31, "min_samples_leaf": 100},
+    {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 7},
+)
+"""The candidates over :data:`PARAMS`: deeper trees with bigger leaves, or shallower and
+faster. One is chosen per training set by :data:`INNER`-fold cross-validation by unit (the
+same cut protocol), nested inside the outer folds so that the outer estimate stays honest."""
+INNER = 3
 
 
 @dataclass(frozen=True)
@@ -173,18 +183,31 @@ class SetResult:
     rmse_uncapped: float
     nasa: float
     fold_rmse: list[float] = field(default_factory=list)
+    chosen: list[dict[str, Any]] = field(default_factory=list)
+    """The settings cross-validation chose over :data:`PARAMS` (per outer fold, or once)."""
 
 
-def validate(train: Units, subset: str, params: dict[str, Any] | None = None, seed: int = 0) -> SetResult:  # fmt: skip
-    """Cross-validation by unit: each held-out unit cut at random cycles, predicted there."""
+def _folds(train: Units, n: int, seed: int) -> npt.NDArray[np.int64]:
+    """A fold per row, whole units to a fold, at random."""
     units = np.unique(train.unit)
     rng = np.random.default_rng(seed)
-    fold_of = dict(zip(rng.permutation(units).tolist(), np.arange(len(units)) % FOLDS, strict=True))  # fmt: skip
-    fold = np.array([fold_of[int(x)] for x in train.unit])
-    preds, truth, per_fold = [], [], []
+    fold_of = dict(zip(rng.permutation(units).tolist(), np.arange(len(units)) % n, strict=True))
+    return np.array([fold_of[int(x)] for x in train.unit], dtype=np.int64)
+
+
+def _cross_validate(train: Units, n: int, seed: int, params: dict[str, Any] | None, tune: bool) -> tuple[F64, F64, list[float], list[dict[str, Any]]]:  # fmt: skip
+    """``n`` folds by unit; each held-out unit cut at :data:`CUTS` random cycles and predicted
+    there from the cycles up to each cut. With ``tune``, the settings of each fold are chosen
+    among :data:`GRID` by cross-validation inside its training units."""
+    fold = _folds(train, n, seed)
+    rng = np.random.default_rng(seed)
+    preds, truth, per_fold, chosen = [], [], [], []
     rul = rul_of(train)
-    for k in range(FOLDS):
-        feats, model = fit(_take(train, fold != k), params, seed)
+    for k in range(n):
+        inner = _take(train, fold != k)
+        use = choose(inner, seed) if tune else (params or {})
+        chosen.append(use)
+        feats, model = fit(inner, use, seed)
         held = _take(train, fold == k)
         x, r = feats(held), rul[fold == k]
         p_fold, t_fold = [], []
@@ -197,24 +220,43 @@ def validate(train: Units, subset: str, params: dict[str, Any] | None = None, se
         per_fold.append(rmse(p, np.minimum(t, CAP)))
         preds.append(p)
         truth.append(t)
-    p, t = np.concatenate(preds), np.concatenate(truth)
-    return SetResult(subset, "held-out units", len(units), len(p), rmse(p, np.minimum(t, CAP)),
-                     rmse(p, t), nasa_score(p, np.minimum(t, CAP)), per_fold)  # fmt: skip
+    return np.concatenate(preds), np.concatenate(truth), per_fold, chosen
 
 
-def score_test_set(train: Units, test: Units, true_rul: F64, subset: str) -> SetResult:
-    """Trained on every training unit; each test unit predicted at its last cycle."""
-    feats, model = fit(train)
+def choose(train: Units, seed: int = 0) -> dict[str, Any]:
+    """The candidate of :data:`GRID` with the lowest :data:`INNER`-fold RMSE (capped) on
+    ``train``'s units."""
+    scores = []
+    for cand in GRID:
+        p, t, _, _ = _cross_validate(train, INNER, seed + 1, cand, tune=False)
+        scores.append(rmse(p, np.minimum(t, CAP)))
+    return dict(GRID[int(np.argmin(scores))])
+
+
+def validate(train: Units, subset: str, params: dict[str, Any] | None = None, seed: int = 0, tune: bool = True) -> SetResult:  # fmt: skip
+    """Cross-validation by unit: each held-out unit cut at random cycles, predicted there;
+    the settings chosen inside each fold's training units (``tune``) or ``params``."""
+    p, t, per_fold, chosen = _cross_validate(train, FOLDS, seed, params, tune)
+    units = len(np.unique(train.unit))
+    return SetResult(subset, "held-out units", units, len(p), rmse(p, np.minimum(t, CAP)),
+                     rmse(p, t), nasa_score(p, np.minimum(t, CAP)), per_fold, chosen)  # fmt: skip
+
+
+def score_test_set(train: Units, test: Units, true_rul: F64, subset: str, tune: bool = True) -> SetResult:  # fmt: skip
+    """Trained on every training unit (the settings chosen by cross-validation over them);
+    each test unit predicted at its last cycle."""
+    use = choose(train) if tune else {}
+    feats, model = fit(train, use)
     x = feats(test)
     last = np.r_[np.flatnonzero(test.unit[1:] != test.unit[:-1]), len(test.unit) - 1]
     p = np.clip(model.predict(x[last]), 0, None)
     if len(p) != len(true_rul):
         raise ModelError(f"{subset}: {len(p)} test units but {len(true_rul)} RUL values")
     return SetResult(subset, "test", len(p), len(p), rmse(p, np.minimum(true_rul, CAP)),
-                     rmse(p, true_rul), nasa_score(p, np.minimum(true_rul, CAP)))  # fmt: skip
+                     rmse(p, true_rul), nasa_score(p, np.minimum(true_rul, CAP)), [], [use])  # fmt: skip
 
 
-def evaluate_cmapss(folder: Path, subsets: list[str] | None = None) -> list[SetResult]:
+def evaluate_cmapss(folder: Path, subsets: list[str] | None = None, tune: bool = True) -> list[SetResult]:  # fmt: skip
     """Every subset found in ``folder`` (or those named): the test protocol where its test
     files are there, cross-validation by unit otherwise."""
     out = []
@@ -232,9 +274,9 @@ def evaluate_cmapss(folder: Path, subsets: list[str] | None = None) -> list[SetR
             opener = gzip.open if ru.suffix == ".gz" else open
             with opener(ru, "rt") as f:
                 true = np.atleast_1d(np.loadtxt(f)).astype(np.float64)
-            out.append(score_test_set(train, read(te), true, s))
+            out.append(score_test_set(train, read(te), true, s, tune))
         else:
-            out.append(validate(train, s))
+            out.append(validate(train, s, tune=tune))
     if not out:
         raise ModelError(f"{folder}: no C-MAPSS training files (train_FD001.txt ... train_FD004.txt, or .gz)")  # fmt: skip
     return out

@@ -316,16 +316,18 @@ def quality(scenario: str, seeds: str, days: float, train_share: float, change_h
 @evaluate.command()
 @click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="A folder of C-MAPSS files: train_FDxxx.txt(.gz), and test_FDxxx / RUL_FDxxx when there.")  # fmt: skip
 @click.option("--subset", "subsets", multiple=True, type=click.Choice(["FD001", "FD002", "FD003", "FD004"]), help="Only this subset (repeatable; default: every one found).")  # fmt: skip
+@click.option("--tune/--no-tune", default=True, show_default=True, help="Choose the regressor's settings by cross-validation over the training units (nested in the validation); --no-tune: the base settings.")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)  # fmt: skip
-def cmapss(data: Path, subsets: tuple[str, ...], fmt: str) -> None:
+def cmapss(data: Path, subsets: tuple[str, ...], tune: bool, fmt: str) -> None:
     """Remaining useful life on NASA's C-MAPSS: trained on train_FDxxx (RUL capped at 125);
     each test unit predicted at its last cycle when test_FDxxx and RUL_FDxxx are in --data
     (RMSE against the capped and the uncapped truth, NASA's score), cross-validation by unit
-    otherwise (docs/ai.md). Needs the ml extra (scikit-learn)."""
+    otherwise (docs/ai.md); the settings chosen by cross-validation over the training units.
+    Needs the ml extra (scikit-learn)."""
     from genba.ai._cmapss import evaluate_cmapss, to_json
 
     try:
-        results = evaluate_cmapss(data, list(subsets) or None)
+        results = evaluate_cmapss(data, list(subsets) or None, tune)
     except GenbaError as e:
         raise click.ClickException(str(e)) from None
     if fmt == "json":
@@ -334,6 +336,9 @@ def cmapss(data: Path, subsets: tuple[str, ...], fmt: str) -> None:
     cols = ["subset", "protocol", "units", "predictions", "rmse", "rmse_uncapped", "nasa_score"]
     rows = [[r.subset, r.protocol, r.units, r.predictions, round(r.rmse, 2), round(r.rmse_uncapped, 2), round(r.nasa, 1)] for r in results]  # fmt: skip
     click.echo(render(cols, rows, "table"))
+    for r in results:
+        picks = sorted({json.dumps(c, sort_keys=True) for c in r.chosen})
+        click.echo(f"{r.subset}: settings chosen over the base ones: {', '.join(picks) or 'none (--no-tune)'}")  # fmt: skip
 
 
 @ai.command()
