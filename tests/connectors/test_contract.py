@@ -306,6 +306,7 @@ async def test_input_it_cannot_use_is_a_dead_letter(
         assert rn.node.health()["connectors"][0]["connected"] is True  # it carries on
 
 
+@pytest.mark.timeout(240)  # its waits add up to 140 s: under load the default 120 s cut it short
 @pytest.mark.parametrize("kind", ["modbus", "mqtt", "opcua", "sparkplug"])
 async def test_not_connected_while_the_peer_is_gone_and_collecting_when_back(
     kind: str,
